@@ -1,0 +1,134 @@
+/* kv.h - the key-value seam under the store.
+ *
+ * Everything mav keeps lives in one key-value database split into column
+ * families (see store/FORMAT.md). The store never talks to RocksDB directly:
+ * it calls a small vtable, so unit tests run on an in-memory backend and crash
+ * tests on a fault-injecting wrapper that fails the Nth call or forgets every
+ * write that was not synced.
+ *
+ * Keys and values are byte strings compared with memcmp order (shorter key
+ * first on a common prefix). All backends are safe for concurrent use by many
+ * threads; iterators see a consistent point-in-time view of one column family.
+ *
+ * Errors: MAV_ENOTFOUND (get of a missing key), -ENOSPC (write would eat the
+ * free-space reserve), -EIO, MAV_ECORRUPT, MAV_ELOCKED (database held by
+ * another process), MAV_ENOMEM.
+ */
+#ifndef MAV_KV_H
+#define MAV_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum mav_cf {
+	MAV_CF_META = 0, /* repository config, format version, counters */
+	MAV_CF_CHUNKS,   /* chunk id -> frame (already compressed) */
+	MAV_CF_OBJECTS,  /* blob/tree/commit id -> encoding */
+	MAV_CF_REFS,     /* branches, tags, version numbers */
+	MAV_CF_WT,       /* working trees: inodes, overlay entries, dirty sets */
+	MAV_CF_COUNT
+};
+
+/* Write flags. */
+enum {
+	MAV_KV_SYNC = 1 << 0,   /* fsync the log before returning */
+	MAV_KV_NO_WAL = 1 << 1, /* skip the log; durable only after mav_kv_flush */
+};
+
+struct mav_kv_batch;
+struct mav_kv_iter;
+
+struct mav_kv_iter_ops {
+	void (*seek)(struct mav_kv_iter *it, const void *key, size_t klen);
+	bool (*valid)(const struct mav_kv_iter *it);
+	void (*next)(struct mav_kv_iter *it);
+	const void *(*key)(const struct mav_kv_iter *it, size_t *klen);
+	const void *(*value)(const struct mav_kv_iter *it, size_t *vlen);
+	int (*status)(const struct mav_kv_iter *it); /* 0 or error after !valid */
+	void (*free)(struct mav_kv_iter *it);
+};
+
+/* Backends embed this as their first member. */
+struct mav_kv_iter {
+	const struct mav_kv_iter_ops *ops;
+};
+
+struct mav_kv_ops {
+	/* *val is malloc'd and owned by the caller. MAV_ENOTFOUND if absent. */
+	int (*get)(void *self, enum mav_cf cf, const void *key, size_t klen,
+		   void **val, size_t *vlen);
+	/* Applies the whole batch atomically. flags: MAV_KV_SYNC, MAV_KV_NO_WAL. */
+	int (*write)(void *self, const struct mav_kv_batch *b, unsigned flags);
+	/* New iterator over one column family, positioned nowhere until seek. */
+	int (*iter)(void *self, enum mav_cf cf, struct mav_kv_iter **out);
+	/* Make everything written so far durable (memtables to disk, log synced). */
+	int (*flush)(void *self);
+	void (*close)(void *self);
+};
+
+struct mav_kv {
+	const struct mav_kv_ops *ops;
+	void *self;
+};
+
+struct mav_kv_options {
+	bool create;            /* create the database if missing */
+	bool secondary;         /* open read-only beside a running writer */
+	uint64_t reserve_bytes; /* writes fail -ENOSPC below this much free space */
+	uint64_t block_cache_bytes;
+};
+
+/* Backends. Each returns a heap object that mav_kv_close() frees. */
+int mav_kv_open_rocksdb(struct mav_kv **out, const char *path,
+			const struct mav_kv_options *opt);
+int mav_kv_open_mem(struct mav_kv **out);
+
+/* Fault injection: wraps inner (takes ownership). */
+int mav_kv_fault_wrap(struct mav_kv **out, struct mav_kv *inner);
+/* The nth write/get/flush call from now (1 = next) and every later one fails
+ * with err until mav_kv_fault_clear(). n = 0 disarms. */
+void mav_kv_fault_fail_after(struct mav_kv *kv, uint64_t n, int err);
+void mav_kv_fault_clear(struct mav_kv *kv);
+/* Simulate power loss: undo every write not followed by a sync/flush. */
+int mav_kv_fault_crash(struct mav_kv *kv);
+/* Number of calls seen (to size a sweep of fail points). */
+uint64_t mav_kv_fault_calls(const struct mav_kv *kv);
+
+/* Thin dispatchers. */
+int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
+	       void **val, size_t *vlen);
+int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
+		 unsigned flags);
+int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
+		    enum mav_cf cf);
+int mav_kv_flush(struct mav_kv *kv);
+void mav_kv_close(struct mav_kv *kv); /* NULL is a no-op */
+
+void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen);
+bool mav_kv_iter_valid(const struct mav_kv_iter *it);
+void mav_kv_iter_next(struct mav_kv_iter *it);
+const void *mav_kv_iter_key(const struct mav_kv_iter *it, size_t *klen);
+const void *mav_kv_iter_value(const struct mav_kv_iter *it, size_t *vlen);
+int mav_kv_iter_status(const struct mav_kv_iter *it);
+void mav_kv_iter_free(struct mav_kv_iter *it); /* NULL is a no-op */
+
+/* Batches: an ordered list of puts and deletes; data is copied in. */
+int mav_kv_batch_new(struct mav_kv_batch **out);
+void mav_kv_batch_free(struct mav_kv_batch *b); /* NULL is a no-op */
+void mav_kv_batch_clear(struct mav_kv_batch *b);
+int mav_kv_batch_put(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
+		     size_t klen, const void *val, size_t vlen);
+int mav_kv_batch_del(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
+		     size_t klen);
+size_t mav_kv_batch_count(const struct mav_kv_batch *b);
+size_t mav_kv_batch_bytes(const struct mav_kv_batch *b); /* keys + values */
+
+/* For backends: visit ops in order. val == NULL means delete. Stops and
+ * returns the first nonzero callback result. */
+typedef int (*mav_kv_batch_fn)(void *ctx, enum mav_cf cf, const void *key,
+			       size_t klen, const void *val, size_t vlen);
+int mav_kv_batch_foreach(const struct mav_kv_batch *b, mav_kv_batch_fn fn,
+			 void *ctx);
+
+#endif

@@ -1,0 +1,173 @@
+/* wt.h - trees you can walk and edit: working trees and snapshot views.
+ *
+ * A struct mav_wt is an inode-numbered view of one tree, shaped for a FUSE
+ * daemon: every call takes inode numbers, returns -errno codes, and keeps no
+ * per-open-file state (so the daemon can run with zero-message open).
+ *
+ * - mav_wt_open() opens the working tree of a branch: a copy-on-write overlay
+ *   on the branch's last snapshot, persisted in the MAV_CF_WT family so it
+ *   survives a restart or a crash. Untouched directories are served from the
+ *   snapshot's trees; a directory is copied up (only the changed names are
+ *   recorded) when something in it changes. File writes are buffered per
+ *   inode and sealed (re-chunked from the chunk before the first change until
+ *   boundaries fall back in step) on fsync, snapshot, forget, memory pressure
+ *   or idle. Only sealed data survives a crash; fsync seals and syncs.
+ * - mav_wt_open_commit() opens a read-only view of a commit: the same calls,
+ *   every write-like one answers -EROFS.
+ *
+ * Inode numbers are local to one struct mav_wt, start at MAV_WT_ROOT, stay
+ * stable while the inode is referenced (lookup counts, like FUSE) and are
+ * never reused within the life of the object. lookup, create, mkdir, symlink,
+ * link and readdir(plus) add one reference to the inode they return; forget
+ * drops them.
+ *
+ * Threads: all calls may be made concurrently; wt->lock (one mutex) guards
+ * the inode table and dirty state. Chunk reads of sealed data run outside it.
+ */
+#ifndef MAV_WT_H
+#define MAV_WT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mav/id.h"
+#include "mav/repo.h"
+
+#define MAV_WT_ROOT 1
+
+struct mav_wt;
+
+struct mav_attr {
+	uint64_t ino;
+	uint8_t type;     /* enum mav_type */
+	uint32_t mode;    /* permission bits (07777) */
+	uint32_t uid, gid;
+	uint32_t nlink;
+	uint64_t size;
+	int64_t atime_ns, mtime_ns, ctime_ns;
+};
+
+/* setattr mask bits */
+enum {
+	MAV_SET_MODE = 1 << 0,
+	MAV_SET_UID = 1 << 1,
+	MAV_SET_GID = 1 << 2,
+	MAV_SET_SIZE = 1 << 3,
+	MAV_SET_ATIME = 1 << 4,
+	MAV_SET_MTIME = 1 << 5,
+	MAV_SET_CTIME = 1 << 6,
+};
+
+/* rename flags (same values as Linux RENAME_*) */
+enum { MAV_RENAME_NOREPLACE = 1 << 0, MAV_RENAME_EXCHANGE = 1 << 1 };
+/* setxattr flags (same values as XATTR_CREATE / XATTR_REPLACE) */
+enum { MAV_XATTR_CREATE = 1, MAV_XATTR_REPLACE = 2 };
+
+int mav_wt_open(struct mav_wt **out, struct mav_repo *r, const char *branch);
+int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
+		       const mav_id *commit);
+/* Seals nothing: call mav_wt_sync() first to keep buffered writes. */
+void mav_wt_close(struct mav_wt *wt); /* NULL is a no-op */
+bool mav_wt_readonly(const struct mav_wt *wt);
+/* Commit the view shows (read-only) or the working tree is based on (zero id
+ * for a branch with no snapshot). */
+void mav_wt_base(mav_id *out, const struct mav_wt *wt);
+
+int mav_wt_lookup(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+		  const char *name);
+void mav_wt_forget(struct mav_wt *wt, uint64_t ino, uint64_t nlookup);
+int mav_wt_getattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino);
+int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
+		   const struct mav_attr *in, unsigned mask);
+
+/* Visit entries of directory ino (no "." or "..") from position cookie
+ * (0 = start). next is the cookie of the entry after this one. fn returns
+ * nonzero to stop (reply buffer full); that entry was not consumed and, with
+ * plus, gained no reference. With plus, each consumed entry gains one
+ * reference. */
+typedef int (*mav_wt_dirent_fn)(void *ctx, const char *name,
+				const struct mav_attr *attr, uint64_t next);
+int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie,
+		   bool plus, mav_wt_dirent_fn fn, void *ctx);
+
+int mav_wt_create(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+		  const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
+int mav_wt_mkdir(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+		 const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
+int mav_wt_symlink(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+		   const char *name, const char *target, uint32_t uid,
+		   uint32_t gid);
+int mav_wt_link(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
+		uint64_t newparent, const char *newname);
+int mav_wt_unlink(struct mav_wt *wt, uint64_t parent, const char *name);
+int mav_wt_rmdir(struct mav_wt *wt, uint64_t parent, const char *name);
+int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
+		  uint64_t newparent, const char *newname, unsigned flags);
+/* *out is malloc'd, NUL-terminated. */
+int mav_wt_readlink(char **out, struct mav_wt *wt, uint64_t ino);
+
+/* Returns bytes read (short only at end of file) or -errno. */
+ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
+		    size_t len);
+/* Returns bytes written or -errno (-ENOSPC on a full disk, -EFBIG). */
+ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
+		     const void *buf, size_t len);
+/* Seal the inode's buffered writes and sync them to disk. */
+int mav_wt_fsync(struct mav_wt *wt, uint64_t ino);
+/* Seal everything buffered and sync (unmount, before close). */
+int mav_wt_sync(struct mav_wt *wt);
+/* Seal inodes with no write for older_ns; returns how many were sealed. */
+int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns);
+
+/* xattrs: full names ("user.mav.license"). getxattr with cap 0 returns the
+ * size; -ERANGE if cap is too small; -ENODATA if absent. Returns length. */
+ssize_t mav_wt_getxattr(struct mav_wt *wt, uint64_t ino, const char *name,
+			void *buf, size_t cap);
+int mav_wt_setxattr(struct mav_wt *wt, uint64_t ino, const char *name,
+		    const void *val, size_t len, int flags);
+/* NUL-separated names, like listxattr(2); returns total length. */
+ssize_t mav_wt_listxattr(struct mav_wt *wt, uint64_t ino, char *buf,
+			 size_t cap);
+int mav_wt_removexattr(struct mav_wt *wt, uint64_t ino, const char *name);
+
+/* Content id of a file (blob id) once sealed; read-only views expose it as
+ * user.mav.id. */
+int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino);
+
+/* ---- whole-tree operations ---- */
+
+/* Freeze the working tree into the next vN: seals everything, builds trees
+ * for changed directories only, writes the commit and moves the branch and
+ * vN refs in one synced batch. Concurrent writers wait for it, so each write
+ * is wholly in or wholly out. MAV_EEXIST-free: an unchanged tree still makes
+ * a new version (like `git commit --allow-empty`) only if allow_empty. */
+struct mav_snapshot_opts {
+	const char *message;
+	const char *author;
+	bool allow_empty;
+};
+int mav_wt_snapshot(mav_id *commit_out, uint64_t *version_out,
+		    struct mav_wt *wt, const struct mav_snapshot_opts *o);
+
+/* Drop every change and rebase the working tree on commit (zero id: empty).
+ * Referenced inodes stay valid numbers but may now answer -ESTALE/-ENOENT. */
+int mav_wt_reset(struct mav_wt *wt, const mav_id *commit);
+
+/* Changes since the base snapshot. kind: 'A' added, 'M' modified, 'D'
+ * deleted; path relative to the root, '/'-separated. */
+typedef int (*mav_wt_status_fn)(void *ctx, char kind, const char *path);
+int mav_wt_status(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx);
+
+/* Put a ready-made file (content already stored by a mav_writer) at
+ * parent/name, replacing any non-directory entry there: the fast path of
+ * import. xattrs may be NULL. */
+int mav_wt_put_file(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+		    const char *name, const struct mav_attr *attr,
+		    const mav_id *blob, const struct mav_xattr *xattrs,
+		    uint32_t nxattrs);
+
+/* Delete the persisted working tree of a branch (branch delete). */
+int mav_wt_destroy(struct mav_repo *r, const char *branch);
+
+#endif
