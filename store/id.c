@@ -1,0 +1,68 @@
+/* id.c - BLAKE2b-256 content ids (libsodium's crypto_generichash). */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "mav/error.h"
+#include "mav/id.h"
+
+void mav_id_hash(mav_id *out, const void *data, size_t len)
+{
+	crypto_generichash(out->b, MAV_ID_LEN, data, len, NULL, 0);
+}
+
+void mav_id_hex(char *out, const mav_id *id)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < MAV_ID_LEN; i++) {
+		out[2 * i] = digits[id->b[i] >> 4];
+		out[2 * i + 1] = digits[id->b[i] & 15];
+	}
+	out[MAV_ID_HEX_LEN] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int mav_id_from_hex(mav_id *out, const char *hex)
+{
+	if (strlen(hex) != MAV_ID_HEX_LEN)
+		return mav_error_set(MAV_EINVAL, "id must be 64 hex digits");
+	for (int i = 0; i < MAV_ID_LEN; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return mav_error_set(MAV_EINVAL, "bad hex digit in id");
+		out->b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int mav_id_cmp(const mav_id *a, const mav_id *b)
+{
+	return memcmp(a->b, b->b, MAV_ID_LEN);
+}
+
+bool mav_id_is_zero(const mav_id *id)
+{
+	static const mav_id zero;
+
+	return memcmp(id->b, zero.b, MAV_ID_LEN) == 0;
+}
+
+uint64_t mav_id_hash64(const mav_id *id)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, sizeof(h));
+	return h;
+}
