@@ -121,8 +121,9 @@ size_t mav_writer_pending(const struct mav_writer *w);
 void mav_writer_drop_pending(struct mav_writer *w);
 /* Cut the pending bytes as the last chunk, store everything and the blob. */
 int mav_writer_finish(struct mav_writer *w, mav_id *blob_id, uint64_t *size);
-/* Store chunks so far plus a blob built from prefix chunks, then the chunks
- * cut, then suffix chunks (used to splice an edited region). */
+/* Cut the pending bytes as a last chunk, store everything, and store the blob
+ * old[0..prefix_n) + chunks cut + old[suffix_from..n): splices an edited
+ * region into old (drop_pending first when the cut fell back in step). */
 int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
 			     uint32_t prefix_n, uint32_t suffix_from,
 			     mav_id *blob_id, uint64_t *size);

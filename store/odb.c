@@ -1,0 +1,300 @@
+/* odb.c - the object database: chunks and objects by content id.
+ *
+ * Chunks live in MAV_CF_CHUNKS as frames (frame.h); objects (blobs, trees,
+ * commits) in MAV_CF_OBJECTS as their encodings. Puts are idempotent and
+ * check for an existing copy first, so re-importing unchanged data writes
+ * nothing. Gets go through the chunk cache and the tree cache.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mav/error.h"
+#include "mav/frame.h"
+#include "repo_internal.h"
+
+struct tree_holder {
+	struct mav_tree view; /* first: callers hold &view */
+	struct mav_tree *decoded;
+	struct mav_cache_entry *entry;
+};
+
+void mav_odb_tree_holder_free(void *p)
+{
+	struct tree_holder *h = p;
+
+	mav_tree_free(h->decoded);
+	free(h);
+}
+
+static bool exists(struct mav_repo *r, enum mav_cf cf, const mav_id *id)
+{
+	void *v = NULL;
+	size_t vlen;
+	int rc = mav_kv_get(r->kv, cf, id->b, MAV_ID_LEN, &v, &vlen);
+
+	free(v);
+	return rc == 0;
+}
+
+int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
+		       mav_id *id_out, const void *data, size_t len)
+{
+	uint8_t *frame = NULL;
+	size_t flen;
+	int rc;
+
+	mav_id_hash(id_out, data, len);
+	if (exists(r, MAV_CF_CHUNKS, id_out))
+		return 0;
+	rc = mav_frame_encode(&frame, &flen, data, len, r->cfg.zstd_level);
+	if (rc == 0)
+		rc = mav_kv_batch_put(b, MAV_CF_CHUNKS, id_out->b, MAV_ID_LEN,
+				      frame, flen);
+	free(frame);
+	return rc;
+}
+
+static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
+		      const mav_id *id)
+{
+	char hex[MAV_ID_HEX_LEN + 1];
+	void *frame = NULL;
+	uint8_t *plain = NULL;
+	size_t flen, plen;
+	uint32_t raw_len;
+	int codec, rc;
+
+	rc = mav_kv_get(r->kv, MAV_CF_CHUNKS, id->b, MAV_ID_LEN, &frame, &flen);
+	if (rc == MAV_ENOTFOUND) {
+		mav_id_hex(hex, id);
+		rc = mav_error_set(MAV_ENOTFOUND, "chunk %s is missing", hex);
+	}
+	if (rc < 0)
+		goto out;
+	rc = mav_frame_info(&raw_len, &codec, frame, flen);
+	if (rc == 0) {
+		plain = malloc(raw_len ? raw_len : 1);
+		if (!plain)
+			rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		rc = mav_frame_decode(plain, raw_len, &plen, frame, flen);
+	if (rc < 0) {
+		mav_id_hex(hex, id);
+		rc = mav_error_set(rc, "chunk %s: %s", hex,
+				   mav_error_message());
+		goto out;
+	}
+	*out = mav_cache_insert(r->chunks, id, plain, plen);
+	plain = NULL;
+	if (!*out)
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+out:
+	free(frame);
+	free(plain);
+	return rc;
+}
+
+int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
+			void *dst, uint32_t len)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->chunks, id);
+	char hex[MAV_ID_HEX_LEN + 1];
+	int rc = 0;
+
+	if (!e)
+		rc = load_chunk(&e, r, id);
+	if (rc < 0)
+		return rc;
+	if ((uint64_t)off + len > mav_cache_bytes(e)) {
+		mav_id_hex(hex, id);
+		rc = mav_error_set(MAV_ECORRUPT,
+				   "chunk %s is shorter than its blob says",
+				   hex);
+	} else {
+		memcpy(dst, (const uint8_t *)mav_cache_value(e) + off, len);
+	}
+	mav_cache_release(r->chunks, e);
+	return rc;
+}
+
+int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
+		       uint64_t off, void *dst, size_t len, size_t *nread)
+{
+	int64_t i = off < b->size ? mav_blob_locate(b, off) : -1;
+	size_t done = 0;
+	int rc = 0;
+
+	while (i >= 0 && (uint32_t)i < b->n && done < len) {
+		uint64_t start = mav_blob_chunk_start(b, (uint32_t)i);
+		uint64_t pos = off + done;
+		uint64_t n = b->ends[i] - pos;
+
+		if (n > len - done)
+			n = len - done;
+		rc = mav_repo_read_chunk(r, &b->ids[i], (uint32_t)(pos - start),
+					 (uint8_t *)dst + done, (uint32_t)n);
+		if (rc < 0)
+			break;
+		done += n;
+		i++;
+	}
+	*nread = done;
+	return rc;
+}
+
+void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b,
+		       uint32_t i, uint32_t n)
+{
+	/* Synchronous warm-up of the cache is not a prefetch; until a
+	 * background loader exists this is a no-op (see odb.c history). */
+	(void)r;
+	(void)b;
+	(void)i;
+	(void)n;
+}
+
+int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
+			mav_id *id_out, const void *buf, size_t len)
+{
+	mav_id_hash(id_out, buf, len);
+	if (exists(r, MAV_CF_OBJECTS, id_out))
+		return 0;
+	return mav_kv_batch_put(b, MAV_CF_OBJECTS, id_out->b, MAV_ID_LEN, buf,
+				len);
+}
+
+int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
+			size_t *len)
+{
+	char hex[MAV_ID_HEX_LEN + 1];
+	mav_id check;
+	int rc;
+
+	*buf = NULL;
+	rc = mav_kv_get(r->kv, MAV_CF_OBJECTS, id->b, MAV_ID_LEN, buf, len);
+	if (rc < 0) {
+		mav_id_hex(hex, id);
+		return rc == MAV_ENOTFOUND
+			       ? mav_error_set(rc, "object %s is missing", hex)
+			       : rc;
+	}
+	mav_id_hash(&check, *buf, *len);
+	if (mav_id_cmp(&check, id) != 0) {
+		free(*buf);
+		*buf = NULL;
+		mav_id_hex(hex, id);
+		return mav_error_set(MAV_ECORRUPT,
+				     "object %s does not match its id", hex);
+	}
+	return 0;
+}
+
+/* Fetch and decode; on a decode error name the object. */
+#define GET_DECODED(r, id, out, decode)                                        \
+	do {                                                                   \
+		void *buf_ = NULL;                                             \
+		size_t len_;                                                   \
+		char hex_[MAV_ID_HEX_LEN + 1];                                 \
+		int rc_ = mav_repo_get_object(r, id, &buf_, &len_);            \
+		if (rc_ == 0)                                                  \
+			rc_ = decode(out, buf_, len_);                         \
+		free(buf_);                                                    \
+		if (rc_ < 0 && rc_ != MAV_ENOTFOUND) {                         \
+			mav_id_hex(hex_, id);                                  \
+			rc_ = mav_error_set(rc_, "object %s: %s", hex_,        \
+					    mav_error_message());              \
+		}                                                              \
+		return rc_;                                                    \
+	} while (0)
+
+int mav_repo_get_blob(struct mav_repo *r, const mav_id *id,
+		      struct mav_blob **out)
+{
+	*out = NULL;
+	GET_DECODED(r, id, out, mav_blob_decode);
+}
+
+int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
+			struct mav_commit **out)
+{
+	*out = NULL;
+	GET_DECODED(r, id, out, mav_commit_decode);
+}
+
+static int decode_tree(struct mav_tree **out, struct mav_repo *r,
+		       const mav_id *id)
+{
+	*out = NULL;
+	GET_DECODED(r, id, out, mav_tree_decode);
+}
+
+/* Rough memory of a decoded tree, for the cache budget. */
+static size_t tree_bytes(const struct mav_tree *t)
+{
+	size_t n = sizeof(*t) + (size_t)t->n * sizeof(struct mav_entry);
+
+	for (uint32_t i = 0; i < t->n; i++)
+		n += strlen(t->e[i].name) + 1 +
+		     t->e[i].nxattrs * sizeof(struct mav_xattr);
+	return n;
+}
+
+int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
+		      const struct mav_tree **out)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->trees, id);
+	struct tree_holder *h;
+	struct mav_tree *t;
+	int rc;
+
+	*out = NULL;
+	if (!e) {
+		rc = decode_tree(&t, r, id);
+		if (rc < 0)
+			return rc;
+		h = calloc(1, sizeof(*h));
+		if (!h) {
+			mav_tree_free(t);
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		}
+		h->decoded = t;
+		h->view = *t;
+		e = mav_cache_insert(r->trees, id, h, tree_bytes(t));
+		if (!e)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+	}
+	/* Every thread holding e stores the same value before returning. */
+	((struct tree_holder *)mav_cache_value(e))->entry = e;
+	*out = &((struct tree_holder *)mav_cache_value(e))->view;
+	return 0;
+}
+
+void mav_repo_tree_release(struct mav_repo *r, const struct mav_tree *t)
+{
+	const struct tree_holder *h = (const struct tree_holder *)t;
+
+	if (t)
+		mav_cache_release(r->trees, h->entry);
+}
+
+void mav_repo_empty_blob(mav_id *out)
+{
+	uint8_t *enc = NULL;
+	size_t len;
+
+	if (mav_blob_encode(&enc, &len, NULL, NULL, 0) == 0)
+		mav_id_hash(out, enc, len);
+	free(enc);
+}
+
+void mav_repo_empty_tree(mav_id *out)
+{
+	uint8_t *enc = NULL;
+	size_t len;
+
+	if (mav_tree_encode(&enc, &len, NULL, 0) == 0)
+		mav_id_hash(out, enc, len);
+	free(enc);
+}

@@ -1,0 +1,36 @@
+/* repo_internal.h - the repository struct, shared by store/ modules only.
+ *
+ * Lock order: ref_lock -> cache locks (inside cache.c).
+ */
+#ifndef MAV_REPO_INTERNAL_H
+#define MAV_REPO_INTERNAL_H
+
+#include <pthread.h>
+
+#include "cache.h"
+#include "mav/chunker.h"
+#include "mav/repo.h"
+
+/* Keys in MAV_CF_META. */
+#define MAV_META_FORMAT "format"
+#define MAV_META_CONFIG "config"
+
+struct mav_repo {
+	char *path; /* NULL for repositories over a caller's kv */
+	struct mav_kv *kv;
+	struct mav_repo_config cfg;
+	struct mav_chunker chunker;
+	struct mav_cache *chunks; /* decompressed chunk bytes */
+	struct mav_cache *trees;  /* decoded trees (struct tree_holder) */
+	bool secondary;
+	pthread_mutex_t ref_lock; /* ref CAS and next_version */
+	uint64_t next_version;    /* under ref_lock */
+};
+
+/* odb.c: frees a tree cache value. */
+void mav_odb_tree_holder_free(void *holder);
+
+/* refs.c: load next_version from the refs family at open. */
+int mav_refs_load(struct mav_repo *r);
+
+#endif

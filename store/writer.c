@@ -1,0 +1,227 @@
+/* writer.c - bytes in, chunks stored, a blob out.
+ *
+ * Bytes are appended to a window; whenever it holds at least a maximum chunk
+ * (or at finish) the chunker names the next cut and the chunk goes into a
+ * batch. The batch is written without the log whenever it passes a few MiB:
+ * chunks are content-addressed, so a crash only leaves unreferenced chunks
+ * for gc, and whoever points at them (a ref, an inode) flushes first.
+ * Memory is one window (2 x max chunk) plus one batch, whatever the input.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mav/error.h"
+#include "repo_internal.h"
+
+#define BATCH_BYTES (8u << 20)
+
+struct mav_writer {
+	struct mav_repo *r;
+	struct mav_kv_batch *batch;
+	uint8_t *win;      /* window of uncut bytes: [start, end) */
+	size_t start, end, cap;
+	mav_id *ids;       /* chunks cut so far */
+	uint32_t *lens;
+	uint32_t n, ncap;
+	uint64_t size;     /* bytes cut so far */
+};
+
+int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
+{
+	struct mav_writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	*out = NULL;
+	if (!w)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	w->r = r;
+	w->cap = 2 * (size_t)r->cfg.chunk_max;
+	w->win = malloc(w->cap);
+	rc = w->win ? mav_kv_batch_new(&w->batch)
+		    : mav_error_set(MAV_ENOMEM, "out of memory");
+	if (rc < 0) {
+		mav_writer_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+void mav_writer_free(struct mav_writer *w)
+{
+	if (!w)
+		return;
+	mav_kv_batch_free(w->batch);
+	free(w->win);
+	free(w->ids);
+	free(w->lens);
+	free(w);
+}
+
+static int write_batch(struct mav_writer *w)
+{
+	int rc;
+
+	if (mav_kv_batch_count(w->batch) == 0)
+		return 0;
+	rc = mav_repo_write(w->r, w->batch, MAV_KV_NO_WAL);
+	mav_kv_batch_clear(w->batch);
+	return rc;
+}
+
+static int emit(struct mav_writer *w, size_t len)
+{
+	int rc;
+
+	if (w->n == w->ncap) {
+		uint32_t ncap = w->ncap ? 2 * w->ncap : 64;
+		mav_id *ids = realloc(w->ids, ncap * sizeof(*ids));
+		uint32_t *lens = ids ? realloc(w->lens, ncap * sizeof(*lens))
+				     : NULL;
+
+		if (ids)
+			w->ids = ids;
+		if (!ids || !lens)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		w->lens = lens;
+		w->ncap = ncap;
+	}
+	rc = mav_repo_put_chunk(w->r, w->batch, &w->ids[w->n],
+				w->win + w->start, len);
+	if (rc < 0)
+		return rc;
+	w->lens[w->n++] = (uint32_t)len;
+	w->start += len;
+	w->size += len;
+	if (mav_kv_batch_bytes(w->batch) >= BATCH_BYTES)
+		return write_batch(w);
+	return 0;
+}
+
+/* Cut while at least a maximum chunk is buffered (or everything if last). */
+static int cut(struct mav_writer *w, bool last)
+{
+	int rc = 0;
+
+	while (rc == 0 && w->end > w->start &&
+	       (last || w->end - w->start >= w->r->cfg.chunk_max)) {
+		size_t n = mav_chunker_cut(&w->r->chunker, w->win + w->start,
+					   w->end - w->start);
+		rc = emit(w, n);
+	}
+	if (w->start > 0) {
+		memmove(w->win, w->win + w->start, w->end - w->start);
+		w->end -= w->start;
+		w->start = 0;
+	}
+	return rc;
+}
+
+int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	int rc = 0;
+
+	while (len > 0 && rc == 0) {
+		size_t n = w->cap - w->end;
+
+		if (n > len)
+			n = len;
+		memcpy(w->win + w->end, p, n);
+		w->end += n;
+		p += n;
+		len -= n;
+		rc = cut(w, false);
+	}
+	return rc;
+}
+
+uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
+			   const uint32_t **lens)
+{
+	*ids = w->ids;
+	*lens = w->lens;
+	return w->n;
+}
+
+size_t mav_writer_pending(const struct mav_writer *w)
+{
+	return w->end - w->start;
+}
+
+void mav_writer_drop_pending(struct mav_writer *w)
+{
+	w->start = w->end = 0;
+}
+
+/* Store the blob made of old[0..prefix_n) + cut chunks + old[suffix_from..]. */
+static int store_blob(struct mav_writer *w, const struct mav_blob *old,
+		      uint32_t prefix_n, uint32_t suffix_from, mav_id *blob_id,
+		      uint64_t *size)
+{
+	uint32_t tail = old ? old->n - suffix_from : 0;
+	uint32_t n = prefix_n + w->n + tail, k = 0;
+	mav_id *ids = malloc((n ? n : 1) * sizeof(*ids));
+	uint32_t *lens = malloc((n ? n : 1) * sizeof(*lens));
+	uint8_t *enc = NULL;
+	size_t elen;
+	int rc = 0;
+
+	if (!ids || !lens) {
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+		goto out;
+	}
+	*size = 0;
+	for (uint32_t i = 0; i < prefix_n + tail; i++) {
+		uint32_t j = i < prefix_n ? i : suffix_from + (i - prefix_n);
+
+		if (i == prefix_n) {
+			memcpy(ids + k, w->ids, w->n * sizeof(*ids));
+			memcpy(lens + k, w->lens, w->n * sizeof(*lens));
+			k += w->n;
+		}
+		ids[k] = old->ids[j];
+		lens[k++] = (uint32_t)(old->ends[j] -
+				       mav_blob_chunk_start(old, j));
+	}
+	if (k == prefix_n) { /* no suffix: cut chunks go last */
+		memcpy(ids + k, w->ids, w->n * sizeof(*ids));
+		memcpy(lens + k, w->lens, w->n * sizeof(*lens));
+		k += w->n;
+	}
+	for (uint32_t i = 0; i < k; i++)
+		*size += lens[i];
+	rc = mav_blob_encode(&enc, &elen, ids, lens, k);
+	if (rc == 0)
+		rc = mav_repo_put_object(w->r, w->batch, blob_id, enc, elen);
+	if (rc == 0)
+		rc = write_batch(w);
+out:
+	free(ids);
+	free(lens);
+	free(enc);
+	return rc;
+}
+
+int mav_writer_finish(struct mav_writer *w, mav_id *blob_id, uint64_t *size)
+{
+	int rc = cut(w, true);
+
+	if (rc == 0)
+		rc = store_blob(w, NULL, 0, 0, blob_id, size);
+	return rc;
+}
+
+int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
+			     uint32_t prefix_n, uint32_t suffix_from,
+			     mav_id *blob_id, uint64_t *size)
+{
+	int rc;
+
+	if (prefix_n > old->n || suffix_from > old->n || suffix_from < prefix_n)
+		return mav_error_set(MAV_EINVAL, "bad splice range");
+	rc = cut(w, true);
+	if (rc < 0)
+		return rc;
+	return store_blob(w, old, prefix_n, suffix_from, blob_id, size);
+}
