@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # the check functions are called through ok()
 # t_gen_dataset.sh: scripts/gen-dataset makes the data the other tests and
 # the benchmarks trust, so check it: deterministic (across seeds and both
 # Python interpreters), valid files, captions that match the images, the
@@ -45,8 +46,8 @@ ok "same seed, same tree (gen-dataset hash)" same_hash "$T/a" "$T/b"
 ok "same seed, same tree (find listing, diff -r)" same_listing "$T/a" "$T/b"
 ok "$SYS_PY and $PY generate the same tree" same_hash "$T/a" "$T/s"
 ok "another seed gives another tree" diff_hash "$T/a" "$T/c"
-ok "generate refuses a non-empty destination" \
-	bash -c '! "$0" "$1" generate "$2" --seed 1 --size 1M' "$PY" "$GEN" "$T/a"
+refuses() { ! "$PY" "$GEN" generate "$1" --seed 1 --size 1M; }
+ok "generate refuses a non-empty destination" refuses "$T/a"
 
 # check.py: validators shared by the steps below.
 cat >"$T/check.py" <<'PYEOF'
@@ -251,10 +252,13 @@ gen manyfiles "$T/f" --files 2500 --per-dir 1000 --seed 9
 gen manyfiles "$T/f2" --files 2500 --per-dir 1000 --seed 9
 ok "manyfiles: 2500 files in 3 dirs, 1-4 KiB each" check manyfiles "$T/f" 2500 1000
 ok "manyfiles: deterministic" same_hash "$T/f" "$T/f2"
-mtimes() { find "$1" -type f -printf '%T@\n' | sort -u | wc -l; }
-ok "mtimes are set (not the time of generation) and distinct per file" \
-	bash -c '[ "$(find "$0" -newermt "2024-01-01" | wc -l)" = 0 ] &&
-		[ "$(find "$0" -type f -printf "%T@\n" | sort -u | wc -l)" = \
-		  "$(find "$0" -type f | wc -l)" ]' "$T/a"
+# Fixed mtimes: none recent, one distinct second per file.
+mtimes_fixed() {
+	[ "$(find "$1" -newermt "2024-01-01" | wc -l)" = 0 ] &&
+		[ "$(find "$1" -type f -printf '%T@\n' | sort -u | wc -l)" = \
+			"$(find "$1" -type f | wc -l)" ]
+}
+ok "mtimes are fixed (not the time of generation) and distinct per file" \
+	mtimes_fixed "$T/a"
 
 exit $((fails > 0))
