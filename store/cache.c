@@ -16,7 +16,7 @@ struct mav_cache_entry {
 	void *value;
 	size_t bytes;
 	uint32_t refs;
-	struct mav_cache_entry *hnext;      /* bucket chain */
+	struct mav_cache_entry *hnext;       /* bucket chain */
 	struct mav_cache_entry *prev, *next; /* LRU (only when refs == 0) */
 };
 
@@ -30,7 +30,7 @@ struct mav_cache {
 };
 
 int mav_cache_new(struct mav_cache **out, uint64_t budget_bytes,
-		  mav_cache_free_fn free_fn)
+                  mav_cache_free_fn free_fn)
 {
 	struct mav_cache *c = calloc(1, sizeof(*c));
 
@@ -77,7 +77,7 @@ static void lru_push(struct mav_cache *c, struct mav_cache_entry *e)
 static struct mav_cache_entry **slot(struct mav_cache *c, const mav_id *id)
 {
 	struct mav_cache_entry **p =
-		&c->buckets[mav_id_hash64(id) & (c->nbuckets - 1)];
+	    &c->buckets[mav_id_hash64(id) & (c->nbuckets - 1)];
 
 	while (*p && mav_id_cmp(&(*p)->id, id) != 0)
 		p = &(*p)->hnext;
@@ -139,7 +139,7 @@ struct mav_cache_entry *mav_cache_get(struct mav_cache *c, const mav_id *id)
 }
 
 struct mav_cache_entry *mav_cache_insert(struct mav_cache *c, const mav_id *id,
-					 void *value, size_t bytes)
+                                         void *value, size_t bytes)
 {
 	struct mav_cache_entry *e = calloc(1, sizeof(*e)), **p;
 

@@ -21,7 +21,7 @@ struct mav_cache_entry;
 typedef void (*mav_cache_free_fn)(void *value);
 
 int mav_cache_new(struct mav_cache **out, uint64_t budget_bytes,
-		  mav_cache_free_fn free_fn);
+                  mav_cache_free_fn free_fn);
 void mav_cache_free(struct mav_cache *c); /* NULL is a no-op */
 
 /* Referenced entry for id, or NULL. */
@@ -29,7 +29,7 @@ struct mav_cache_entry *mav_cache_get(struct mav_cache *c, const mav_id *id);
 /* Insert value (ownership passes to the cache); if id is already present the
  * new value is freed and the existing entry returned. Returned referenced. */
 struct mav_cache_entry *mav_cache_insert(struct mav_cache *c, const mav_id *id,
-					 void *value, size_t bytes);
+                                         void *value, size_t bytes);
 void mav_cache_release(struct mav_cache *c, struct mav_cache_entry *e);
 void *mav_cache_value(const struct mav_cache_entry *e);
 size_t mav_cache_bytes(const struct mav_cache_entry *e);

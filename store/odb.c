@@ -13,9 +13,17 @@
 #include "mav/frame.h"
 #include "repo_internal.h"
 
+/* A cached decoded object: callers borrow &view (a shallow copy of the
+ * decoded header), and release finds the cache entry from it. */
 struct tree_holder {
 	struct mav_tree view; /* first: callers hold &view */
 	struct mav_tree *decoded;
+	struct mav_cache_entry *entry;
+};
+
+struct blob_holder {
+	struct mav_blob view; /* first: callers hold &view */
+	struct mav_blob *decoded;
 	struct mav_cache_entry *entry;
 };
 
@@ -24,6 +32,14 @@ void mav_odb_tree_holder_free(void *p)
 	struct tree_holder *h = p;
 
 	mav_tree_free(h->decoded);
+	free(h);
+}
+
+void mav_odb_blob_holder_free(void *p)
+{
+	struct blob_holder *h = p;
+
+	mav_blob_free(h->decoded);
 	free(h);
 }
 
@@ -38,7 +54,7 @@ static bool exists(struct mav_repo *r, enum mav_cf cf, const mav_id *id)
 }
 
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-		       mav_id *id_out, const void *data, size_t len)
+                       mav_id *id_out, const void *data, size_t len)
 {
 	uint8_t *frame = NULL;
 	size_t flen;
@@ -50,13 +66,13 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
 	rc = mav_frame_encode(&frame, &flen, data, len, r->cfg.zstd_level);
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_CHUNKS, id_out->b, MAV_ID_LEN,
-				      frame, flen);
+		                      frame, flen);
 	free(frame);
 	return rc;
 }
 
 static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
-		      const mav_id *id)
+                      const mav_id *id)
 {
 	char hex[MAV_ID_HEX_LEN + 1];
 	void *frame = NULL;
@@ -82,8 +98,8 @@ static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
 		rc = mav_frame_decode(plain, raw_len, &plen, frame, flen);
 	if (rc < 0) {
 		mav_id_hex(hex, id);
-		rc = mav_error_set(rc, "chunk %s: %s", hex,
-				   mav_error_message());
+		rc =
+		    mav_error_set(rc, "chunk %s: %s", hex, mav_error_message());
 		goto out;
 	}
 	*out = mav_cache_insert(r->chunks, id, plain, plen);
@@ -97,7 +113,7 @@ out:
 }
 
 int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
-			void *dst, uint32_t len)
+                        void *dst, uint32_t len)
 {
 	struct mav_cache_entry *e = mav_cache_get(r->chunks, id);
 	char hex[MAV_ID_HEX_LEN + 1];
@@ -110,8 +126,8 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 	if ((uint64_t)off + len > mav_cache_bytes(e)) {
 		mav_id_hex(hex, id);
 		rc = mav_error_set(MAV_ECORRUPT,
-				   "chunk %s is shorter than its blob says",
-				   hex);
+		                   "chunk %s is shorter than its blob says",
+		                   hex);
 	} else {
 		memcpy(dst, (const uint8_t *)mav_cache_value(e) + off, len);
 	}
@@ -120,7 +136,7 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 }
 
 int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
-		       uint64_t off, void *dst, size_t len, size_t *nread)
+                       uint64_t off, void *dst, size_t len, size_t *nread)
 {
 	int64_t i = off < b->size ? mav_blob_locate(b, off) : -1;
 	size_t done = 0;
@@ -134,7 +150,7 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 		if (n > len - done)
 			n = len - done;
 		rc = mav_repo_read_chunk(r, &b->ids[i], (uint32_t)(pos - start),
-					 (uint8_t *)dst + done, (uint32_t)n);
+		                         (uint8_t *)dst + done, (uint32_t)n);
 		if (rc < 0)
 			break;
 		done += n;
@@ -144,8 +160,8 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 	return rc;
 }
 
-void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b,
-		       uint32_t i, uint32_t n)
+void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
+                       uint32_t n)
 {
 	/* Synchronous warm-up of the cache is not a prefetch; until a
 	 * background loader exists this is a no-op (see odb.c history). */
@@ -156,17 +172,17 @@ void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b,
 }
 
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
-			mav_id *id_out, const void *buf, size_t len)
+                        mav_id *id_out, const void *buf, size_t len)
 {
 	mav_id_hash(id_out, buf, len);
 	if (exists(r, MAV_CF_OBJECTS, id_out))
 		return 0;
 	return mav_kv_batch_put(b, MAV_CF_OBJECTS, id_out->b, MAV_ID_LEN, buf,
-				len);
+	                        len);
 }
 
 int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
-			size_t *len)
+                        size_t *len)
 {
 	char hex[MAV_ID_HEX_LEN + 1];
 	mav_id check;
@@ -177,16 +193,19 @@ int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
 	if (rc < 0) {
 		mav_id_hex(hex, id);
 		return rc == MAV_ENOTFOUND
-			       ? mav_error_set(rc, "object %s is missing", hex)
-			       : rc;
+		           ? mav_error_set(rc, "object %s is missing", hex)
+		           : rc;
 	}
+	/* A commit's id leaves out its signature: get_commit checks it. */
+	if (mav_object_kind(*buf, *len) == 'C')
+		return 0;
 	mav_id_hash(&check, *buf, *len);
 	if (mav_id_cmp(&check, id) != 0) {
 		free(*buf);
 		*buf = NULL;
 		mav_id_hex(hex, id);
 		return mav_error_set(MAV_ECORRUPT,
-				     "object %s does not match its id", hex);
+		                     "object %s does not match its id", hex);
 	}
 	return 0;
 }
@@ -204,27 +223,48 @@ int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
 		if (rc_ < 0 && rc_ != MAV_ENOTFOUND) {                         \
 			mav_id_hex(hex_, id);                                  \
 			rc_ = mav_error_set(rc_, "object %s: %s", hex_,        \
-					    mav_error_message());              \
+			                    mav_error_message());              \
 		}                                                              \
 		return rc_;                                                    \
 	} while (0)
 
 int mav_repo_get_blob(struct mav_repo *r, const mav_id *id,
-		      struct mav_blob **out)
+                      struct mav_blob **out)
 {
 	*out = NULL;
 	GET_DECODED(r, id, out, mav_blob_decode);
 }
 
-int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
-			struct mav_commit **out)
+static int decode_commit(struct mav_commit **out, struct mav_repo *r,
+                         const mav_id *id)
 {
 	*out = NULL;
 	GET_DECODED(r, id, out, mav_commit_decode);
 }
 
+int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
+                        struct mav_commit **out)
+{
+	char hex[MAV_ID_HEX_LEN + 1];
+	mav_id check;
+	int rc = decode_commit(out, r, id);
+
+	if (rc == 0)
+		rc = mav_commit_id(&check, *out);
+	if (rc == 0 && mav_id_cmp(&check, id) != 0) {
+		mav_id_hex(hex, id);
+		rc = mav_error_set(MAV_ECORRUPT,
+		                   "commit %s does not match its id", hex);
+	}
+	if (rc < 0) {
+		mav_commit_free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
 static int decode_tree(struct mav_tree **out, struct mav_repo *r,
-		       const mav_id *id)
+                       const mav_id *id)
 {
 	*out = NULL;
 	GET_DECODED(r, id, out, mav_tree_decode);
@@ -242,7 +282,7 @@ static size_t tree_bytes(const struct mav_tree *t)
 }
 
 int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
-		      const struct mav_tree **out)
+                      const struct mav_tree **out)
 {
 	struct mav_cache_entry *e = mav_cache_get(r->trees, id);
 	struct tree_holder *h;
@@ -297,4 +337,42 @@ void mav_repo_empty_tree(mav_id *out)
 	if (mav_tree_encode(&enc, &len, NULL, 0) == 0)
 		mav_id_hash(out, enc, len);
 	free(enc);
+}
+
+int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
+                     const mav_id *id)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->blobs, id);
+	struct blob_holder *h;
+	struct mav_blob *b;
+	int rc;
+
+	*out = NULL;
+	if (!e) {
+		rc = mav_repo_get_blob(r, id, &b);
+		if (rc < 0)
+			return rc;
+		h = calloc(1, sizeof(*h));
+		if (!h) {
+			mav_blob_free(b);
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		}
+		h->decoded = b;
+		h->view = *b;
+		e = mav_cache_insert(r->blobs, id, h,
+		                     sizeof(*h) +
+		                         (size_t)b->n * (MAV_ID_LEN + 8));
+		if (!e)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+	}
+	((struct blob_holder *)mav_cache_value(e))->entry = e;
+	*out = &((struct blob_holder *)mav_cache_value(e))->view;
+	return 0;
+}
+
+void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b)
+{
+	if (b)
+		mav_cache_release(r->blobs,
+		                  ((const struct blob_holder *)b)->entry);
 }

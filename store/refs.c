@@ -34,7 +34,7 @@ static int ref_key(uint8_t *key, size_t *klen, const char *ref)
 		v = strtoull(ref + 2, &end, 10);
 		if (*end || errno || v == 0)
 			return mav_error_set(MAV_EINVAL, "bad version ref '%s'",
-					     ref);
+			                     ref);
 		key[0] = 'v';
 		key[1] = '/';
 		for (int i = 0; i < 8; i++)
@@ -88,18 +88,18 @@ static int check_old(struct mav_repo *r, const struct mav_ref_update *u)
 	if (rc < 0 && rc != MAV_ENOTFOUND)
 		return rc;
 	if (rc == MAV_ENOTFOUND)
-		return mav_error_set(MAV_ECONFLICT, "'%s' was deleted meanwhile",
-				     u->ref);
+		return mav_error_set(MAV_ECONFLICT,
+		                     "'%s' was deleted meanwhile", u->ref);
 	if (!u->old)
 		return mav_error_set(MAV_EEXIST, "'%s' already exists", u->ref);
 	if (mav_id_cmp(&cur, u->old) != 0)
 		return mav_error_set(MAV_ECONFLICT,
-				     "'%s' moved meanwhile; retry", u->ref);
+		                     "'%s' moved meanwhile; retry", u->ref);
 	return 0;
 }
 
 int mav_ref_update(struct mav_repo *r, struct mav_kv_batch *b,
-		   const struct mav_ref_update *u, size_t n)
+                   const struct mav_ref_update *u, size_t n)
 {
 	struct mav_kv_batch *own = NULL;
 	uint8_t key[REF_KEY_MAX];
@@ -121,7 +121,7 @@ int mav_ref_update(struct mav_repo *r, struct mav_kv_batch *b,
 			break;
 		if (u[i].new_id)
 			rc = mav_kv_batch_put(b, MAV_CF_REFS, key, klen,
-					      u[i].new_id->b, MAV_ID_LEN);
+			                      u[i].new_id->b, MAV_ID_LEN);
 		else
 			rc = mav_kv_batch_del(b, MAV_CF_REFS, key, klen);
 	}
@@ -135,8 +135,8 @@ int mav_ref_update(struct mav_repo *r, struct mav_kv_batch *b,
 int mav_refs_load(struct mav_repo *r)
 {
 	struct mav_kv_iter *it = NULL;
-	uint8_t hi[10] = {'v', '/', 0xff, 0xff, 0xff, 0xff,
-			  0xff, 0xff, 0xff, 0xff};
+	uint8_t hi[10] = {'v',  '/',  0xff, 0xff, 0xff,
+	                  0xff, 0xff, 0xff, 0xff, 0xff};
 	uint64_t last = 0;
 	int rc = mav_kv_iter_new(&it, r->kv, MAV_CF_REFS);
 
@@ -229,7 +229,7 @@ int mav_ref_list(struct mav_repo *r, char kind, mav_ref_fn fn, void *ctx)
 		}
 		if (kind == 'v')
 			snprintf(name, sizeof(name), "v%" PRIu64,
-				 version_of_key(k));
+			         version_of_key(k));
 		else {
 			memcpy(name, k + 2, klen - 2);
 			name[klen - 2] = '\0';
@@ -256,11 +256,11 @@ static int hexval(char c)
 	return isdigit((unsigned char)c) ? c - '0'
 	       : (c >= 'a' && c <= 'f')  ? c - 'a' + 10
 	       : (c >= 'A' && c <= 'F')  ? c - 'A' + 10
-					 : -1;
+	                                 : -1;
 }
 
 static int parse_prefix(uint8_t *bytes, size_t *nbytes, bool *odd,
-			const char *hex)
+                        const char *hex)
 {
 	size_t n = strlen(hex);
 
@@ -313,11 +313,11 @@ static int commit_by_prefix(mav_id *out, struct mav_repo *r, const char *hex)
 	if (rc < 0)
 		return rc;
 	if (matches > 1)
-		return mav_error_set(MAV_EBADREV,
-				     "revision '%s' is ambiguous", hex);
+		return mav_error_set(MAV_EBADREV, "revision '%s' is ambiguous",
+		                     hex);
 	if (matches == 0)
 		return mav_error_set(MAV_ENOTFOUND, "unknown revision '%s'",
-				     hex);
+		                     hex);
 	return 0;
 }
 
@@ -332,8 +332,8 @@ int mav_rev_parse(mav_id *out, struct mav_repo *r, const char *rev)
 		snprintf(ref, sizeof(ref), "v/%s", rev + 1);
 		rc = mav_ref_get(out, r, ref);
 		return rc == MAV_ENOTFOUND
-			       ? mav_error_set(rc, "no version %s", rev)
-			       : rc;
+		           ? mav_error_set(rc, "no version %s", rev)
+		           : rc;
 	}
 	snprintf(ref, sizeof(ref), "t/%s", rev);
 	rc = mav_ref_get(out, r, ref);
@@ -343,21 +343,21 @@ int mav_rev_parse(mav_id *out, struct mav_repo *r, const char *rev)
 	rc = mav_ref_get(out, r, ref);
 	if (rc == 0 && mav_id_is_zero(out))
 		return mav_error_set(MAV_ENOTFOUND,
-				     "branch '%s' has no snapshot yet", rev);
+		                     "branch '%s' has no snapshot yet", rev);
 	if (rc != MAV_ENOTFOUND)
 		return rc;
 	return commit_by_prefix(out, r, rev);
 }
 
 int mav_branch_create(struct mav_repo *r, const char *name,
-		      const mav_id *commit)
+                      const mav_id *commit)
 {
 	char ref[REF_KEY_MAX + 3];
 	struct mav_ref_update u = {.ref = ref, .old = NULL, .new_id = commit};
 
 	if (!mav_branch_name_valid(name))
 		return mav_error_set(MAV_EINVAL, "invalid branch name '%s'",
-				     name);
+		                     name);
 	snprintf(ref, sizeof(ref), "b/%s", name);
 	return mav_ref_update(r, NULL, &u, 1);
 }

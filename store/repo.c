@@ -24,7 +24,7 @@
 #include "repo_internal.h"
 
 #define DEFAULT_CHUNK_CACHE (256ull << 20)
-#define DEFAULT_TREE_CACHE (64ull << 20)
+#define DEFAULT_TREE_CACHE  (64ull << 20)
 
 void mav_repo_config_default(struct mav_repo_config *cfg)
 {
@@ -36,7 +36,7 @@ void mav_repo_config_default(struct mav_repo_config *cfg)
 }
 
 static int config_encode(uint8_t **out, size_t *len,
-			 const struct mav_repo_config *cfg)
+                         const struct mav_repo_config *cfg)
 {
 	struct mav_wbuf b;
 
@@ -51,7 +51,7 @@ static int config_encode(uint8_t **out, size_t *len,
 }
 
 static int config_decode(struct mav_repo_config *cfg, const void *buf,
-			 size_t len)
+                         size_t len)
 {
 	struct mav_rbuf rd;
 	uint8_t version;
@@ -71,15 +71,14 @@ static int config_decode(struct mav_repo_config *cfg, const void *buf,
 	return mav_rbuf_end(&rd);
 }
 
-
 static int repo_new(struct mav_repo **out, struct mav_kv *kv,
-		    const struct mav_repo_options *opt)
+                    const struct mav_repo_options *opt)
 {
 	struct mav_repo *r = calloc(1, sizeof(*r));
 	uint64_t cc = opt && opt->chunk_cache_bytes ? opt->chunk_cache_bytes
-						    : DEFAULT_CHUNK_CACHE;
+	                                            : DEFAULT_CHUNK_CACHE;
 	uint64_t tc = opt && opt->tree_cache_bytes ? opt->tree_cache_bytes
-						   : DEFAULT_TREE_CACHE;
+	                                           : DEFAULT_TREE_CACHE;
 	int rc;
 
 	*out = NULL;
@@ -91,6 +90,8 @@ static int repo_new(struct mav_repo **out, struct mav_kv *kv,
 	rc = mav_cache_new(&r->chunks, cc, free);
 	if (rc == 0)
 		rc = mav_cache_new(&r->trees, tc, mav_odb_tree_holder_free);
+	if (rc == 0)
+		rc = mav_cache_new(&r->blobs, tc, mav_odb_blob_holder_free);
 	if (rc < 0) {
 		r->kv = NULL;
 		mav_repo_close(r);
@@ -114,12 +115,12 @@ static int init_kv(struct mav_kv *kv, const struct mav_repo_config *cfg)
 		goto out;
 	mav_store_u32(fmt, MAV_FORMAT_VERSION);
 	rc = mav_kv_batch_put(b, MAV_CF_META, MAV_META_FORMAT,
-			      strlen(MAV_META_FORMAT), fmt, 4);
+	                      strlen(MAV_META_FORMAT), fmt, 4);
 	if (rc == 0)
 		rc = config_encode(&enc, &len, cfg);
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_META, MAV_META_CONFIG,
-				      strlen(MAV_META_CONFIG), enc, len);
+		                      strlen(MAV_META_CONFIG), enc, len);
 	free(enc);
 	enc = NULL;
 	if (rc == 0)
@@ -127,7 +128,7 @@ static int init_kv(struct mav_kv *kv, const struct mav_repo_config *cfg)
 	if (rc == 0) {
 		mav_id_hash(&id, enc, len);
 		rc = mav_kv_batch_put(b, MAV_CF_OBJECTS, id.b, MAV_ID_LEN, enc,
-				      len);
+		                      len);
 	}
 	free(enc);
 	enc = NULL;
@@ -136,12 +137,12 @@ static int init_kv(struct mav_kv *kv, const struct mav_repo_config *cfg)
 	if (rc == 0) {
 		mav_id_hash(&id, enc, len);
 		rc = mav_kv_batch_put(b, MAV_CF_OBJECTS, id.b, MAV_ID_LEN, enc,
-				      len);
+		                      len);
 	}
 	memset(&id, 0, sizeof(id));
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_REFS, "b/main", 6, id.b,
-				      MAV_ID_LEN);
+		                      MAV_ID_LEN);
 	if (rc == 0)
 		rc = mav_kv_write(kv, b, MAV_KV_SYNC);
 out:
@@ -157,7 +158,7 @@ static int check_config(const struct mav_repo_config *cfg)
 	if (cfg->zstd_level < 0 || cfg->zstd_level > 19)
 		return mav_error_set(MAV_EINVAL, "zstd level must be 0..19");
 	return mav_chunker_init(&c, cfg->chunk_min, cfg->chunk_avg,
-				cfg->chunk_max);
+	                        cfg->chunk_max);
 }
 
 /* Read format and config from the meta family and set up the chunker. */
@@ -168,10 +169,10 @@ static int load_meta(struct mav_repo *r)
 	int rc;
 
 	rc = mav_kv_get(r->kv, MAV_CF_META, MAV_META_FORMAT,
-			strlen(MAV_META_FORMAT), &v, &vlen);
+	                strlen(MAV_META_FORMAT), &v, &vlen);
 	if (rc == MAV_ENOTFOUND) {
 		rc = mav_error_set(MAV_ENOTREPO,
-				   "not a mav repository (no format record)");
+		                   "not a mav repository (no format record)");
 		goto out;
 	}
 	if (rc < 0)
@@ -182,20 +183,20 @@ static int load_meta(struct mav_repo *r)
 	}
 	if (mav_load_u32(v) > MAV_FORMAT_VERSION) {
 		rc = mav_error_set(MAV_EVERSION,
-				   "repository format %u is newer than this "
-				   "mav (%u): upgrade mav",
-				   mav_load_u32(v), MAV_FORMAT_VERSION);
+		                   "repository format %u is newer than this "
+		                   "mav (%u): upgrade mav",
+		                   mav_load_u32(v), MAV_FORMAT_VERSION);
 		goto out;
 	}
 	free(v);
 	v = NULL;
 	rc = mav_kv_get(r->kv, MAV_CF_META, MAV_META_CONFIG,
-			strlen(MAV_META_CONFIG), &v, &vlen);
+	                strlen(MAV_META_CONFIG), &v, &vlen);
 	if (rc == 0)
 		rc = config_decode(&r->cfg, v, vlen);
 	if (rc == 0)
 		rc = mav_chunker_init(&r->chunker, r->cfg.chunk_min,
-				      r->cfg.chunk_avg, r->cfg.chunk_max);
+		                      r->cfg.chunk_avg, r->cfg.chunk_max);
 	if (rc == 0)
 		rc = mav_refs_load(r);
 out:
@@ -204,7 +205,7 @@ out:
 }
 
 int mav_repo_open_kv(struct mav_repo **out, struct mav_kv *kv, bool init,
-		     const struct mav_repo_config *cfg)
+                     const struct mav_repo_config *cfg)
 {
 	struct mav_repo_config def;
 	struct mav_repo *r = NULL;
@@ -260,10 +261,10 @@ int mav_repo_init(const char *path, const struct mav_repo_config *cfg)
 		return rc;
 	if (stat(db, &st) == 0)
 		return mav_error_set(MAV_EEXIST, "%s is already a repository",
-				     path);
+		                     path);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return mav_error_set(-errno, "cannot create %s: %s", path,
-				     strerror(errno));
+		                     strerror(errno));
 	ko.reserve_bytes = cfg->reserve_bytes;
 	rc = mav_kv_open_rocksdb(&kv, db, &ko);
 	if (rc == 0)
@@ -273,7 +274,7 @@ int mav_repo_init(const char *path, const struct mav_repo_config *cfg)
 }
 
 int mav_repo_open(struct mav_repo **out, const char *path,
-		  const struct mav_repo_options *opt)
+                  const struct mav_repo_options *opt)
 {
 	struct mav_kv_options ko = {.secondary = opt && opt->secondary};
 	struct mav_repo *r = NULL;
@@ -287,8 +288,8 @@ int mav_repo_open(struct mav_repo **out, const char *path,
 	if (rc < 0)
 		return rc;
 	if (stat(db, &st) < 0 || !S_ISDIR(st.st_mode))
-		return mav_error_set(MAV_ENOTREPO,
-				     "%s is not a mav repository", path);
+		return mav_error_set(MAV_ENOTREPO, "%s is not a mav repository",
+		                     path);
 	/* The reserve is in the config, which is in the db: open with a
 	 * default reserve, then apply the configured one. */
 	ko.reserve_bytes = 64ull << 20;
@@ -301,7 +302,8 @@ int mav_repo_open(struct mav_repo **out, const char *path,
 		return rc;
 	}
 	r->path = strdup(path);
-	rc = r->path ? load_meta(r) : mav_error_set(MAV_ENOMEM, "out of memory");
+	rc =
+	    r->path ? load_meta(r) : mav_error_set(MAV_ENOMEM, "out of memory");
 	if (rc == 0 && !ko.secondary &&
 	    r->cfg.reserve_bytes != ko.reserve_bytes) {
 		mav_kv_close(r->kv);
@@ -323,6 +325,7 @@ void mav_repo_close(struct mav_repo *r)
 		return;
 	mav_cache_free(r->chunks);
 	mav_cache_free(r->trees);
+	mav_cache_free(r->blobs);
 	mav_kv_close(r->kv);
 	pthread_mutex_destroy(&r->ref_lock);
 	free(r->path);
@@ -345,7 +348,7 @@ const char *mav_repo_path(const struct mav_repo *r)
 }
 
 int mav_repo_write(struct mav_repo *r, const struct mav_kv_batch *b,
-		   unsigned flags)
+                   unsigned flags)
 {
 	if (r->secondary)
 		return mav_error_set(-EROFS, "repository opened read-only");

@@ -22,13 +22,19 @@ struct mav_repo {
 	struct mav_chunker chunker;
 	struct mav_cache *chunks; /* decompressed chunk bytes */
 	struct mav_cache *trees;  /* decoded trees (struct tree_holder) */
+	struct mav_cache *blobs;  /* decoded blobs (struct blob_holder) */
 	bool secondary;
 	pthread_mutex_t ref_lock; /* ref CAS and next_version */
 	uint64_t next_version;    /* under ref_lock */
 };
 
-/* odb.c: frees a tree cache value. */
+/* odb.c: cache value destructors. */
 void mav_odb_tree_holder_free(void *holder);
+void mav_odb_blob_holder_free(void *holder);
+/* Decoded blob through the blob cache; release when done. */
+int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
+                     const mav_id *id);
+void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b);
 
 /* refs.c: load next_version from the refs family at open. */
 int mav_refs_load(struct mav_repo *r);

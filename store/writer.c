@@ -18,12 +18,13 @@
 struct mav_writer {
 	struct mav_repo *r;
 	struct mav_kv_batch *batch;
-	uint8_t *win;      /* window of uncut bytes: [start, end) */
+	uint8_t *win; /* window of uncut bytes: [start, end) */
 	size_t start, end, cap;
-	mav_id *ids;       /* chunks cut so far */
+	mav_id *ids; /* chunks cut so far */
 	uint32_t *lens;
 	uint32_t n, ncap;
-	uint64_t size;     /* bytes cut so far */
+	uint64_t size;  /* bytes cut so far */
+	unsigned flags; /* for batch writes */
 };
 
 int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
@@ -35,10 +36,11 @@ int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
 	if (!w)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	w->r = r;
+	w->flags = MAV_KV_NO_WAL;
 	w->cap = 2 * (size_t)r->cfg.chunk_max;
 	w->win = malloc(w->cap);
 	rc = w->win ? mav_kv_batch_new(&w->batch)
-		    : mav_error_set(MAV_ENOMEM, "out of memory");
+	            : mav_error_set(MAV_ENOMEM, "out of memory");
 	if (rc < 0) {
 		mav_writer_free(w);
 		return rc;
@@ -58,13 +60,18 @@ void mav_writer_free(struct mav_writer *w)
 	free(w);
 }
 
+void mav_writer_set_flags(struct mav_writer *w, unsigned flags)
+{
+	w->flags = flags;
+}
+
 static int write_batch(struct mav_writer *w)
 {
 	int rc;
 
 	if (mav_kv_batch_count(w->batch) == 0)
 		return 0;
-	rc = mav_repo_write(w->r, w->batch, MAV_KV_NO_WAL);
+	rc = mav_repo_write(w->r, w->batch, w->flags);
 	mav_kv_batch_clear(w->batch);
 	return rc;
 }
@@ -76,8 +83,8 @@ static int emit(struct mav_writer *w, size_t len)
 	if (w->n == w->ncap) {
 		uint32_t ncap = w->ncap ? 2 * w->ncap : 64;
 		mav_id *ids = realloc(w->ids, ncap * sizeof(*ids));
-		uint32_t *lens = ids ? realloc(w->lens, ncap * sizeof(*lens))
-				     : NULL;
+		uint32_t *lens =
+		    ids ? realloc(w->lens, ncap * sizeof(*lens)) : NULL;
 
 		if (ids)
 			w->ids = ids;
@@ -87,7 +94,7 @@ static int emit(struct mav_writer *w, size_t len)
 		w->ncap = ncap;
 	}
 	rc = mav_repo_put_chunk(w->r, w->batch, &w->ids[w->n],
-				w->win + w->start, len);
+	                        w->win + w->start, len);
 	if (rc < 0)
 		return rc;
 	w->lens[w->n++] = (uint32_t)len;
@@ -106,7 +113,7 @@ static int cut(struct mav_writer *w, bool last)
 	while (rc == 0 && w->end > w->start &&
 	       (last || w->end - w->start >= w->r->cfg.chunk_max)) {
 		size_t n = mav_chunker_cut(&w->r->chunker, w->win + w->start,
-					   w->end - w->start);
+		                           w->end - w->start);
 		rc = emit(w, n);
 	}
 	if (w->start > 0) {
@@ -137,7 +144,7 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
 }
 
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
-			   const uint32_t **lens)
+                           const uint32_t **lens)
 {
 	*ids = w->ids;
 	*lens = w->lens;
@@ -149,15 +156,17 @@ size_t mav_writer_pending(const struct mav_writer *w)
 	return w->end - w->start;
 }
 
-void mav_writer_drop_pending(struct mav_writer *w)
+void mav_writer_rewind(struct mav_writer *w, uint32_t n)
 {
+	while (w->n > n)
+		w->size -= w->lens[--w->n];
 	w->start = w->end = 0;
 }
 
 /* Store the blob made of old[0..prefix_n) + cut chunks + old[suffix_from..]. */
 static int store_blob(struct mav_writer *w, const struct mav_blob *old,
-		      uint32_t prefix_n, uint32_t suffix_from, mav_id *blob_id,
-		      uint64_t *size)
+                      uint32_t prefix_n, uint32_t suffix_from, mav_id *blob_id,
+                      uint64_t *size)
 {
 	uint32_t tail = old ? old->n - suffix_from : 0;
 	uint32_t n = prefix_n + w->n + tail, k = 0;
@@ -181,8 +190,8 @@ static int store_blob(struct mav_writer *w, const struct mav_blob *old,
 			k += w->n;
 		}
 		ids[k] = old->ids[j];
-		lens[k++] = (uint32_t)(old->ends[j] -
-				       mav_blob_chunk_start(old, j));
+		lens[k++] =
+		    (uint32_t)(old->ends[j] - mav_blob_chunk_start(old, j));
 	}
 	if (k == prefix_n) { /* no suffix: cut chunks go last */
 		memcpy(ids + k, w->ids, w->n * sizeof(*ids));
@@ -213,8 +222,8 @@ int mav_writer_finish(struct mav_writer *w, mav_id *blob_id, uint64_t *size)
 }
 
 int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
-			     uint32_t prefix_n, uint32_t suffix_from,
-			     mav_id *blob_id, uint64_t *size)
+                             uint32_t prefix_n, uint32_t suffix_from,
+                             mav_id *blob_id, uint64_t *size)
 {
 	int rc;
 

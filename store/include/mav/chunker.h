@@ -26,7 +26,7 @@ struct mav_chunker {
 /* Validates 64 <= min < avg < max <= 64 MiB, avg a power of two.
  * MAV_EINVAL otherwise. */
 int mav_chunker_init(struct mav_chunker *c, uint32_t min, uint32_t avg,
-		     uint32_t max);
+                     uint32_t max);
 
 /* Length of the first chunk of buf[0..len).
  * - len <= min: returns len.
@@ -36,6 +36,6 @@ int mav_chunker_init(struct mav_chunker *c, uint32_t min, uint32_t avg,
  * given: the caller supplies more bytes, or at end of input takes the rest
  * as the final chunk. */
 size_t mav_chunker_cut(const struct mav_chunker *c, const uint8_t *buf,
-		       size_t len);
+                       size_t len);
 
 #endif

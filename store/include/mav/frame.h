@@ -21,16 +21,16 @@ enum { MAV_CODEC_RAW = 0, MAV_CODEC_ZSTD = 1 };
 /* Encode data into a malloc'd frame (*out, caller frees). level is the zstd
  * level (1..19); level 0 forces raw. */
 int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
-		     size_t len, int level);
+                     size_t len, int level);
 
 /* Read the header only: the plain length and codec. MAV_ECORRUPT or
  * MAV_EVERSION on a bad header. */
 int mav_frame_info(uint32_t *raw_len, int *codec, const void *frame,
-		   size_t flen);
+                   size_t flen);
 
 /* Verify and decode into dst (capacity cap >= raw_len). *outlen = raw_len.
  * MAV_ECORRUPT on any mismatch, MAV_EVERSION on an unknown version. */
 int mav_frame_decode(void *dst, size_t cap, size_t *outlen, const void *frame,
-		     size_t flen);
+                     size_t flen);
 
 #endif

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAV_ID_LEN 32
+#define MAV_ID_LEN     32
 #define MAV_ID_HEX_LEN 64
 
 typedef struct mav_id {

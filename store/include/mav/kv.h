@@ -26,14 +26,15 @@ enum mav_cf {
 	MAV_CF_CHUNKS,   /* chunk id -> frame (already compressed) */
 	MAV_CF_OBJECTS,  /* blob/tree/commit id -> encoding */
 	MAV_CF_REFS,     /* branches, tags, version numbers */
-	MAV_CF_WT,       /* working trees: inodes, overlay entries, dirty sets */
+	MAV_CF_WT, /* working trees: inodes, overlay entries, dirty sets */
 	MAV_CF_COUNT
 };
 
 /* Write flags. */
 enum {
-	MAV_KV_SYNC = 1 << 0,   /* fsync the log before returning */
-	MAV_KV_NO_WAL = 1 << 1, /* skip the log; durable only after mav_kv_flush */
+	MAV_KV_SYNC = 1 << 0, /* fsync the log before returning */
+	MAV_KV_NO_WAL =
+	    1 << 1, /* skip the log; durable only after mav_kv_flush */
 };
 
 struct mav_kv_batch;
@@ -45,7 +46,8 @@ struct mav_kv_iter_ops {
 	void (*next)(struct mav_kv_iter *it);
 	const void *(*key)(const struct mav_kv_iter *it, size_t *klen);
 	const void *(*value)(const struct mav_kv_iter *it, size_t *vlen);
-	int (*status)(const struct mav_kv_iter *it); /* 0 or error after !valid */
+	int (*status)(
+	    const struct mav_kv_iter *it); /* 0 or error after !valid */
 	void (*free)(struct mav_kv_iter *it);
 };
 
@@ -57,12 +59,15 @@ struct mav_kv_iter {
 struct mav_kv_ops {
 	/* *val is malloc'd and owned by the caller. MAV_ENOTFOUND if absent. */
 	int (*get)(void *self, enum mav_cf cf, const void *key, size_t klen,
-		   void **val, size_t *vlen);
-	/* Applies the whole batch atomically. flags: MAV_KV_SYNC, MAV_KV_NO_WAL. */
+	           void **val, size_t *vlen);
+	/* Applies the whole batch atomically. flags: MAV_KV_SYNC,
+	 * MAV_KV_NO_WAL. */
 	int (*write)(void *self, const struct mav_kv_batch *b, unsigned flags);
-	/* New iterator over one column family, positioned nowhere until seek. */
+	/* New iterator over one column family, positioned nowhere until seek.
+	 */
 	int (*iter)(void *self, enum mav_cf cf, struct mav_kv_iter **out);
-	/* Make everything written so far durable (memtables to disk, log synced). */
+	/* Make everything written so far durable (memtables to disk, log
+	 * synced). */
 	int (*flush)(void *self);
 	void (*close)(void *self);
 };
@@ -73,15 +78,16 @@ struct mav_kv {
 };
 
 struct mav_kv_options {
-	bool create;            /* create the database if missing */
-	bool secondary;         /* open read-only beside a running writer */
-	uint64_t reserve_bytes; /* writes fail -ENOSPC below this much free space */
+	bool create;    /* create the database if missing */
+	bool secondary; /* open read-only beside a running writer */
+	uint64_t
+	    reserve_bytes; /* writes fail -ENOSPC below this much free space */
 	uint64_t block_cache_bytes;
 };
 
 /* Backends. Each returns a heap object that mav_kv_close() frees. */
 int mav_kv_open_rocksdb(struct mav_kv **out, const char *path,
-			const struct mav_kv_options *opt);
+                        const struct mav_kv_options *opt);
 int mav_kv_open_mem(struct mav_kv **out);
 
 /* Fault injection: wraps inner (takes ownership). */
@@ -97,11 +103,11 @@ uint64_t mav_kv_fault_calls(const struct mav_kv *kv);
 
 /* Thin dispatchers. */
 int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
-	       void **val, size_t *vlen);
+               void **val, size_t *vlen);
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
-		 unsigned flags);
+                 unsigned flags);
 int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
-		    enum mav_cf cf);
+                    enum mav_cf cf);
 int mav_kv_flush(struct mav_kv *kv);
 void mav_kv_close(struct mav_kv *kv); /* NULL is a no-op */
 
@@ -118,17 +124,17 @@ int mav_kv_batch_new(struct mav_kv_batch **out);
 void mav_kv_batch_free(struct mav_kv_batch *b); /* NULL is a no-op */
 void mav_kv_batch_clear(struct mav_kv_batch *b);
 int mav_kv_batch_put(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
-		     size_t klen, const void *val, size_t vlen);
+                     size_t klen, const void *val, size_t vlen);
 int mav_kv_batch_del(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
-		     size_t klen);
+                     size_t klen);
 size_t mav_kv_batch_count(const struct mav_kv_batch *b);
 size_t mav_kv_batch_bytes(const struct mav_kv_batch *b); /* keys + values */
 
 /* For backends: visit ops in order. val == NULL means delete. Stops and
  * returns the first nonzero callback result. */
 typedef int (*mav_kv_batch_fn)(void *ctx, enum mav_cf cf, const void *key,
-			       size_t klen, const void *val, size_t vlen);
+                               size_t klen, const void *val, size_t vlen);
 int mav_kv_batch_foreach(const struct mav_kv_batch *b, mav_kv_batch_fn fn,
-			 void *ctx);
+                         void *ctx);
 
 #endif

@@ -23,8 +23,8 @@ struct mav_fsck_report {
 typedef void (*mav_problem_fn)(void *ctx, const char *problem);
 /* Returns 0 when the walk completed (problems counted in the report), or an
  * error if it could not run. */
-int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r,
-	     mav_problem_fn fn, void *ctx);
+int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
+             void *ctx);
 
 struct mav_gc_report {
 	uint64_t chunks_deleted, objects_deleted;
@@ -56,6 +56,6 @@ struct mav_change {
 };
 typedef int (*mav_change_fn)(void *ctx, const struct mav_change *c);
 int mav_diff(struct mav_repo *r, const mav_id *tree_a, const mav_id *tree_b,
-	     mav_change_fn fn, void *ctx);
+             mav_change_fn fn, void *ctx);
 
 #endif

@@ -19,15 +19,15 @@
 /* ---- blobs: a file's content as an ordered chunk list ---- */
 
 struct mav_blob {
-	uint64_t size;   /* total bytes */
-	uint32_t n;      /* chunks */
-	mav_id *ids;     /* n chunk ids */
-	uint64_t *ends;  /* n cumulative end offsets; ends[n-1] == size */
+	uint64_t size;  /* total bytes */
+	uint32_t n;     /* chunks */
+	mav_id *ids;    /* n chunk ids */
+	uint64_t *ends; /* n cumulative end offsets; ends[n-1] == size */
 };
 
 /* Encoding: "MAVB" v1 | u64 size | u32 n | n x (id[32], u32 len). */
 int mav_blob_encode(uint8_t **out, size_t *outlen, const mav_id *ids,
-		    const uint32_t *lens, uint32_t n);
+                    const uint32_t *lens, uint32_t n);
 int mav_blob_decode(struct mav_blob **out, const void *buf, size_t len);
 void mav_blob_free(struct mav_blob *b);
 /* Index of the chunk holding byte off (O(log n)); -1 if off >= size. */
@@ -40,22 +40,22 @@ uint64_t mav_blob_chunk_start(const struct mav_blob *b, uint32_t i);
 enum mav_type { MAV_T_FILE = 1, MAV_T_DIR = 2, MAV_T_SYMLINK = 3 };
 
 struct mav_xattr {
-	char *name;     /* full name, e.g. "user.mav.license" */
+	char *name; /* full name, e.g. "user.mav.license" */
 	uint8_t *value;
 	uint32_t len;
 };
 
 struct mav_entry {
-	char *name;        /* any bytes but '/' and NUL; not "." or ".." */
-	uint8_t type;      /* enum mav_type */
-	uint32_t mode;     /* permission bits only (07777) */
+	char *name;    /* any bytes but '/' and NUL; not "." or ".." */
+	uint8_t type;  /* enum mav_type */
+	uint32_t mode; /* permission bits only (07777) */
 	uint32_t uid, gid;
-	uint64_t size;     /* file bytes; symlink target length; dir 0 */
+	uint64_t size; /* file bytes; symlink target length; dir 0 */
 	int64_t mtime_ns;
-	uint32_t nlink;    /* hard links to this file within the commit */
-	uint64_t link_id;  /* same nonzero value on every name of one file */
-	mav_id id;         /* file: blob id; dir: tree id; symlink: zero */
-	char *target;      /* symlink target, else NULL */
+	uint32_t nlink;   /* hard links to this file within the commit */
+	uint64_t link_id; /* same nonzero value on every name of one file */
+	mav_id id;        /* file: blob id; dir: tree id; symlink: zero */
+	char *target;     /* symlink target, else NULL */
 	uint32_t nxattrs;
 	struct mav_xattr *xattrs; /* sorted by name */
 };
@@ -67,8 +67,8 @@ struct mav_tree {
 
 /* Encoding: "MAVT" v1 | u32 n | n entries (see FORMAT.md).
  * Entries must be sorted and unique: MAV_EINVAL otherwise. */
-int mav_tree_encode(uint8_t **out, size_t *outlen,
-		    const struct mav_entry *e, uint32_t n);
+int mav_tree_encode(uint8_t **out, size_t *outlen, const struct mav_entry *e,
+                    uint32_t n);
 int mav_tree_decode(struct mav_tree **out, const void *buf, size_t len);
 void mav_tree_free(struct mav_tree *t);
 /* Index of name, or -1 (binary search). */
@@ -79,17 +79,17 @@ bool mav_name_valid(const char *name);
 /* ---- commits ---- */
 
 #define MAV_MAX_PARENTS 8
-#define MAV_SIG_LEN 64
-#define MAV_KEY_LEN 32
+#define MAV_SIG_LEN     64
+#define MAV_KEY_LEN     32
 
 struct mav_commit {
 	mav_id root;
 	uint32_t nparents;
 	mav_id parents[MAV_MAX_PARENTS];
 	char *branch;
-	uint64_t version;      /* the N of vN */
+	uint64_t version;                /* the N of vN */
 	uint8_t author_key[MAV_KEY_LEN]; /* Ed25519 public key, zero if none */
-	char *author;          /* display name */
+	char *author;                    /* display name */
 	int64_t time_ns;
 	char *message;
 	bool has_sig;
@@ -99,7 +99,7 @@ struct mav_commit {
 /* Encoding: "MAVC" v1 | body | u8 has_sig | [sig]. The id covers everything
  * but the trailing signature part. */
 int mav_commit_encode(uint8_t **out, size_t *outlen,
-		      const struct mav_commit *c);
+                      const struct mav_commit *c);
 int mav_commit_decode(struct mav_commit **out, const void *buf, size_t len);
 void mav_commit_free(struct mav_commit *c);
 int mav_commit_id(mav_id *out, const struct mav_commit *c);

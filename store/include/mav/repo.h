@@ -32,9 +32,10 @@ struct mav_repo_config {
 };
 
 struct mav_repo_options {
-	bool secondary;              /* read-only beside a running daemon */
-	uint64_t chunk_cache_bytes;  /* decompressed chunks; 0 = default 256 MiB */
-	uint64_t tree_cache_bytes;   /* decoded trees; 0 = default 64 MiB */
+	bool secondary; /* read-only beside a running daemon */
+	uint64_t
+	    chunk_cache_bytes; /* decompressed chunks; 0 = default 256 MiB */
+	uint64_t tree_cache_bytes; /* decoded trees; 0 = default 64 MiB */
 };
 
 /* Fill cfg with the defaults (16/64/256 KiB, zstd 3, 64 MiB reserve). */
@@ -47,55 +48,55 @@ int mav_repo_init(const char *path, const struct mav_repo_config *cfg);
 /* Open. MAV_ENOTREPO if path is not a repository, MAV_EVERSION if it was
  * written by a newer format, MAV_ELOCKED if another process holds it. */
 int mav_repo_open(struct mav_repo **out, const char *path,
-		  const struct mav_repo_options *opt);
+                  const struct mav_repo_options *opt);
 /* Open over an existing kv (tests: mem/fault backends). With init true, the
  * kv is initialised as a new repository first. Takes ownership of kv. */
 int mav_repo_open_kv(struct mav_repo **out, struct mav_kv *kv, bool init,
-		     const struct mav_repo_config *cfg);
+                     const struct mav_repo_config *cfg);
 void mav_repo_close(struct mav_repo *r); /* NULL is a no-op */
 
 const struct mav_repo_config *mav_repo_config(const struct mav_repo *r);
-struct mav_kv *mav_repo_kv(struct mav_repo *r);     /* borrowed */
+struct mav_kv *mav_repo_kv(struct mav_repo *r);      /* borrowed */
 const char *mav_repo_path(const struct mav_repo *r); /* NULL for mem repos */
 
 /* Write a batch (checks nothing else; the kv applies the reserve). */
 int mav_repo_write(struct mav_repo *r, const struct mav_kv_batch *b,
-		   unsigned flags);
+                   unsigned flags);
 
 /* ---- chunks ---- */
 
 /* Hash, frame and add the chunk to b unless already stored (idempotent). */
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-		       mav_id *id_out, const void *data, size_t len);
+                       mav_id *id_out, const void *data, size_t len);
 /* Copy bytes [off, off+len) of chunk id into dst (through the chunk cache).
  * MAV_ENOTFOUND if missing, MAV_ECORRUPT if its frame or id does not verify
  * (the message names the chunk). */
 int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
-			void *dst, uint32_t len);
+                        void *dst, uint32_t len);
 /* Read [off, off+len) of a blob; *nread < len only at end of file. */
 int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
-		       uint64_t off, void *dst, size_t len, size_t *nread);
+                       uint64_t off, void *dst, size_t len, size_t *nread);
 /* Hint: chunks i..i+n of b will be read soon (loads them in the background
  * when a prefetch thread runs; otherwise a no-op). */
-void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b,
-		       uint32_t i, uint32_t n);
+void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
+                       uint32_t n);
 
 /* ---- objects ---- */
 
 /* Add an encoded object to b under its id (BLAKE2b of buf), idempotent. */
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
-			mav_id *id_out, const void *buf, size_t len);
+                        mav_id *id_out, const void *buf, size_t len);
 /* Raw encoding, malloc'd. MAV_ENOTFOUND / MAV_ECORRUPT (id mismatch). */
 int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
-			size_t *len);
+                        size_t *len);
 int mav_repo_get_blob(struct mav_repo *r, const mav_id *id,
-		      struct mav_blob **out);
+                      struct mav_blob **out);
 int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
-			struct mav_commit **out);
+                        struct mav_commit **out);
 /* Decoded trees are shared and cached: *out stays valid until
  * mav_repo_tree_release(). */
 int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
-		      const struct mav_tree **out);
+                      const struct mav_tree **out);
 void mav_repo_tree_release(struct mav_repo *r, const struct mav_tree *t);
 /* The id of the empty blob and of the empty tree (stored by init). */
 void mav_repo_empty_blob(mav_id *out);
@@ -111,22 +112,25 @@ void mav_repo_empty_tree(mav_id *out);
 struct mav_writer;
 int mav_writer_new(struct mav_writer **out, struct mav_repo *r);
 void mav_writer_free(struct mav_writer *w); /* NULL is a no-op */
+/* Write flags for the writer's batches (default MAV_KV_NO_WAL). */
+void mav_writer_set_flags(struct mav_writer *w, unsigned flags);
 int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
 /* Chunks cut so far (ids and lengths in order). Borrowed. */
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
-			   const uint32_t **lens);
+                           const uint32_t **lens);
 /* Bytes fed but not yet cut into a chunk. */
 size_t mav_writer_pending(const struct mav_writer *w);
-/* Drop the pending (uncut) bytes. */
-void mav_writer_drop_pending(struct mav_writer *w);
+/* Keep only the first n chunks cut; drop later ones and the pending bytes
+ * (a splice that fell back in step with the old boundaries). */
+void mav_writer_rewind(struct mav_writer *w, uint32_t n);
 /* Cut the pending bytes as the last chunk, store everything and the blob. */
 int mav_writer_finish(struct mav_writer *w, mav_id *blob_id, uint64_t *size);
 /* Cut the pending bytes as a last chunk, store everything, and store the blob
  * old[0..prefix_n) + chunks cut + old[suffix_from..n): splices an edited
- * region into old (drop_pending first when the cut fell back in step). */
+ * region into old (rewind first when the cut fell back in step). */
 int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
-			     uint32_t prefix_n, uint32_t suffix_from,
-			     mav_id *blob_id, uint64_t *size);
+                             uint32_t prefix_n, uint32_t suffix_from,
+                             mav_id *blob_id, uint64_t *size);
 
 /* ---- refs ---- */
 
@@ -142,7 +146,7 @@ struct mav_ref_update {
 /* Apply updates plus batch b (may be NULL) atomically, after checking every
  * old value under the ref lock. MAV_ECONFLICT if any differs. Synced. */
 int mav_ref_update(struct mav_repo *r, struct mav_kv_batch *b,
-		   const struct mav_ref_update *u, size_t n);
+                   const struct mav_ref_update *u, size_t n);
 
 /* Allocate the next version number (persisted in the same batch as the
  * commit via mav_ref_update: pass b and write "v/<N>"). */
@@ -164,7 +168,7 @@ int mav_rev_parse(mav_id *out, struct mav_repo *r, const char *rev);
 
 /* Create a branch at commit (zero id: empty). MAV_EEXIST. */
 int mav_branch_create(struct mav_repo *r, const char *name,
-		      const mav_id *commit);
+                      const mav_id *commit);
 /* Delete a branch and its working tree. */
 int mav_branch_delete(struct mav_repo *r, const char *name);
 

@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define MAV_RPC_SOCKET "mavfs.sock"
+#define MAV_RPC_SOCKET    "mavfs.sock"
 #define MAV_RPC_MAX_BYTES (64u << 20)
 
 struct mav_rpc_msg {
@@ -41,6 +41,6 @@ int mav_rpc_recv(int fd, struct mav_rpc_msg *out); /* -ECONNRESET on EOF */
 int mav_rpc_connect(int *fd, const char *repo_path);
 /* Send req, wait for the reply. */
 int mav_rpc_call(struct mav_rpc_msg *reply, const char *repo_path,
-		 const struct mav_rpc_msg *req);
+                 const struct mav_rpc_msg *req);
 
 #endif

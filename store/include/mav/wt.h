@@ -40,8 +40,8 @@ struct mav_wt;
 
 struct mav_attr {
 	uint64_t ino;
-	uint8_t type;     /* enum mav_type */
-	uint32_t mode;    /* permission bits (07777) */
+	uint8_t type;  /* enum mav_type */
+	uint32_t mode; /* permission bits (07777) */
 	uint32_t uid, gid;
 	uint32_t nlink;
 	uint64_t size;
@@ -66,7 +66,7 @@ enum { MAV_XATTR_CREATE = 1, MAV_XATTR_REPLACE = 2 };
 
 int mav_wt_open(struct mav_wt **out, struct mav_repo *r, const char *branch);
 int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
-		       const mav_id *commit);
+                       const mav_id *commit);
 /* Seals nothing: call mav_wt_sync() first to keep buffered writes. */
 void mav_wt_close(struct mav_wt *wt); /* NULL is a no-op */
 bool mav_wt_readonly(const struct mav_wt *wt);
@@ -75,11 +75,11 @@ bool mav_wt_readonly(const struct mav_wt *wt);
 void mav_wt_base(mav_id *out, const struct mav_wt *wt);
 
 int mav_wt_lookup(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
-		  const char *name);
+                  const char *name);
 void mav_wt_forget(struct mav_wt *wt, uint64_t ino, uint64_t nlookup);
 int mav_wt_getattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino);
 int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
-		   const struct mav_attr *in, unsigned mask);
+                   const struct mav_attr *in, unsigned mask);
 
 /* Visit entries of directory ino (no "." or "..") from position cookie
  * (0 = start). next is the cookie of the entry after this one. fn returns
@@ -87,32 +87,32 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
  * plus, gained no reference. With plus, each consumed entry gains one
  * reference. */
 typedef int (*mav_wt_dirent_fn)(void *ctx, const char *name,
-				const struct mav_attr *attr, uint64_t next);
-int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie,
-		   bool plus, mav_wt_dirent_fn fn, void *ctx);
+                                const struct mav_attr *attr, uint64_t next);
+int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie, bool plus,
+                   mav_wt_dirent_fn fn, void *ctx);
 
 int mav_wt_create(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
-		  const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
+                  const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
 int mav_wt_mkdir(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
-		 const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
+                 const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
 int mav_wt_symlink(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
-		   const char *name, const char *target, uint32_t uid,
-		   uint32_t gid);
+                   const char *name, const char *target, uint32_t uid,
+                   uint32_t gid);
 int mav_wt_link(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
-		uint64_t newparent, const char *newname);
+                uint64_t newparent, const char *newname);
 int mav_wt_unlink(struct mav_wt *wt, uint64_t parent, const char *name);
 int mav_wt_rmdir(struct mav_wt *wt, uint64_t parent, const char *name);
 int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
-		  uint64_t newparent, const char *newname, unsigned flags);
+                  uint64_t newparent, const char *newname, unsigned flags);
 /* *out is malloc'd, NUL-terminated. */
 int mav_wt_readlink(char **out, struct mav_wt *wt, uint64_t ino);
 
 /* Returns bytes read (short only at end of file) or -errno. */
 ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
-		    size_t len);
+                    size_t len);
 /* Returns bytes written or -errno (-ENOSPC on a full disk, -EFBIG). */
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
-		     const void *buf, size_t len);
+                     const void *buf, size_t len);
 /* Seal the inode's buffered writes and sync them to disk. */
 int mav_wt_fsync(struct mav_wt *wt, uint64_t ino);
 /* Seal everything buffered and sync (unmount, before close). */
@@ -123,12 +123,12 @@ int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns);
 /* xattrs: full names ("user.mav.license"). getxattr with cap 0 returns the
  * size; -ERANGE if cap is too small; -ENODATA if absent. Returns length. */
 ssize_t mav_wt_getxattr(struct mav_wt *wt, uint64_t ino, const char *name,
-			void *buf, size_t cap);
+                        void *buf, size_t cap);
 int mav_wt_setxattr(struct mav_wt *wt, uint64_t ino, const char *name,
-		    const void *val, size_t len, int flags);
+                    const void *val, size_t len, int flags);
 /* NUL-separated names, like listxattr(2); returns total length. */
 ssize_t mav_wt_listxattr(struct mav_wt *wt, uint64_t ino, char *buf,
-			 size_t cap);
+                         size_t cap);
 int mav_wt_removexattr(struct mav_wt *wt, uint64_t ino, const char *name);
 
 /* Content id of a file (blob id) once sealed; read-only views expose it as
@@ -148,7 +148,7 @@ struct mav_snapshot_opts {
 	bool allow_empty;
 };
 int mav_wt_snapshot(mav_id *commit_out, uint64_t *version_out,
-		    struct mav_wt *wt, const struct mav_snapshot_opts *o);
+                    struct mav_wt *wt, const struct mav_snapshot_opts *o);
 
 /* Drop every change and rebase the working tree on commit (zero id: empty).
  * Referenced inodes stay valid numbers but may now answer -ESTALE/-ENOENT. */
@@ -163,9 +163,9 @@ int mav_wt_status(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx);
  * parent/name, replacing any non-directory entry there: the fast path of
  * import. xattrs may be NULL. */
 int mav_wt_put_file(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
-		    const char *name, const struct mav_attr *attr,
-		    const mav_id *blob, const struct mav_xattr *xattrs,
-		    uint32_t nxattrs);
+                    const char *name, const struct mav_attr *attr,
+                    const mav_id *blob, const struct mav_xattr *xattrs,
+                    uint32_t nxattrs);
 
 /* Delete the persisted working tree of a branch (branch delete). */
 int mav_wt_destroy(struct mav_repo *r, const char *branch);

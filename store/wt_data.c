@@ -1,0 +1,489 @@
+/* wt_data.c - file contents of working trees: read, write, seal.
+ *
+ * Writes land in per-inode dirty extents in memory (sorted, merged). A file
+ * is sealed on fsync, snapshot, forget, memory pressure or idle: its changed
+ * region is cut again with FastCDC from the start of the chunk holding the
+ * first change, and cutting stops as soon as a cut falls on an old chunk
+ * boundary past the last change, so the unchanged chunks after it are kept
+ * as they are: an edit costs the size of the edit, not of the file. Sealed
+ * chunks and the new blob are written through the log (not synced); the
+ * inode record that points at them follows, synced on fsync.
+ *
+ * Reads of a file with no dirty data run outside wt->lock: the blob is
+ * immutable and held through the blob cache.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mav/error.h"
+#include "wt_internal.h"
+
+#define NODE_DIRTY_MAX (32ull << 20)  /* seal a file past this much */
+#define WT_DIRTY_MAX   (256ull << 20) /* seal the largest past this */
+#define SEAL_STEP      (256u << 10)
+#define FILE_MAX       (1ull << 50)
+
+/* ---- extents ---- */
+
+void wt_dirty_free(struct mav_wt *wt, struct node *n)
+{
+	struct dirty *d = n->dirty;
+
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ext[i].data);
+	wt->dirty_bytes -= d->bytes;
+	free(d->ext);
+	free(d);
+	n->dirty = NULL;
+}
+
+/* Merge [off, off+len) into the sorted extent list. */
+static int dirty_add(struct mav_wt *wt, struct node *n, uint64_t off,
+                     const void *buf, size_t len)
+{
+	struct dirty *d = n->dirty;
+	uint64_t end = off + len, lo = off, hi = end, old_bytes;
+	size_t i = 0, j;
+	uint8_t *data;
+
+	if (!d && !(d = n->dirty = calloc(1, sizeof(*d))))
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	d->last_write = wt_now();
+	while (i < d->n && d->ext[i].off + d->ext[i].len < off)
+		i++;
+	for (j = i; j < d->n && d->ext[j].off <= end; j++) {
+		if (d->ext[j].off < lo)
+			lo = d->ext[j].off;
+		if (d->ext[j].off + d->ext[j].len > hi)
+			hi = d->ext[j].off + d->ext[j].len;
+	}
+	/* Fast path: appending to the end of one extent. */
+	if (j == i + 1 && d->ext[i].off + d->ext[i].len == off &&
+	    lo == d->ext[i].off) {
+		data = realloc(d->ext[i].data, hi - lo);
+		if (!data)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		memcpy(data + (off - lo), buf, len);
+		d->ext[i].data = data;
+		d->ext[i].len = hi - lo;
+		d->bytes += len;
+		wt->dirty_bytes += len;
+		return 0;
+	}
+	data = malloc(hi - lo);
+	if (!data)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	old_bytes = 0;
+	for (size_t k = i; k < j; k++) {
+		memcpy(data + (d->ext[k].off - lo), d->ext[k].data,
+		       d->ext[k].len);
+		old_bytes += d->ext[k].len;
+		free(d->ext[k].data);
+	}
+	memcpy(data + (off - lo), buf, len);
+	if (i == j) { /* insert a new slot at i */
+		if (d->n == d->cap) {
+			size_t cap = d->cap ? 2 * d->cap : 8;
+			struct extent *e = realloc(d->ext, cap * sizeof(*e));
+
+			if (!e) {
+				free(data);
+				return mav_error_set(MAV_ENOMEM,
+				                     "out of memory");
+			}
+			d->ext = e;
+			d->cap = cap;
+		}
+		memmove(d->ext + i + 1, d->ext + i,
+		        (d->n - i) * sizeof(*d->ext));
+		d->n++;
+		j = i + 1;
+	}
+	d->ext[i] = (struct extent){.off = lo, .len = hi - lo, .data = data};
+	memmove(d->ext + i + 1, d->ext + j, (d->n - j) * sizeof(*d->ext));
+	d->n -= j - i - 1;
+	d->bytes = d->bytes - old_bytes + (hi - lo);
+	wt->dirty_bytes = wt->dirty_bytes - old_bytes + (hi - lo);
+	return 0;
+}
+
+/* Drop dirty bytes at or beyond size. */
+static void dirty_trim(struct mav_wt *wt, struct node *n, uint64_t size)
+{
+	struct dirty *d = n->dirty;
+
+	while (d && d->n > 0) {
+		struct extent *e = &d->ext[d->n - 1];
+
+		if (e->off >= size) {
+			d->bytes -= e->len;
+			wt->dirty_bytes -= e->len;
+			free(e->data);
+			d->n--;
+		} else {
+			if (e->off + e->len > size) {
+				d->bytes -= e->off + e->len - size;
+				wt->dirty_bytes -= e->off + e->len - size;
+				e->len = size - e->off;
+			}
+			break;
+		}
+	}
+}
+
+/* Bytes [off, off+len) of the file as it is now: sealed blob, zeros past its
+ * end, dirty extents on top. len must not pass rec.size. */
+static int read_merged(struct mav_wt *wt, struct node *n,
+                       const struct mav_blob *blob, uint64_t off, uint8_t *buf,
+                       size_t len)
+{
+	size_t got = 0;
+	int rc = 0;
+
+	if (off < blob->size)
+		rc = mav_repo_read_blob(wt->r, blob, off, buf, len, &got);
+	if (rc < 0)
+		return rc;
+	memset(buf + got, 0, len - got);
+	for (size_t i = 0; n->dirty && i < n->dirty->n; i++) {
+		const struct extent *e = &n->dirty->ext[i];
+		uint64_t lo = e->off > off ? e->off : off;
+		uint64_t hi =
+		    e->off + e->len < off + len ? e->off + e->len : off + len;
+
+		if (lo < hi)
+			memcpy(buf + (lo - off), e->data + (lo - e->off),
+			       hi - lo);
+	}
+	return 0;
+}
+
+/* ---- sealing ---- */
+
+/* First chunk index of blob whose start is c, or -1. */
+static int64_t boundary_at(const struct mav_blob *b, uint64_t c)
+{
+	int64_t i;
+
+	if (c == b->size)
+		return b->n;
+	i = mav_blob_locate(b, c);
+	return i >= 0 && mav_blob_chunk_start(b, (uint32_t)i) == c ? i : -1;
+}
+
+struct seal_range {
+	uint32_t s;     /* first old chunk recut */
+	uint64_t start; /* its offset */
+	uint64_t last;  /* resync only at or past this offset */
+};
+
+static struct seal_range seal_range(const struct node *n,
+                                    const struct mav_blob *b)
+{
+	struct seal_range sr = {0, 0, 0};
+	uint64_t first = UINT64_MAX;
+
+	if (n->dirty && n->dirty->n) {
+		first = n->dirty->ext[0].off;
+		sr.last = n->dirty->ext[n->dirty->n - 1].off +
+		          n->dirty->ext[n->dirty->n - 1].len;
+	}
+	if (n->rec.size != b->size) {
+		uint64_t m = n->rec.size < b->size ? n->rec.size : b->size;
+
+		first = first < m ? first : m;
+		sr.last = UINT64_MAX;
+	}
+	if (b->n == 0)
+		return sr;
+	sr.s =
+	    first >= b->size ? b->n - 1 : (uint32_t)mav_blob_locate(b, first);
+	sr.start = mav_blob_chunk_start(b, sr.s);
+	return sr;
+}
+
+/* Feed the writer from sr.start until a cut falls back in step with the old
+ * boundaries; *resync = the old chunk index to continue with, or -1, and
+ * *keep = how many new chunks precede it. */
+static int recut(struct mav_wt *wt, struct node *n, const struct mav_blob *b,
+                 const struct seal_range *sr, struct mav_writer *w,
+                 int64_t *resync, uint32_t *keep)
+{
+	uint8_t *buf = malloc(SEAL_STEP);
+	uint64_t pos = sr->start, cut = sr->start;
+	uint32_t seen = 0;
+	int rc = buf ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
+
+	*resync = -1;
+	while (rc == 0 && pos < n->rec.size && *resync < 0) {
+		size_t len = n->rec.size - pos < SEAL_STEP
+		                 ? (size_t)(n->rec.size - pos)
+		                 : SEAL_STEP;
+		const mav_id *ids;
+		const uint32_t *lens;
+		uint32_t nc;
+
+		rc = read_merged(wt, n, b, pos, buf, len);
+		if (rc == 0)
+			rc = mav_writer_feed(w, buf, len);
+		pos += len;
+		nc = mav_writer_chunks(w, &ids, &lens);
+		for (; rc == 0 && seen < nc && *resync < 0; seen++) {
+			cut += lens[seen];
+			if (cut >= sr->last && cut < b->size)
+				*resync = boundary_at(b, cut);
+			*keep = seen + 1;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
+{
+	const struct mav_blob *blob = NULL;
+	struct mav_kv_batch *own = NULL;
+	struct mav_writer *w = NULL;
+	struct seal_range sr;
+	int64_t resync;
+	uint32_t keep = 0;
+	uint64_t size;
+	mav_id id;
+	int rc;
+
+	if (n->rec.type != MAV_T_FILE)
+		return 0;
+	rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
+	if (rc < 0)
+		return rc;
+	if (!n->dirty && blob->size == n->rec.size)
+		goto out;
+	sr = seal_range(n, blob);
+	rc = mav_writer_new(&w, wt->r);
+	if (rc < 0)
+		goto out;
+	mav_writer_set_flags(w, 0);
+	rc = recut(wt, n, blob, &sr, w, &resync, &keep);
+	if (rc == 0 && resync >= 0)
+		mav_writer_rewind(w, keep);
+	if (rc == 0)
+		rc = mav_writer_finish_splice(
+		    w, blob, sr.s, resync >= 0 ? (uint32_t)resync : blob->n,
+		    &id, &size);
+	if (rc == 0 && size != n->rec.size)
+		rc = mav_error_set(MAV_ECORRUPT, "sealed size mismatch");
+	if (rc < 0)
+		goto out;
+	n->rec.id = id;
+	wt_dirty_free(wt, n);
+	if (!b) {
+		rc = mav_kv_batch_new(&own);
+		b = own;
+	}
+	if (rc == 0)
+		rc = wt_materialize(wt, n, b);
+	if (rc == 0)
+		rc = wt_put_rec(wt, b, n);
+	if (rc == 0 && own)
+		rc = wt_write(wt, own, 0);
+out:
+	mav_kv_batch_free(own);
+	mav_writer_free(w);
+	mav_odb_blob_release(wt->r, blob);
+	return rc;
+}
+
+/* ---- public calls ---- */
+
+static int read_clean(struct mav_wt *wt, const mav_id *id, uint64_t size,
+                      uint64_t off, void *buf, size_t len, size_t *got)
+{
+	const struct mav_blob *blob = NULL;
+	int rc = mav_odb_get_blob(&blob, wt->r, id);
+
+	*got = 0;
+	if (rc == 0 && off < blob->size)
+		rc = mav_repo_read_blob(wt->r, blob, off, buf, len, got);
+	if (rc == 0 && *got < len && off + len <= size) {
+		memset((uint8_t *)buf + *got, 0, len - *got); /* hole */
+		*got = len;
+	}
+	mav_odb_blob_release(wt->r, blob);
+	return rc;
+}
+
+ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
+                    size_t len)
+{
+	const struct mav_blob *blob = NULL;
+	struct node *n;
+	uint64_t size = 0;
+	size_t got = 0;
+	mav_id id;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0 && n->rec.type == MAV_T_DIR)
+		rc = -EISDIR;
+	if (rc == 0 && n->rec.type != MAV_T_FILE)
+		rc = -EINVAL;
+	if (rc == 0) {
+		size = n->rec.size;
+		id = n->rec.id;
+		if (off >= size)
+			len = 0;
+		else if (len > size - off)
+			len = (size_t)(size - off);
+	}
+	if (rc == 0 && len && n->dirty) {
+		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
+		if (rc == 0)
+			rc = read_merged(wt, n, blob, off, buf, len);
+		mav_odb_blob_release(wt->r, blob);
+		got = len;
+		len = 0;
+	}
+	pthread_mutex_unlock(&wt->lock);
+	if (rc == 0 && len)
+		rc = read_clean(wt, &id, size, off, buf, len, &got);
+	return rc < 0 ? rc : (ssize_t)got;
+}
+
+/* Seal the node holding the most dirty bytes. */
+static int relieve_pressure(struct mav_wt *wt)
+{
+	struct node *big = NULL;
+
+	for (size_t i = 0; i < wt->by_ino.nb; i++)
+		for (struct node *n = wt->by_ino.b[i]; n; n = n->next_ino)
+			if (n->dirty &&
+			    (!big || n->dirty->bytes > big->dirty->bytes))
+				big = n;
+	return big ? wt_seal(wt, big, NULL) : 0;
+}
+
+ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
+                     const void *buf, size_t len)
+{
+	struct mav_kv_batch *b = NULL;
+	struct node *n;
+	int rc;
+
+	if (off >= FILE_MAX || len > FILE_MAX - off)
+		return -EFBIG;
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0 && !wt->branch)
+		rc = -EROFS;
+	if (rc == 0 && n->rec.type != MAV_T_FILE)
+		rc = n->rec.type == MAV_T_DIR ? -EISDIR : -EINVAL;
+	if (rc == 0 && !n->persisted) {
+		rc = mav_kv_batch_new(&b);
+		if (rc == 0)
+			rc = wt_materialize(wt, n, b);
+		if (rc == 0)
+			rc = wt_write(wt, b, 0);
+	}
+	if (rc == 0 && len)
+		rc = dirty_add(wt, n, off, buf, len);
+	if (rc == 0 && len) {
+		if (off + len > n->rec.size)
+			n->rec.size = off + len;
+		n->rec.mtime = n->rec.ctime = wt_now();
+		/* Writing clears set-user/group-id, as on ext4. */
+		n->rec.mode &= ~06000u;
+	}
+	if (rc == 0 && n->dirty && n->dirty->bytes >= NODE_DIRTY_MAX)
+		rc = wt_seal(wt, n, NULL);
+	if (rc == 0 && wt->dirty_bytes >= WT_DIRTY_MAX)
+		rc = relieve_pressure(wt);
+	pthread_mutex_unlock(&wt->lock);
+	mav_kv_batch_free(b);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size)
+{
+	if (size >= FILE_MAX)
+		return -EFBIG;
+	dirty_trim(wt, n, size);
+	n->rec.size = size;
+	return 0;
+}
+
+int mav_wt_fsync(struct mav_wt *wt, uint64_t ino)
+{
+	struct mav_kv_batch *b = NULL;
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0 && !wt->branch)
+		rc = 0; /* nothing to make durable in a snapshot */
+	else if (rc == 0) {
+		rc = mav_kv_batch_new(&b);
+		if (rc == 0)
+			rc = wt_seal(wt, n, b);
+		if (rc == 0 && n->persisted)
+			rc = wt_put_rec(wt, b, n);
+		if (rc == 0)
+			rc = wt_write(wt, b, MAV_KV_SYNC);
+	}
+	pthread_mutex_unlock(&wt->lock);
+	mav_kv_batch_free(b);
+	return rc;
+}
+
+/* Seal every dirty node (older_ns < 0: all); count them. */
+static int seal_all(struct mav_wt *wt, int64_t older_ns, int *count)
+{
+	int64_t cutoff = older_ns < 0 ? INT64_MAX : wt_now() - older_ns;
+	int rc = 0;
+
+	*count = 0;
+	for (size_t i = 0; rc == 0 && i < wt->by_ino.nb; i++)
+		for (struct node *n = wt->by_ino.b[i]; rc == 0 && n;
+		     n = n->next_ino)
+			if (n->dirty && n->dirty->last_write <= cutoff) {
+				rc = wt_seal(wt, n, NULL);
+				(*count)++;
+			}
+	return rc;
+}
+
+int mav_wt_sync(struct mav_wt *wt)
+{
+	struct mav_kv_batch *b = NULL;
+	int count, rc;
+
+	if (!wt->branch)
+		return 0;
+	pthread_mutex_lock(&wt->lock);
+	rc = seal_all(wt, -1, &count);
+	if (rc == 0)
+		rc = mav_kv_batch_new(&b);
+	if (rc == 0)
+		rc = wt_put_header(wt, b);
+	if (rc == 0)
+		rc = wt_write(wt, b, MAV_KV_SYNC);
+	pthread_mutex_unlock(&wt->lock);
+	mav_kv_batch_free(b);
+	return rc;
+}
+
+int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns)
+{
+	int count = 0, rc;
+
+	if (!wt->branch)
+		return 0;
+	pthread_mutex_lock(&wt->lock);
+	rc = seal_all(wt, older_ns < 0 ? 0 : older_ns, &count);
+	pthread_mutex_unlock(&wt->lock);
+	return rc < 0 ? rc : count;
+}

@@ -1,0 +1,154 @@
+/* wt_internal.h - working-tree internals shared by wt*.c (private).
+ *
+ * Persisted layout in MAV_CF_WT, every key prefixed by "<branch>\0":
+ *   'h'                 header: base commit id, next inode number
+ *   'i' ino(be64)       inode record of a materialized inode (struct wt_rec)
+ *   'd' dir(be64) name  overlay entry: u8 1 + ino(le64), or u8 0 (whiteout)
+ *   'l' link_id(be64)   materialized inode of a hard-link group of the base
+ *   'o' ino(be64)       orphan: unlinked while open; deleted at next open
+ * Only changes since the base snapshot are persisted; a snapshot clears them
+ * in the same batch that writes the commit.
+ *
+ * In memory, struct node is one inode the kernel may reference. A node is
+ * "persisted" once materialized (its record is authoritative); otherwise it
+ * mirrors an entry of a base tree and pins its parent (so the parent is
+ * there to materialize it). Locking: wt->lock guards every node, every table
+ * and the dirty buffers. Lock order: wt->lock -> repo locks.
+ */
+#ifndef MAV_WT_INTERNAL_H
+#define MAV_WT_INTERNAL_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "mav/wt.h"
+#include "repo_internal.h"
+
+struct wt_rec {
+	uint8_t type;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;
+	int64_t atime, mtime, ctime;
+	uint64_t parent;  /* dirs: parent ino; files: a parent */
+	uint64_t link_id; /* hard-link group of the base, else 0 */
+	mav_id id;        /* file: sealed blob; dir: base tree (zero: none) */
+	char *target;     /* symlink target (owned) */
+	uint32_t nx;
+	struct mav_xattr *x; /* owned names/values, sorted by name */
+};
+
+struct extent {
+	uint64_t off;
+	size_t len;
+	uint8_t *data;
+};
+
+/* Unsealed writes of one file: sorted, non-overlapping extents. */
+struct dirty {
+	struct extent *ext;
+	size_t n, cap;
+	uint64_t bytes;
+	int64_t last_write;
+};
+
+struct listing_ent {
+	char *name;
+	uint64_t ino;    /* overlay child, or 0 */
+	int64_t base_ix; /* index in the base tree when ino == 0 */
+};
+
+struct listing {
+	struct listing_ent *e;
+	size_t n;
+	const struct mav_tree *base; /* held while the listing lives */
+};
+
+struct node {
+	uint64_t ino;
+	uint64_t nlookup; /* kernel references */
+	uint32_t pins;    /* base children in memory + ops in flight */
+	uint64_t parent;
+	char *name; /* name in parent (base nodes; may be NULL otherwise) */
+	bool persisted, orphan;
+	struct wt_rec rec;
+	struct dirty *dirty;
+	struct listing *listing;
+	struct node *next_ino, *next_child, *next_link;
+	bool in_child_tab, in_link_tab;
+};
+
+struct wt_table {
+	struct node **b;
+	size_t nb, count;
+};
+
+struct mav_wt {
+	struct mav_repo *r;
+	char *branch; /* NULL for a read-only view */
+	size_t plen;  /* bytes of the key prefix "<branch>\0" */
+	pthread_mutex_t lock;
+	mav_id base;          /* commit the tree is based on */
+	mav_id root_tree;     /* its root tree (or the empty tree) */
+	uint64_t next_ino;    /* in memory; persisted on materialize */
+	uint64_t dirty_bytes; /* sum over nodes */
+	struct wt_table by_ino, by_child, by_link;
+};
+
+/* wt.c */
+int64_t wt_now(void);
+struct node *wt_node(struct mav_wt *wt, uint64_t ino); /* in memory only */
+int wt_get(struct node **out, struct mav_wt *wt, uint64_t ino);
+int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
+               const char *name);
+int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
+int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n);
+int wt_put_dirent(struct mav_wt *wt, struct mav_kv_batch *b, uint64_t dir,
+                  const char *name, uint64_t ino, bool whiteout);
+int wt_del_dirent(struct mav_wt *wt, struct mav_kv_batch *b, uint64_t dir,
+                  const char *name);
+int wt_put_header(struct mav_wt *wt, struct mav_kv_batch *b);
+int wt_write(struct mav_wt *wt, struct mav_kv_batch *b, unsigned flags);
+struct node *wt_node_new(struct mav_wt *wt, uint64_t ino);
+void wt_node_unref(struct mav_wt *wt, struct node *n);
+void wt_attr(struct mav_attr *out, const struct node *n);
+void wt_rec_clear(struct wt_rec *rec);
+int wt_rec_copy_xattrs(struct wt_rec *rec, const struct mav_xattr *x,
+                       uint32_t nx);
+void wt_listing_drop(struct mav_wt *wt, struct node *n);
+void wt_tab_del(struct wt_table *t, struct node *n, int which);
+void wt_tab_add(struct wt_table *t, struct node *n, int which);
+size_t wt_key(uint8_t *key, const struct mav_wt *wt, char kind, uint64_t num,
+              const char *name);
+int wt_dirent_get(uint64_t *ino, bool *whiteout, struct mav_wt *wt,
+                  uint64_t dir, const char *name);
+int wt_load_rec(struct wt_rec *rec, struct mav_wt *wt, uint64_t ino);
+int wt_rec_decode(struct wt_rec *rec, const void *buf, size_t len);
+int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
+                      uint64_t parent);
+int wt_set_base(struct mav_wt *wt, const mav_id *commit);
+enum { WT_TAB_INO, WT_TAB_CHILD, WT_TAB_LINK };
+
+/* wt_data.c */
+int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
+void wt_dirty_free(struct mav_wt *wt, struct node *n);
+int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size);
+
+/* wt_view.c */
+int wt_dir_count(struct mav_wt *wt, struct node *dir, size_t *n);
+
+/* wt_ops.c: helpers shared with rename and snapshot */
+int wt_dir_begin(struct node **dir, struct mav_kv_batch **b, struct mav_wt *wt,
+                 uint64_t ino);
+int wt_dir_touch(struct mav_wt *wt, struct mav_kv_batch *b, struct node *dir);
+int wt_dirent_remove(struct mav_wt *wt, struct mav_kv_batch *b,
+                     struct node *dir, const char *name);
+int wt_check_new_name(struct mav_wt *wt, struct node *dir, const char *name);
+int wt_drop_link(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n);
+int wt_dir_is_empty(struct mav_wt *wt, struct node *dir);
+
+/* wt_snap.c */
+int wt_status_walk(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx);
+
+#define WT_KEY_MAX 512
+
+#endif

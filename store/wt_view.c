@@ -1,0 +1,619 @@
+/* wt_view.c - opening views, and the calls that only look: lookup, forget,
+ * getattr, readdir, readlink, xattr reads.
+ *
+ * A read-only view of a commit is a working tree that never materializes:
+ * the same node table over the same trees, with every change refused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "mav/error.h"
+#include "wt_internal.h"
+
+#define USER_MAV_ID "user.mav.id"
+
+static int root_node(struct mav_wt *wt)
+{
+	struct node *n = wt_node_new(wt, MAV_WT_ROOT);
+	struct mav_commit *c = NULL;
+	int rc = 0;
+
+	if (!n)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	n->parent = MAV_WT_ROOT;
+	if (wt->branch) {
+		rc = wt_load_rec(&n->rec, wt, MAV_WT_ROOT);
+		if (rc == 0) {
+			n->persisted = true;
+			return 0;
+		}
+		if (rc != MAV_ENOTFOUND)
+			return rc;
+		rc = 0;
+	}
+	n->rec.type = MAV_T_DIR;
+	n->rec.mode = 0755;
+	n->rec.uid = getuid();
+	n->rec.gid = getgid();
+	n->rec.nlink = 2;
+	n->rec.parent = MAV_WT_ROOT;
+	n->rec.id = wt->root_tree;
+	if (!mav_id_is_zero(&wt->base)) {
+		rc = mav_repo_get_commit(wt->r, &wt->base, &c);
+		if (rc == 0)
+			n->rec.atime = n->rec.mtime = n->rec.ctime = c->time_ns;
+		mav_commit_free(c);
+	}
+	return rc;
+}
+
+int wt_set_base(struct mav_wt *wt, const mav_id *commit)
+{
+	struct mav_commit *c = NULL;
+	int rc = 0;
+
+	wt->base = *commit;
+	if (mav_id_is_zero(commit)) {
+		mav_repo_empty_tree(&wt->root_tree);
+		return 0;
+	}
+	rc = mav_repo_get_commit(wt->r, commit, &c);
+	if (rc == 0)
+		wt->root_tree = c->root;
+	mav_commit_free(c);
+	return rc;
+}
+
+static int view_new(struct mav_wt **out, struct mav_repo *r, const char *branch)
+{
+	struct mav_wt *wt = calloc(1, sizeof(*wt));
+
+	*out = NULL;
+	if (!wt)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	wt->r = r;
+	wt->next_ino = MAV_WT_ROOT + 1;
+	pthread_mutex_init(&wt->lock, NULL);
+	if (branch) {
+		wt->plen = strlen(branch) + 1;
+		wt->branch = strdup(branch);
+		if (!wt->branch || wt->plen > 220) {
+			mav_wt_close(wt);
+			return mav_error_set(MAV_EINVAL, "bad branch name");
+		}
+	}
+	*out = wt;
+	return 0;
+}
+
+int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
+                       const mav_id *commit)
+{
+	struct mav_wt *wt = NULL;
+	int rc = view_new(&wt, r, NULL);
+
+	if (rc == 0)
+		rc = wt_set_base(wt, commit);
+	if (rc == 0)
+		rc = root_node(wt);
+	if (rc < 0) {
+		mav_wt_close(wt);
+		return rc;
+	}
+	*out = wt;
+	return 0;
+}
+
+/* Drop inodes unlinked while open in a previous life of the daemon. */
+static int purge_orphans(struct mav_wt *wt)
+{
+	struct mav_kv_batch *b = NULL;
+	struct mav_kv_iter *it = NULL;
+	uint8_t key[WT_KEY_MAX];
+	size_t plen = wt_key(key, wt, 'o', 0, NULL) - 8;
+	int rc = mav_kv_batch_new(&b);
+
+	if (rc == 0)
+		rc = mav_kv_iter_new(&it, wt->r->kv, MAV_CF_WT);
+	if (rc < 0)
+		goto out;
+	for (mav_kv_iter_seek(it, key, plen); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it)) {
+		size_t klen;
+		const uint8_t *k = mav_kv_iter_key(it, &klen);
+		uint8_t ikey[WT_KEY_MAX];
+
+		if (klen != plen + 8 || memcmp(k, key, plen) != 0)
+			break;
+		memcpy(ikey, k, klen);
+		ikey[plen - 1] = 'i';
+		mav_kv_batch_del(b, MAV_CF_WT, k, klen);
+		mav_kv_batch_del(b, MAV_CF_WT, ikey, klen);
+	}
+	rc = mav_kv_iter_status(it);
+	if (rc == 0 && mav_kv_batch_count(b))
+		rc = wt_write(wt, b, 0);
+out:
+	mav_kv_iter_free(it);
+	mav_kv_batch_free(b);
+	return rc;
+}
+
+static int load_header(struct mav_wt *wt)
+{
+	uint8_t key[WT_KEY_MAX];
+	size_t klen = wt_key(key, wt, 'h', 0, NULL), vlen;
+	uint8_t *v = NULL;
+	char ref[256];
+	mav_id base;
+	int rc =
+	    mav_kv_get(wt->r->kv, MAV_CF_WT, key, klen, (void **)&v, &vlen);
+
+	if (rc == 0) {
+		if (vlen != 4 + MAV_ID_LEN + 8 || memcmp(v, "MAVH", 4) != 0) {
+			free(v);
+			return mav_error_set(MAV_ECORRUPT,
+			                     "working tree of '%s' is corrupt",
+			                     wt->branch);
+		}
+		memcpy(base.b, v + 4, MAV_ID_LEN);
+		wt->next_ino = mav_load_u64(v + 4 + MAV_ID_LEN);
+		free(v);
+		return wt_set_base(wt, &base);
+	}
+	if (rc != MAV_ENOTFOUND)
+		return rc;
+	snprintf(ref, sizeof(ref), "b/%s", wt->branch);
+	rc = mav_ref_get(&base, wt->r, ref);
+	if (rc == MAV_ENOTFOUND)
+		return mav_error_set(rc, "no branch '%s'", wt->branch);
+	if (rc == 0)
+		rc = wt_set_base(wt, &base);
+	return rc;
+}
+
+int mav_wt_open(struct mav_wt **out, struct mav_repo *r, const char *branch)
+{
+	struct mav_wt *wt = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!mav_branch_name_valid(branch))
+		return mav_error_set(MAV_EINVAL, "invalid branch name '%s'",
+		                     branch);
+	rc = view_new(&wt, r, branch);
+	if (rc == 0)
+		rc = load_header(wt);
+	if (rc == 0 && !r->secondary)
+		rc = purge_orphans(wt);
+	if (rc == 0)
+		rc = root_node(wt);
+	if (rc < 0) {
+		mav_wt_close(wt);
+		return rc;
+	}
+	*out = wt;
+	return 0;
+}
+
+static void free_all_nodes(struct mav_wt *wt)
+{
+	for (size_t i = 0; i < wt->by_ino.nb; i++) {
+		struct node *n = wt->by_ino.b[i], *next;
+
+		for (; n; n = next) {
+			next = n->next_ino;
+			wt_listing_drop(wt, n);
+			wt_dirty_free(wt, n);
+			wt_rec_clear(&n->rec);
+			free(n->name);
+			free(n);
+		}
+	}
+	free(wt->by_ino.b);
+	free(wt->by_child.b);
+	free(wt->by_link.b);
+	memset(&wt->by_ino, 0, sizeof(wt->by_ino));
+	memset(&wt->by_child, 0, sizeof(wt->by_child));
+	memset(&wt->by_link, 0, sizeof(wt->by_link));
+}
+
+void mav_wt_close(struct mav_wt *wt)
+{
+	if (!wt)
+		return;
+	free_all_nodes(wt);
+	pthread_mutex_destroy(&wt->lock);
+	free(wt->branch);
+	free(wt);
+}
+
+bool mav_wt_readonly(const struct mav_wt *wt)
+{
+	return wt->branch == NULL;
+}
+
+void mav_wt_base(mav_id *out, const struct mav_wt *wt)
+{
+	*out = wt->base;
+}
+
+int mav_wt_lookup(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+                  const char *name)
+{
+	struct node *dir, *n = NULL;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&dir, wt, parent);
+	if (rc == 0)
+		rc = wt_resolve(&n, wt, dir, name);
+	if (rc == 0) {
+		n->nlookup++;
+		wt_attr(out, n);
+	}
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}
+
+void mav_wt_forget(struct mav_wt *wt, uint64_t ino, uint64_t nlookup)
+{
+	struct node *n;
+
+	pthread_mutex_lock(&wt->lock);
+	n = wt_node(wt, ino);
+	if (n) {
+		n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+		if (n->nlookup == 0 && n->dirty) {
+			struct mav_kv_batch *b = NULL;
+
+			/* The kernel forgot it: seal now (best effort; an
+			 * error keeps the buffer for the next sync). */
+			if (mav_kv_batch_new(&b) == 0 && wt_seal(wt, n, b) == 0)
+				wt_write(wt, b, 0);
+			mav_kv_batch_free(b);
+		}
+		wt_node_unref(wt, n);
+	}
+	pthread_mutex_unlock(&wt->lock);
+}
+
+int mav_wt_getattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino)
+{
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0)
+		wt_attr(out, n);
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}
+
+/* ---- readdir ---- */
+
+void wt_listing_drop(struct mav_wt *wt, struct node *n)
+{
+	struct listing *l = n->listing;
+
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->e[i].name);
+	free(l->e);
+	mav_repo_tree_release(wt->r, l->base);
+	free(l);
+	n->listing = NULL;
+}
+
+static int listing_add(struct listing *l, size_t *cap, const char *name,
+                       size_t nlen, uint64_t ino, int64_t base_ix)
+{
+	if (l->n == *cap) {
+		size_t c = *cap ? 2 * *cap : 64;
+		struct listing_ent *e = realloc(l->e, c * sizeof(*e));
+
+		if (!e)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		l->e = e;
+		*cap = c;
+	}
+	l->e[l->n].name = strndup(name, nlen);
+	if (!l->e[l->n].name)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	l->e[l->n].ino = ino;
+	l->e[l->n++].base_ix = base_ix;
+	return 0;
+}
+
+/* Merge the base tree (sorted) with the overlay (sorted) of a persisted dir.*/
+static int listing_build(struct mav_wt *wt, struct node *dir)
+{
+	struct listing *l = calloc(1, sizeof(*l));
+	struct mav_kv_iter *it = NULL;
+	uint8_t key[WT_KEY_MAX];
+	size_t plen = wt_key(key, wt, 'd', dir->ino, NULL), cap = 0;
+	uint32_t bi = 0;
+	int rc = l ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
+
+	if (rc == 0 && !mav_id_is_zero(&dir->rec.id))
+		rc = mav_repo_get_tree(wt->r, &dir->rec.id, &l->base);
+	if (rc == 0)
+		rc = mav_kv_iter_new(&it, wt->r->kv, MAV_CF_WT);
+	if (rc < 0)
+		goto out;
+	mav_kv_iter_seek(it, key, plen);
+	for (;;) {
+		size_t klen = 0, vlen = 0, nlen = 0;
+		const uint8_t *k = NULL, *v = NULL;
+		const char *oname = NULL;
+		int cmp;
+
+		if (mav_kv_iter_valid(it)) {
+			k = mav_kv_iter_key(it, &klen);
+			if (klen <= plen || memcmp(k, key, plen) != 0)
+				k = NULL;
+		}
+		if (k) {
+			v = mav_kv_iter_value(it, &vlen);
+			oname = (const char *)k + plen;
+			nlen = klen - plen;
+		}
+		if (!k && (!l->base || bi >= l->base->n))
+			break;
+		if (!k)
+			cmp = -1;
+		else if (!l->base || bi >= l->base->n)
+			cmp = 1;
+		else {
+			const char *bn = l->base->e[bi].name;
+			size_t bl = strlen(bn);
+
+			cmp = memcmp(bn, oname, bl < nlen ? bl : nlen);
+			if (cmp == 0)
+				cmp = bl < nlen ? -1 : bl > nlen ? 1 : 0;
+		}
+		if (cmp < 0) {
+			rc = listing_add(l, &cap, l->base->e[bi].name,
+			                 strlen(l->base->e[bi].name), 0, bi);
+			bi++;
+			if (rc < 0)
+				goto out;
+			continue;
+		}
+		if (cmp == 0)
+			bi++; /* overlay shadows the base entry */
+		if (vlen == 9 && v[0] == 1)
+			rc = listing_add(l, &cap, oname, nlen,
+			                 mav_load_u64(v + 1), -1);
+		if (rc < 0)
+			goto out;
+		mav_kv_iter_next(it);
+	}
+	rc = mav_kv_iter_status(it);
+out:
+	mav_kv_iter_free(it);
+	if (rc == 0) {
+		dir->listing = l;
+	} else if (l) {
+		dir->listing = l;
+		wt_listing_drop(wt, dir);
+	}
+	return rc;
+}
+
+int wt_dir_count(struct mav_wt *wt, struct node *dir, size_t *n)
+{
+	int rc = 0;
+
+	if (!dir->listing)
+		rc = listing_build(wt, dir);
+	*n = rc == 0 ? dir->listing->n : 0;
+	return rc;
+}
+
+/* Node of the listing entry i of dir (no reference added). */
+static int listing_node(struct node **out, struct mav_wt *wt, struct node *dir,
+                        size_t i)
+{
+	const struct listing_ent *e = &dir->listing->e[i];
+
+	if (e->ino)
+		return wt_get(out, wt, e->ino);
+	return wt_resolve(out, wt, dir, e->name);
+}
+
+static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
+                        bool plus, mav_wt_dirent_fn fn, void *ctx)
+{
+	const struct mav_tree *t = NULL;
+	struct mav_attr a;
+	int rc;
+
+	if (mav_id_is_zero(&dir->rec.id))
+		return 0;
+	rc = mav_repo_get_tree(wt->r, &dir->rec.id, &t);
+	for (uint64_t i = cookie; rc == 0 && i < t->n; i++) {
+		struct node *n = NULL;
+
+		rc = wt_resolve(&n, wt, dir, t->e[i].name);
+		if (rc < 0)
+			break;
+		wt_attr(&a, n);
+		if (fn(ctx, t->e[i].name, &a, i + 1)) {
+			wt_node_unref(wt, n);
+			break;
+		}
+		if (plus)
+			n->nlookup++;
+		else
+			wt_node_unref(wt, n);
+	}
+	mav_repo_tree_release(wt->r, t);
+	return rc;
+}
+
+static int readdir_overlay(struct mav_wt *wt, struct node *dir, uint64_t cookie,
+                           bool plus, mav_wt_dirent_fn fn, void *ctx)
+{
+	struct mav_attr a;
+	int rc = 0;
+
+	if (!dir->listing || cookie == 0) {
+		wt_listing_drop(wt, dir);
+		rc = listing_build(wt, dir);
+	}
+	for (uint64_t i = cookie; rc == 0 && i < dir->listing->n; i++) {
+		struct node *n = NULL;
+
+		rc = listing_node(&n, wt, dir, i);
+		if (rc < 0)
+			break;
+		wt_attr(&a, n);
+		if (fn(ctx, dir->listing->e[i].name, &a, i + 1)) {
+			wt_node_unref(wt, n);
+			break;
+		}
+		if (plus)
+			n->nlookup++;
+		else
+			wt_node_unref(wt, n);
+	}
+	return rc;
+}
+
+int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie, bool plus,
+                   mav_wt_dirent_fn fn, void *ctx)
+{
+	struct node *dir;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&dir, wt, ino);
+	if (rc == 0 && dir->rec.type != MAV_T_DIR)
+		rc = -ENOTDIR;
+	if (rc == 0) {
+		dir->pins++;
+		if (dir->persisted)
+			rc = readdir_overlay(wt, dir, cookie, plus, fn, ctx);
+		else
+			rc = readdir_base(wt, dir, cookie, plus, fn, ctx);
+		dir->pins--;
+	}
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}
+
+int mav_wt_readlink(char **out, struct mav_wt *wt, uint64_t ino)
+{
+	struct node *n;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0 && n->rec.type != MAV_T_SYMLINK)
+		rc = -EINVAL;
+	if (rc == 0 && !(*out = strdup(n->rec.target ? n->rec.target : "")))
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}
+
+/* ---- xattr reads ---- */
+
+static ssize_t copy_out(void *buf, size_t cap, const void *src, size_t len)
+{
+	if (cap == 0)
+		return (ssize_t)len;
+	if (cap < len)
+		return -ERANGE;
+	memcpy(buf, src, len);
+	return (ssize_t)len;
+}
+
+ssize_t mav_wt_getxattr(struct mav_wt *wt, uint64_t ino, const char *name,
+                        void *buf, size_t cap)
+{
+	char hex[MAV_ID_HEX_LEN + 1];
+	struct node *n;
+	ssize_t rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc < 0)
+		goto out;
+	rc = -ENODATA;
+	for (uint32_t i = 0; i < n->rec.nx; i++) {
+		if (strcmp(n->rec.x[i].name, name) == 0) {
+			rc = copy_out(buf, cap, n->rec.x[i].value,
+			              n->rec.x[i].len);
+			goto out;
+		}
+	}
+	if (!wt->branch && n->rec.type == MAV_T_FILE &&
+	    strcmp(name, USER_MAV_ID) == 0) {
+		mav_id_hex(hex, &n->rec.id);
+		rc = copy_out(buf, cap, hex, MAV_ID_HEX_LEN);
+	}
+out:
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}
+
+ssize_t mav_wt_listxattr(struct mav_wt *wt, uint64_t ino, char *buf, size_t cap)
+{
+	struct node *n;
+	size_t total = 0;
+	bool computed;
+	ssize_t rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc < 0)
+		goto out;
+	computed = !wt->branch && n->rec.type == MAV_T_FILE;
+	for (uint32_t i = 0; i < n->rec.nx; i++)
+		total += strlen(n->rec.x[i].name) + 1;
+	total += computed ? sizeof(USER_MAV_ID) : 0;
+	rc = (ssize_t)total;
+	if (cap == 0)
+		goto out;
+	if (cap < total) {
+		rc = -ERANGE;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n->rec.nx; i++) {
+		size_t l = strlen(n->rec.x[i].name) + 1;
+
+		memcpy(buf, n->rec.x[i].name, l);
+		buf += l;
+	}
+	if (computed)
+		memcpy(buf, USER_MAV_ID, sizeof(USER_MAV_ID));
+out:
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}
+
+int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino)
+{
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0 && n->rec.type != MAV_T_FILE)
+		rc = -EINVAL;
+	if (rc == 0 && n->dirty)
+		rc = wt_seal(wt, n, NULL);
+	if (rc == 0)
+		*out = n->rec.id;
+	pthread_mutex_unlock(&wt->lock);
+	return rc;
+}

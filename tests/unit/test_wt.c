@@ -1,0 +1,326 @@
+/* test_wt.c - working trees and snapshot views over the in-memory store. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mav/error.h"
+#include "mav/kv.h"
+#include "mav/repo.h"
+#include "mav/wt.h"
+
+struct fx {
+	struct mav_kv *fault; /* borrowed: owned by the repo */
+	struct mav_repo *r;
+	struct mav_wt *wt;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct mav_kv *mem = NULL;
+
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&f->fault, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&f->r, f->fault, true, NULL), 0);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	mav_wt_close(f->wt);
+	mav_repo_close(f->r);
+	free(f);
+	return 0;
+}
+
+static uint64_t mkfile(struct mav_wt *wt, uint64_t dir, const char *name,
+                       const void *data, size_t len)
+{
+	struct mav_attr a;
+
+	assert_int_equal(mav_wt_create(&a, wt, dir, name, 0644, 1000, 1000), 0);
+	if (len)
+		assert_int_equal(mav_wt_write(wt, a.ino, 0, data, len),
+		                 (ssize_t)len);
+	return a.ino;
+}
+
+static uint64_t look(struct mav_wt *wt, uint64_t dir, const char *name)
+{
+	struct mav_attr a;
+	int rc = mav_wt_lookup(&a, wt, dir, name);
+
+	return rc == 0 ? a.ino : 0;
+}
+
+static void expect_content(struct mav_wt *wt, uint64_t ino, const void *data,
+                           size_t len)
+{
+	uint8_t *buf = malloc(len + 16);
+	struct mav_attr a;
+
+	assert_int_equal(mav_wt_getattr(&a, wt, ino), 0);
+	assert_int_equal(a.size, len);
+	assert_int_equal(mav_wt_read(wt, ino, 0, buf, len + 16), (ssize_t)len);
+	assert_memory_equal(buf, data, len);
+	free(buf);
+}
+
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		seed = seed * 1103515245u + 12345u;
+		p[i] = (uint8_t)(seed >> 16);
+	}
+}
+
+static uint64_t snap(struct mav_wt *wt, mav_id *commit)
+{
+	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
+	uint64_t v = 0;
+	int rc = mav_wt_snapshot(commit, &v, wt, &o);
+
+	if (rc < 0)
+		print_error("snapshot: %s\n", mav_error_message());
+	assert_int_equal(rc, 0);
+	return v;
+}
+
+static void test_write_read_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct mav_wt *view = NULL;
+	struct mav_attr a;
+	mav_id c1, c2;
+	uint64_t ino, d;
+
+	ino = mkfile(f->wt, MAV_WT_ROOT, "hello.txt", "hello world", 11);
+	expect_content(f->wt, ino, "hello world", 11);
+	assert_int_equal(
+	    mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "sub", 0755, 0, 0), 0);
+	d = a.ino;
+	mkfile(f->wt, d, "a", "AAA", 3);
+	assert_int_equal(snap(f->wt, &c1), 1);
+	/* After the snapshot the same inodes still answer. */
+	expect_content(f->wt, ino, "hello world", 11);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c1), 0);
+	d = look(view, MAV_WT_ROOT, "sub");
+	assert_true(d != 0);
+	expect_content(view, look(view, d, "a"), "AAA", 3);
+	assert_int_equal(mav_wt_write(view, look(view, d, "a"), 0, "x", 1),
+	                 -EROFS);
+	mav_wt_close(view);
+	/* Change and snapshot again: v2, v1 unchanged. */
+	assert_int_equal(mav_wt_write(f->wt, ino, 6, "WORLD", 5), 5);
+	assert_int_equal(snap(f->wt, &c2), 2);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c1), 0);
+	expect_content(view, look(view, MAV_WT_ROOT, "hello.txt"),
+	               "hello world", 11);
+	mav_wt_close(view);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c2), 0);
+	expect_content(view, look(view, MAV_WT_ROOT, "hello.txt"),
+	               "hello WORLD", 11);
+	mav_wt_close(view);
+}
+
+static size_t count_chunks(struct mav_repo *r)
+{
+	struct mav_kv_iter *it = NULL;
+	size_t n = 0;
+
+	assert_int_equal(mav_kv_iter_new(&it, mav_repo_kv(r), MAV_CF_CHUNKS),
+	                 0);
+	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it))
+		n++;
+	mav_kv_iter_free(it);
+	return n;
+}
+
+static void test_small_edit_costs_few_chunks(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 8u << 20, before;
+	uint8_t *data = malloc(len);
+	uint64_t ino;
+	mav_id c;
+
+	fill(data, len, 7);
+	ino = mkfile(f->wt, MAV_WT_ROOT, "big", data, len);
+	snap(f->wt, &c);
+	before = count_chunks(f->r);
+	data[len / 2] ^= 0xff;
+	assert_int_equal(mav_wt_write(f->wt, ino, len / 2, data + len / 2, 1),
+	                 1);
+	snap(f->wt, &c);
+	assert_true(count_chunks(f->r) - before <= 3);
+	expect_content(f->wt, ino, data, len);
+	/* An insertion shifts everything after it; chunks fall back in step. */
+	free(data);
+}
+
+static void test_holes_truncate_append(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[300000], expect[300000] = {0};
+	struct mav_attr in = {.size = 10}, a;
+	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "h", "0123456789abc", 13);
+	mav_id c;
+
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_SIZE), 0);
+	assert_int_equal(mav_wt_write(f->wt, ino, 200000, "Z", 1), 1);
+	memcpy(expect, "0123456789", 10);
+	expect[200000] = 'Z';
+	expect_content(f->wt, ino, expect, 200001);
+	snap(f->wt, &c);
+	expect_content(f->wt, ino, expect, 200001);
+	assert_int_equal(mav_wt_write(f->wt, ino, 200001, "tail", 4), 4);
+	memcpy(expect + 200001, "tail", 4);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	expect_content(f->wt, ino, expect, 200005);
+	(void)buf;
+}
+
+static void test_rename_unlink_link(void **state)
+{
+	struct fx *f = *state;
+	uint64_t a = mkfile(f->wt, MAV_WT_ROOT, "a", "A", 1);
+	uint64_t b = mkfile(f->wt, MAV_WT_ROOT, "b", "B", 1);
+	struct mav_attr at;
+	mav_id c;
+
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_rename(f->wt, MAV_WT_ROOT, "a", MAV_WT_ROOT,
+	                               "b", MAV_RENAME_NOREPLACE),
+	                 -EEXIST);
+	assert_int_equal(mav_wt_rename(f->wt, MAV_WT_ROOT, "a", MAV_WT_ROOT,
+	                               "b", MAV_RENAME_EXCHANGE),
+	                 0);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "a"), "B", 1);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "b"), "A", 1);
+	assert_int_equal(
+	    mav_wt_rename(f->wt, MAV_WT_ROOT, "a", MAV_WT_ROOT, "b", 0), 0);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "a"), 0);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "b"), "B", 1);
+	/* The replaced inode (a's old content) is still readable: open. */
+	expect_content(f->wt, a, "A", 1);
+	assert_int_equal(mav_wt_link(&at, f->wt, b, MAV_WT_ROOT, "b2"), 0);
+	assert_int_equal(at.nlink, 2);
+	assert_int_equal(mav_wt_unlink(f->wt, MAV_WT_ROOT, "b"), 0);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "b2"), "B", 1);
+	assert_int_equal(mav_wt_mkdir(&at, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	assert_int_equal(mav_wt_rename(f->wt, MAV_WT_ROOT, "d", at.ino, "x", 0),
+	                 -EINVAL);
+	mkfile(f->wt, at.ino, "inside", "", 0);
+	assert_int_equal(mav_wt_rmdir(f->wt, MAV_WT_ROOT, "d"), -ENOTEMPTY);
+	assert_int_equal(mav_wt_unlink(f->wt, at.ino, "inside"), 0);
+	assert_int_equal(mav_wt_rmdir(f->wt, MAV_WT_ROOT, "d"), 0);
+	snap(f->wt, &c);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), 0);
+}
+
+static void test_xattrs(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "img", "x", 1);
+	struct mav_wt *view = NULL;
+	char buf[128];
+	mav_id c;
+
+	assert_int_equal(
+	    mav_wt_setxattr(f->wt, ino, "user.mav.license", "CC-BY", 5, 0), 0);
+	assert_int_equal(mav_wt_setxattr(f->wt, ino, "trusted.x", "1", 1, 0),
+	                 -EOPNOTSUPP);
+	assert_int_equal(mav_wt_setxattr(f->wt, ino, "user.mav.license", "x", 1,
+	                                 MAV_XATTR_CREATE),
+	                 -EEXIST);
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	ino = look(view, MAV_WT_ROOT, "img");
+	assert_int_equal(
+	    mav_wt_getxattr(view, ino, "user.mav.license", buf, sizeof(buf)),
+	    5);
+	assert_memory_equal(buf, "CC-BY", 5);
+	assert_int_equal(mav_wt_getxattr(view, ino, "user.mav.id", buf, 0), 64);
+	assert_int_equal(mav_wt_getxattr(view, ino, "user.nope", buf, 10),
+	                 -ENODATA);
+	assert_int_equal(
+	    mav_wt_listxattr(view, ino, buf, sizeof(buf)),
+	    (ssize_t)(sizeof("user.mav.license") + sizeof("user.mav.id")));
+	mav_wt_close(view);
+}
+
+static void test_persisted_across_reopen(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "keep", "durable", 7);
+	struct mav_attr a;
+
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "dd", 0700, 0, 0),
+	                 0);
+	mkfile(f->wt, a.ino, "lost", "not synced", 10);
+	/* Power loss: the unsynced tail of the log is gone. */
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_kv_fault_crash(f->fault), 0);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "keep"), "durable", 7);
+}
+
+static int count_status(void *ctx, char kind, const char *path)
+{
+	(void)kind;
+	(void)path;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_status_and_reset(void **state)
+{
+	struct fx *f = *state;
+	mav_id c1;
+	int n = 0;
+
+	mkfile(f->wt, MAV_WT_ROOT, "one", "1", 1);
+	snap(f->wt, &c1);
+	mkfile(f->wt, MAV_WT_ROOT, "two", "2", 1);
+	assert_int_equal(mav_wt_unlink(f->wt, MAV_WT_ROOT, "one"), 0);
+	assert_int_equal(mav_wt_status(f->wt, count_status, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(mav_wt_reset(f->wt, &c1), 0);
+	assert_true(look(f->wt, MAV_WT_ROOT, "one") != 0);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "two"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_write_read_snapshot, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_small_edit_costs_few_chunks,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_holes_truncate_append, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_rename_unlink_link, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_persisted_across_reopen, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_status_and_reset, setup,
+	                                    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
