@@ -13,11 +13,14 @@ static _Thread_local char error_msg[512];
 
 int mav_error_set(int code, const char *fmt, ...)
 {
+	char tmp[sizeof(error_msg)];
 	va_list ap;
 
+	/* Through a copy: callers may pass mav_error_message() to prefix it. */
 	va_start(ap, fmt);
-	vsnprintf(error_msg, sizeof(error_msg), fmt, ap);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
+	memcpy(error_msg, tmp, sizeof(tmp));
 	return code;
 }
 
