@@ -1,0 +1,193 @@
+/* test_crash.c - power loss and failing I/O at every point of a workload.
+ *
+ * The workload (files written, one fsynced, a snapshot, more writes, a
+ * rename, a second snapshot) runs over the fault-injecting kv, once per
+ * fail point: the Nth kv call and every later one fail, then the power is
+ * cut. After each run the repository is reopened and must be consistent:
+ * fsck finds nothing, every version that exists has exactly the content the
+ * workload gave it, and a file whose fsync returned is intact.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mav/error.h"
+#include "mav/maint.h"
+#include "mav/repo.h"
+#include "mav/wt.h"
+
+#define BIG (600u << 10)
+
+static uint8_t big[BIG];
+
+struct run {
+	struct mav_kv *fault;
+	struct mav_repo *r;
+	struct mav_wt *wt;
+	bool synced;   /* fsync of "durable" returned 0 */
+	int snapshots; /* snapshots that returned 0 */
+};
+
+static int put(struct mav_wt *wt, uint64_t dir, const char *name, const void *p,
+               size_t len)
+{
+	struct mav_attr a;
+	int rc = mav_wt_create(&a, wt, dir, name, 0644, 0, 0);
+
+	if (rc == 0 && mav_wt_write(wt, a.ino, 0, p, len) != (ssize_t)len)
+		rc = -EIO;
+	return rc < 0 ? rc : (int)a.ino;
+}
+
+static void workload(struct run *x)
+{
+	struct mav_snapshot_opts o = {.message = "w"};
+	struct mav_attr a;
+	uint64_t v;
+	mav_id c;
+	int ino;
+
+	if (put(x->wt, MAV_WT_ROOT, "a", "alpha", 5) < 0)
+		return;
+	ino = put(x->wt, MAV_WT_ROOT, "durable", big, BIG);
+	if (ino < 0)
+		return;
+	if (mav_wt_fsync(x->wt, (uint64_t)ino) < 0)
+		return;
+	x->synced = true;
+	if (mav_wt_mkdir(&a, x->wt, MAV_WT_ROOT, "d", 0755, 0, 0) < 0)
+		return;
+	if (put(x->wt, a.ino, "b", "beta", 4) < 0)
+		return;
+	if (mav_wt_snapshot(&c, &v, x->wt, &o) < 0)
+		return;
+	x->snapshots++;
+	if (mav_wt_write(x->wt, (uint64_t)ino, 1000, "EDIT", 4) != 4)
+		return;
+	if (mav_wt_rename(x->wt, MAV_WT_ROOT, "a", a.ino, "a2", 0) < 0)
+		return;
+	if (mav_wt_snapshot(&c, &v, x->wt, &o) < 0)
+		return;
+	x->snapshots++;
+}
+
+static void expect_file(struct mav_wt *wt, const char *path, const void *p,
+                        size_t len)
+{
+	static uint8_t buf[BIG + 1];
+	uint64_t dir = MAV_WT_ROOT;
+	char tmp[64], *save = NULL, *part;
+	struct mav_attr a = {.ino = MAV_WT_ROOT};
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (part = strtok_r(tmp, "/", &save); part;
+	     part = strtok_r(NULL, "/", &save)) {
+		assert_int_equal(mav_wt_lookup(&a, wt, dir, part), 0);
+		dir = a.ino;
+	}
+	assert_int_equal(mav_wt_read(wt, a.ino, 0, buf, sizeof(buf)),
+	                 (ssize_t)len);
+	assert_memory_equal(buf, p, len);
+}
+
+static void check_version(struct mav_repo *r, int n)
+{
+	struct mav_wt *view = NULL;
+	char rev[8];
+	mav_id c;
+
+	snprintf(rev, sizeof(rev), "v%d", n);
+	assert_int_equal(mav_rev_parse(&c, r, rev), 0);
+	assert_int_equal(mav_wt_open_commit(&view, r, &c), 0);
+	expect_file(view, "d/b", "beta", 4);
+	if (n == 1) {
+		expect_file(view, "a", "alpha", 5);
+		expect_file(view, "durable", big, BIG);
+	} else {
+		static uint8_t edited[BIG];
+
+		memcpy(edited, big, BIG);
+		memcpy(edited + 1000, "EDIT", 4);
+		expect_file(view, "d/a2", "alpha", 5);
+		expect_file(view, "durable", edited, BIG);
+	}
+	mav_wt_close(view);
+}
+
+static void fsck_clean(struct mav_repo *r)
+{
+	struct mav_fsck_report rep;
+
+	assert_int_equal(mav_fsck(&rep, r, NULL, NULL), 0);
+	assert_int_equal(rep.problems, 0);
+}
+
+/* One run failing from call n on; returns false once n is past the end. */
+static bool run_once(uint64_t n, int err)
+{
+	struct run x = {0};
+	struct mav_kv *mem = NULL;
+	mav_id c;
+	int versions = 0;
+	uint64_t total;
+
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&x.fault, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&x.r, x.fault, true, NULL), 0);
+	assert_int_equal(mav_wt_open(&x.wt, x.r, "main"), 0);
+	mav_kv_fault_fail_after(x.fault, n, err);
+	workload(&x);
+	total = mav_kv_fault_calls(x.fault);
+	mav_wt_close(x.wt);
+	mav_kv_fault_clear(x.fault);
+	assert_int_equal(mav_kv_fault_crash(x.fault), 0);
+
+	/* After the crash: consistent, and what returned is there. */
+	fsck_clean(x.r);
+	for (int v = 1; v <= 2; v++)
+		if (mav_rev_parse(&c, x.r, v == 1 ? "v1" : "v2") == 0) {
+			check_version(x.r, v);
+			versions = v;
+		}
+	assert_true(versions >= x.snapshots);
+	if (n == 0) /* no fault: the whole workload landed */
+		assert_int_equal(versions, 2);
+	assert_int_equal(mav_wt_open(&x.wt, x.r, "main"), 0);
+	if (x.synced && versions == 0)
+		expect_file(x.wt, "durable", big, BIG);
+	mav_wt_close(x.wt);
+	mav_repo_close(x.r);
+	return n < total;
+}
+
+static void test_every_fail_point(void **state)
+{
+	uint64_t n = 1;
+
+	(void)state;
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (uint8_t)(i * 2654435761u >> 13);
+	run_once(0, 0);
+	while (run_once(n, -EIO))
+		n++;
+	assert_true(n > 20); /* the sweep really covered the workload */
+	print_message("%llu fail points\n", (unsigned long long)n);
+	for (n = 1; run_once(n, -ENOSPC); n += 3)
+		;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_fail_point),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
