@@ -215,7 +215,7 @@ int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
 	return wt_rec_copy_xattrs(rec, e->xattrs, e->nxattrs);
 }
 
-static int rec_encode(uint8_t **out, size_t *len, const struct wt_rec *rec)
+int wt_rec_encode(uint8_t **out, size_t *len, const struct wt_rec *rec)
 {
 	struct mav_wbuf w;
 	uint32_t tlen = rec->target ? (uint32_t)strlen(rec->target) : 0;
@@ -271,7 +271,7 @@ int wt_rec_decode(struct wt_rec *rec, const void *buf, size_t len)
 {
 	struct mav_rbuf rd;
 	uint8_t version;
-	uint32_t tlen = 0;
+	uint32_t tlen = 0, nx = 0;
 	int rc;
 
 	memset(rec, 0, sizeof(*rec));
@@ -292,24 +292,35 @@ int wt_rec_decode(struct wt_rec *rec, const void *buf, size_t len)
 	mav_rbuf_get_u64(&rd, &rec->link_id);
 	mav_rbuf_get_bytes(&rd, rec->id.b, MAV_ID_LEN);
 	rc = get_str(&rd, &rec->target, &tlen);
+	if (rc == 0 && strlen(rec->target) != tlen)
+		rc = mav_rbuf_fail(&rd, "NUL in symlink target");
 	if (rc == 0 && tlen == 0 && rec->type != MAV_T_SYMLINK) {
 		free(rec->target);
 		rec->target = NULL;
 	}
 	if (rc == 0)
-		rc = mav_rbuf_get_u32(&rd, &rec->nx);
-	if (rc == 0 && rec->nx > mav_rbuf_left(&rd) / 8)
+		rc = mav_rbuf_get_u32(&rd, &nx);
+	if (rc == 0 && nx > mav_rbuf_left(&rd) / 8)
 		rc = mav_rbuf_fail(&rd, "xattr count exceeds record");
-	if (rc == 0 && rec->nx) {
-		rec->x = calloc(rec->nx, sizeof(*rec->x));
+	if (rc == 0 && nx) {
+		rec->x = calloc(nx, sizeof(*rec->x));
 		if (!rec->x)
 			rc = mav_error_set(MAV_ENOMEM, "out of memory");
 	}
-	for (uint32_t i = 0; rc == 0 && i < rec->nx; i++) {
-		rc = get_str(&rd, &rec->x[i].name, NULL);
+	/* rec->nx counts the xattrs read so far, so clear() frees them. */
+	for (; rc == 0 && rec->nx < nx; rec->nx++) {
+		struct mav_xattr *x = &rec->x[rec->nx];
+
+		uint32_t nlen = 0;
+
+		rc = get_str(&rd, &x->name, &nlen);
+		if (rc == 0 && (nlen == 0 || strlen(x->name) != nlen))
+			rc = mav_rbuf_fail(&rd, "bad xattr name");
+		if (rc == 0 && rec->nx &&
+		    strcmp(rec->x[rec->nx - 1].name, x->name) >= 0)
+			rc = mav_rbuf_fail(&rd, "xattrs not sorted");
 		if (rc == 0)
-			rc = get_str(&rd, (char **)&rec->x[i].value,
-			             &rec->x[i].len);
+			rc = get_str(&rd, (char **)&x->value, &x->len);
 	}
 	if (rc == 0)
 		rc = mav_rbuf_end(&rd);
@@ -341,7 +352,7 @@ int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 {
 	uint8_t key[WT_KEY_MAX], *enc = NULL;
 	size_t klen = wt_key(key, wt, 'i', n->ino, NULL), len;
-	int rc = rec_encode(&enc, &len, &n->rec);
+	int rc = wt_rec_encode(&enc, &len, &n->rec);
 
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_WT, key, klen, enc, len);

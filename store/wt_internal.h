@@ -123,6 +123,7 @@ int wt_dirent_get(uint64_t *ino, bool *whiteout, struct mav_wt *wt,
                   uint64_t dir, const char *name);
 int wt_load_rec(struct wt_rec *rec, struct mav_wt *wt, uint64_t ino);
 int wt_rec_decode(struct wt_rec *rec, const void *buf, size_t len);
+int wt_rec_encode(uint8_t **out, size_t *len, const struct wt_rec *rec);
 int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
                       uint64_t parent);
 int wt_set_base(struct mav_wt *wt, const mav_id *commit);
