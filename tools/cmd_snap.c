@@ -93,6 +93,11 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
 		            : snapshot_local(r, b, &so);
 	}
 	mav_repo_close(r);
+	/* "Nothing to snapshot" is not a name conflict: plain failure. */
+	if (rc == MAV_EEXIST) {
+		cli_fail(c, rc);
+		return EXIT_GENERIC;
+	}
 	return rc ? cli_fail(c, rc) : EXIT_OK;
 }
 

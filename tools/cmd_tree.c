@@ -20,6 +20,7 @@ struct ls_ctx {
 	struct mav_repo *r;
 	struct json *j; /* NULL: human */
 	bool long_, recursive;
+	size_t strip; /* human paths are relative to the listed directory */
 };
 
 static void ls_json_entry(struct json *j, const char *path,
@@ -63,7 +64,7 @@ static void ls_human_entry(const struct ls_ctx *x, const char *path,
 		       " %s ",
 		       out_mode(m, e->type, e->mode), e->nlink ? e->nlink : 1,
 		       e->uid, e->gid, e->size, out_time(t, e->mtime_ns));
-	fputs(path, stdout);
+	fputs(path + x->strip, stdout);
 	if (e->type == MAV_T_DIR)
 		putchar('/');
 	if (x->long_ && e->target)
@@ -142,6 +143,7 @@ static int ls_run(struct cli *c, struct mav_repo *r, const char *spec,
 	              : mav_error_set(MAV_ENOMEM, "out of memory");
 
 	if (rc == 0) {
+		x->strip = n.type == MAV_T_DIR && *path ? strlen(path) + 1 : 0;
 		if (n.type == MAV_T_DIR)
 			rc = ls_dir(x, &n.id, path);
 		else

@@ -479,7 +479,9 @@ static int walk_file(struct imp *m, struct imp_dir *d, const char *name,
 	j->hl = h;
 	progress_seen(&m->prog, 1);
 	rc = m->ops->prepare(m, j);
-	if (rc == 1) {
+	if (rc == 1) { /* content kept as it was */
+		if (h)
+			atomic_store(&h->done, true);
 		progress_done(&m->prog, 1, 0);
 		job_free(j);
 		return 0;

@@ -258,8 +258,8 @@ static int op_prepare(struct imp *m, struct imp_job *j)
 	if (!p)
 		return -ENOMEM;
 	if (fstatat(s->rootfd, p, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISREG(cur.st_mode) && cur.st_nlink <= 1 && !j->hl &&
-		    !m->checksum && cur.st_size == j->st.st_size &&
+		if (S_ISREG(cur.st_mode) && !m->checksum &&
+		    cur.st_size == j->st.st_size &&
 		    imp_mtime_ns(&cur) == imp_mtime_ns(&j->st))
 			rc = keep_content(s, j, p);
 		else if (!S_ISREG(cur.st_mode) || cur.st_nlink > 1)

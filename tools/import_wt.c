@@ -323,7 +323,9 @@ static int op_prepare(struct imp *m, struct imp_job *j)
 		return 0;
 	if (rc)
 		return wt_err(rc, "cannot look up", j->dir, j->name);
-	if (a.type == MAV_T_FILE && !m->checksum && !j->hl && a.nlink <= 1 &&
+	/* Hard links too: if the names still share the inode, op_link
+	 * finds each already in place. */
+	if (a.type == MAV_T_FILE && !m->checksum &&
 	    a.size == (uint64_t)j->st.st_size &&
 	    a.mtime_ns == imp_mtime_ns(&j->st))
 		rc = keep_content(m, j, &a);

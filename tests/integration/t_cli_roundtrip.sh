@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# t_cli_roundtrip.sh: mavctl init, import, status, snapshot, log, ls, cat,
+# export, du, fsck on a generated dataset plus the awkward cases (symlinks,
+# a symlink loop, hard links, xattrs, empty files, odd modes and owners):
+# export of v1 must equal the source byte for byte with its metadata.
+# TAP output; exits 1 on any failure.
+set -uo pipefail
+
+MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
+M="$MAV_BIN/mavctl"
+GEN="$MAV_SRC/scripts/gen-dataset"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export MAV_REPO="$T/repo"
+export MAV_AUTHOR=tester
+
+n=0
+fails=0
+ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$T/out" 2>&1; then
+		echo "ok $n - $desc"
+	else
+		echo "not ok $n - $desc"
+		sed 's/^/# /' "$T/out"
+		fails=$((fails + 1))
+	fi
+}
+
+# treecmp.py A B: same names, types, contents, modes, owners, mtimes,
+# symlink targets, user.* xattrs and hard-link groups (root excluded).
+cat >"$T/treecmp.py" <<'PYEOF'
+import hashlib, os, stat, sys
+
+def walk(root):
+    out, groups = {}, {}
+    for top, dirs, files in os.walk(root.encode()):
+        for name in dirs + files:
+            p = os.path.join(top, name)
+            rel = os.path.relpath(p, root.encode())
+            st = os.lstat(p)
+            rec = [stat.S_IFMT(st.st_mode), st.st_uid, st.st_gid]
+            if not stat.S_ISLNK(st.st_mode):
+                rec.append(stat.S_IMODE(st.st_mode))
+            rec.append(st.st_mtime_ns)
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    rec.append(hashlib.sha256(f.read()).hexdigest())
+                rec.append(st.st_size)
+                groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
+            elif stat.S_ISLNK(st.st_mode):
+                rec.append(os.readlink(p))
+            if not stat.S_ISLNK(st.st_mode):
+                rec.append(sorted((k, os.getxattr(p, k))
+                                  for k in os.listxattr(p)
+                                  if k.startswith("user.")))
+            out[rel] = rec
+    links = sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
+    return out, links
+
+a, la = walk(sys.argv[1])
+b, lb = walk(sys.argv[2])
+bad = 0
+for k in sorted(set(a) | set(b)):
+    if a.get(k) != b.get(k):
+        print("differs:", k, a.get(k), b.get(k))
+        bad += 1
+if la != lb:
+    print("hard links differ:", la, lb)
+    bad += 1
+print("compared %d names, %d hard-link groups" % (len(a), len(la)))
+sys.exit(1 if bad else 0)
+PYEOF
+
+# The source: a generated dataset plus every awkward case.
+S="$T/src"
+python3 "$GEN" generate "$S" --seed 7 --size 20M >/dev/null
+mkdir -p "$S/odd/deeper/deepest" "$S/odd/empty-dir"
+: >"$S/odd/empty"
+printf 'hello\n' >"$S/odd/hello.txt"
+ln "$S/odd/hello.txt" "$S/odd/hello-hardlink"
+ln "$S/odd/hello.txt" "$S/odd/deeper/hello-hardlink-2"
+ln -s ../hello.txt "$S/odd/deeper/rel-link"
+ln -s /nonexistent/target "$S/odd/dangling"
+ln -s loop-b "$S/odd/loop-a"
+ln -s loop-a "$S/odd/loop-b"
+ln -s . "$S/odd/self"
+setfattr -n user.license -v CC-BY-4.0 "$S/odd/hello.txt"
+setfattr -n user.mav.source -v "camera 7" "$S/odd/deeper"
+printf 'x%.0s' $(seq 1 3000) >"$S/odd/deeper/deepest/text"
+setfattr -n user.bin -v 0x00ff10 "$S/odd/deeper/deepest/text"
+chmod 0751 "$S/odd/deeper/deepest/text"
+chmod 0700 "$S/odd/deeper/deepest"
+chown 1234:5678 "$S/odd/hello.txt"
+touch -h -d '2001-02-03 04:05:06.123456789' "$S/odd/loop-a"
+touch -d '1999-12-31 23:59:59.5' "$S/odd/empty-dir"
+
+echo "1..22"
+
+ok "init creates a repository" "$M" init --chunk-avg 32K
+ok "import copies the tree" "$M" import "$S"
+count_status() {
+	local want got
+	want=$(cd "$S" && find . -mindepth 1 | wc -l)
+	got=$("$M" status | grep -c '^A ')
+	echo "status A lines: $got, names in source: $want"
+	[ "$got" -eq "$want" ]
+}
+ok "status lists every imported name as added" count_status
+snap1() {
+	"$M" snapshot -m "first import" >"$T/snap1" &&
+		grep -Eq '^v1 [0-9a-f]{64}$' "$T/snap1"
+}
+ok "snapshot prints v1 and the commit id" snap1
+V1=$(cut -d' ' -f2 "$T/snap1")
+status_empty() { [ -z "$("$M" status)" ]; }
+ok "status is empty after the snapshot" status_empty
+log_v1() {
+	"$M" log | grep -E "^v1 +${V1:0:12} .* tester +main +first import$" &&
+		"$M" log --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [v["version"] for v in d["versions"]] == [1], d
+assert d["versions"][0]["id"] == sys.argv[1]
+assert d["versions"][0]["message"] == "first import"' "$V1"
+}
+ok "log shows v1 (human and --json)" log_v1
+ls_all() {
+	local want got
+	want=$(cd "$S" && find . -mindepth 1 | wc -l)
+	got=$("$M" ls -R v1 | wc -l)
+	[ "$got" -eq "$want" ] &&
+		"$M" ls v1 | grep -qx 'images/' &&
+		"$M" ls -l v1:odd | grep -q ' loop-a -> loop-b$'
+}
+ok "ls -R lists every name; ls -l shows link targets" ls_all
+ls_json() {
+	"$M" ls -R --json v1 | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+e = {x["path"]: x for x in d["entries"]}
+t = e["odd/deeper/deepest/text"]
+assert t["mode"] == 0o751 and t["size"] == 3000, t
+assert t["xattrs"] == {"user.bin": "\u0000\u00ff\u0010"}, t["xattrs"]
+h = e["odd/hello.txt"]
+assert (h["uid"], h["gid"], h["nlink"]) == (1234, 5678, 3), h
+assert e["odd/self"]["type"] == "symlink" and e["odd/self"]["target"] == "."
+assert e["odd/empty"]["size"] == 0
+assert e["odd/loop-a"]["mtime"] == "2001-02-03T04:05:06.123456789Z" or \
+    e["odd/loop-a"]["mtime_ns"] % 10**9 == 123456789, e["odd/loop-a"]'
+}
+ok "ls --json carries modes, owners, xattrs, nlink, targets" ls_json
+cat_same() {
+	local f
+	for f in captions.jsonl odd/hello.txt odd/deeper/deepest/text \
+		$(cd "$S" && find images weights -type f | head -5); do
+		cmp "$S/$f" <("$M" cat "v1:$f") || return 1
+	done
+	[ "$("$M" cat v1:odd/empty | wc -c)" -eq 0 ]
+}
+ok "cat writes files byte for byte (and empty files as nothing)" cat_same
+cat_range() {
+	local f
+	f=$(cd "$S" && find weights -type f | head -1)
+	cmp <(tail -c +100001 "$S/$f" | head -c 70000) \
+		<("$M" cat --offset 100000 --length 70000 "v1:$f")
+}
+ok "cat --offset/--length writes a byte range" cat_range
+ok "export of v1 equals the source (content, modes, owners, mtimes, links, xattrs)" \
+	bash -c '"$1" export v1 "$2/exp" && python3 "$2/treecmp.py" "$3" "$2/exp"' \
+	_ "$M" "$T" "$S"
+ok "export refuses a non-empty destination (exit 8)" \
+	bash -c '"$1" export v1 "$2"; [ $? -eq 8 ]' _ "$M" "$S"
+ok "re-import of an unchanged tree leaves status empty" \
+	bash -c '"$1" import "$2" >/dev/null && [ -z "$("$1" status)" ]' _ "$M" "$S"
+ok "snapshot of an unchanged tree fails (exit 1)" \
+	bash -c '"$1" snapshot -m nothing; [ $? -eq 1 ]' _ "$M"
+ok "snapshot --allow-empty makes v2" \
+	bash -c '"$1" snapshot --allow-empty -m again | grep -q "^v2 "' _ "$M"
+log_order() {
+	[ "$("$M" log | awk '{print $1}' | tr '\n' ' ')" = "v2 v1 " ] &&
+		[ "$("$M" log --all | awk '{print $1}' | tr '\n' ' ')" = "v2 v1 " ]
+}
+ok "log lists versions newest first" log_order
+show_v1() {
+	"$M" show v1 | grep -q "^commit  $V1$" &&
+		"$M" show --json v1 | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["commit"]["version"] == 1 and d["commit"]["parents"] == []
+assert d["stat"]["added"] > 40 and d["stat"]["removed"] == 0, d["stat"]'
+}
+ok "show prints the commit and a stat against its parent" show_v1
+du_json() {
+	"$M" du --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["logical_bytes"] >= d["unique_bytes"] > 0, d
+assert d["stored_bytes"] > 0 and d["chunks"] > 0, d
+assert d["dedup_ratio"] >= 1.9, d   # v1 and v2 share everything' &&
+		"$M" du v1 | grep -q '^dedup'
+}
+ok "du reports logical, unique, stored bytes and ratios" du_json
+ok "fsck is clean (exit 0)" "$M" fsck
+ok "fsck --json parses and says ok" \
+	bash -c '"$1" fsck --json | python3 -c "import json,sys; assert json.load(sys.stdin)[\"ok\"]"' _ "$M"
+ok "gc after all this frees nothing referenced (fsck still clean)" \
+	bash -c '"$1" gc && "$1" fsck && "$1" cat v1:odd/hello.txt | grep -qx hello' _ "$M"
+many_dirs() {
+	rm -rf "$T/exp2"
+	"$M" export v2 "$T/exp2" && python3 "$T/treecmp.py" "$S" "$T/exp2"
+}
+ok "export of v2 (same tree, after gc) equals the source" many_dirs
+
+[ "$fails" -eq 0 ] || exit 1
