@@ -1,11 +1,12 @@
 /* writer.c - bytes in, chunks stored, a blob out.
  *
- * Bytes are appended to a window; whenever it holds at least a maximum chunk
- * (or at finish) the chunker names the next cut and the chunk goes into a
- * batch. The batch is written without the log whenever it passes a few MiB:
- * chunks are content-addressed, so a crash only leaves unreferenced chunks
- * for gc, and whoever points at them (a ref, an inode) flushes first.
- * Memory is one window (2 x max chunk) plus one batch, whatever the input.
+ * Chunks are cut straight from the caller's buffer while it holds at least a
+ * maximum chunk; only the tail (less than one maximum chunk) is copied into
+ * a window to wait for more input or for finish. The batch is written without
+ * the log whenever it passes a few MiB: chunks are content-addressed, so a
+ * crash only leaves unreferenced chunks for gc, and whoever points at them (a
+ * ref, an inode) flushes first. Memory is one window (a max chunk) plus one
+ * batch, whatever the input.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	w->r = r;
 	w->flags = MAV_KV_NO_WAL;
-	w->cap = 2 * (size_t)r->cfg.chunk_max;
+	w->cap = r->cfg.chunk_max;
 	w->win = malloc(w->cap);
 	rc = w->win ? mav_kv_batch_new(&w->batch)
 	            : mav_error_set(MAV_ENOMEM, "out of memory");
@@ -76,7 +77,8 @@ static int write_batch(struct mav_writer *w)
 	return rc;
 }
 
-static int emit(struct mav_writer *w, size_t len)
+/* Store data[0..len) as the next chunk. */
+static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
 {
 	int rc;
 
@@ -93,33 +95,47 @@ static int emit(struct mav_writer *w, size_t len)
 		w->lens = lens;
 		w->ncap = ncap;
 	}
-	rc = mav_repo_put_chunk(w->r, w->batch, &w->ids[w->n],
-	                        w->win + w->start, len);
+	rc = mav_repo_put_chunk(w->r, w->batch, &w->ids[w->n], data, len);
 	if (rc < 0)
 		return rc;
 	w->lens[w->n++] = (uint32_t)len;
-	w->start += len;
 	w->size += len;
 	if (mav_kv_batch_bytes(w->batch) >= BATCH_BYTES)
 		return write_batch(w);
 	return 0;
 }
 
-/* Cut while at least a maximum chunk is buffered (or everything if last). */
-static int cut(struct mav_writer *w, bool last)
+/* Cut everything buffered in the window (the end of the input). */
+static int cut_window(struct mav_writer *w)
 {
 	int rc = 0;
 
-	while (rc == 0 && w->end > w->start &&
-	       (last || w->end - w->start >= w->r->cfg.chunk_max)) {
+	while (rc == 0 && w->end > w->start) {
 		size_t n = mav_chunker_cut(&w->r->chunker, w->win + w->start,
 		                           w->end - w->start);
-		rc = emit(w, n);
+
+		rc = emit(w, w->win + w->start, n);
+		w->start += n;
 	}
-	if (w->start > 0) {
-		memmove(w->win, w->win + w->start, w->end - w->start);
-		w->end -= w->start;
-		w->start = 0;
+	w->start = w->end = 0;
+	return rc;
+}
+
+/* Cut chunks straight from the caller's buffer while a maximum chunk is
+ * available; returns the bytes consumed. Avoids copying bulk data. */
+static int cut_in_place(struct mav_writer *w, const uint8_t *p, size_t len,
+                        size_t *used)
+{
+	size_t max = w->r->cfg.chunk_max;
+	int rc = 0;
+
+	*used = 0;
+	while (rc == 0 && len - *used >= max) {
+		size_t n =
+		    mav_chunker_cut(&w->r->chunker, p + *used, len - *used);
+
+		rc = emit(w, p + *used, n);
+		*used += n;
 	}
 	return rc;
 }
@@ -127,18 +143,43 @@ static int cut(struct mav_writer *w, bool last)
 int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
+	size_t max = w->r->cfg.chunk_max, used, take, n, left;
 	int rc = 0;
 
-	while (len > 0 && rc == 0) {
-		size_t n = w->cap - w->end;
-
-		if (n > len)
-			n = len;
-		memcpy(w->win + w->end, p, n);
-		w->end += n;
-		p += n;
-		len -= n;
-		rc = cut(w, false);
+	while (rc == 0 && len > 0) {
+		if (w->end == w->start) {
+			rc = cut_in_place(w, p, len, &used);
+			p += used;
+			len -= used;
+			memcpy(w->win, p,
+			       len); /* < max: the next cut's start */
+			w->start = 0;
+			w->end = len;
+			return rc;
+		}
+		/* Top the window up to one maximum chunk and cut once. */
+		take = max - (w->end - w->start);
+		take = take < len ? take : len;
+		memcpy(w->win + w->end, p, take);
+		w->end += take;
+		p += take;
+		len -= take;
+		if (w->end - w->start < max)
+			return 0;
+		n = mav_chunker_cut(&w->r->chunker, w->win + w->start, max);
+		rc = emit(w, w->win + w->start, n);
+		w->start += n;
+		left = w->end - w->start;
+		if (left <=
+		    take) { /* the rest is still in the caller's buffer */
+			p -= left;
+			len += left;
+			w->start = w->end = 0;
+		} else {
+			memmove(w->win, w->win + w->start, left);
+			w->start = 0;
+			w->end = left;
+		}
 	}
 	return rc;
 }
@@ -214,7 +255,7 @@ out:
 
 int mav_writer_finish(struct mav_writer *w, mav_id *blob_id, uint64_t *size)
 {
-	int rc = cut(w, true);
+	int rc = cut_window(w);
 
 	if (rc == 0)
 		rc = store_blob(w, NULL, 0, 0, blob_id, size);
@@ -229,7 +270,7 @@ int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
 
 	if (prefix_n > old->n || suffix_from > old->n || suffix_from < prefix_n)
 		return mav_error_set(MAV_EINVAL, "bad splice range");
-	rc = cut(w, true);
+	rc = cut_window(w);
 	if (rc < 0)
 		return rc;
 	return store_blob(w, old, prefix_n, suffix_from, blob_id, size);
