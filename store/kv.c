@@ -1,0 +1,257 @@
+/* kv.c - write batches and the dispatchers in front of every kv backend.
+ *
+ * A batch is one growing byte buffer of records laid end to end:
+ *
+ *   header (cf, kind, key length, value length) | key bytes | value bytes
+ *
+ * so building a batch of thousands of chunk puts costs one amortised
+ * realloc per doubling and no per-op allocation. Backends walk it in order
+ * with mav_kv_batch_foreach().
+ *
+ * Ownership convention for backends: the struct mav_kv a backend returns is
+ * embedded in its own state (kv->self points at that state), and ops->close
+ * frees all of it, so mav_kv_close() just calls close.
+ *
+ * A get may pass val == NULL (and vlen == NULL) to ask only whether the key
+ * exists: every backend here answers 0 or MAV_ENOTFOUND without copying the
+ * value.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mav/error.h"
+#include "mav/kv.h"
+
+enum { OP_PUT = 1, OP_DEL = 2 };
+
+struct rec {
+	size_t klen;
+	size_t vlen;
+	unsigned char cf;
+	unsigned char kind;
+};
+
+struct mav_kv_batch {
+	unsigned char *buf;
+	size_t len, cap;
+	size_t count;
+	size_t bytes; /* keys + values */
+};
+
+/* Records start at multiples of this so headers can be read in place. */
+#define REC_ALIGN _Alignof(struct rec)
+
+static size_t align_up(size_t n)
+{
+	return (n + REC_ALIGN - 1) & ~(size_t)(REC_ALIGN - 1);
+}
+
+int mav_kv_batch_new(struct mav_kv_batch **out)
+{
+	struct mav_kv_batch *b = calloc(1, sizeof(*b));
+
+	*out = b;
+	if (!b)
+		return mav_error_set(MAV_ENOMEM, "out of memory for a batch");
+	return 0;
+}
+
+void mav_kv_batch_free(struct mav_kv_batch *b)
+{
+	if (!b)
+		return;
+	free(b->buf);
+	free(b);
+}
+
+void mav_kv_batch_clear(struct mav_kv_batch *b)
+{
+	b->len = 0;
+	b->count = 0;
+	b->bytes = 0;
+}
+
+static int batch_grow(struct mav_kv_batch *b, size_t need)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	unsigned char *p;
+
+	if (need <= b->cap)
+		return 0;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2)
+			return mav_error_set(MAV_ENOMEM, "batch too large");
+		cap *= 2;
+	}
+	p = realloc(b->buf, cap);
+	if (!p)
+		return mav_error_set(MAV_ENOMEM, "out of memory for a batch");
+	b->buf = p;
+	b->cap = cap;
+	return 0;
+}
+
+static int batch_add(struct mav_kv_batch *b, enum mav_cf cf, int kind,
+                     const void *key, size_t klen, const void *val, size_t vlen)
+{
+	size_t body = sizeof(struct rec) + klen + vlen;
+	struct rec r = {.klen = klen, .vlen = vlen, .cf = cf, .kind = kind};
+	unsigned char *p;
+	int rc;
+
+	if ((unsigned)cf >= MAV_CF_COUNT)
+		return mav_error_set(MAV_EINVAL, "bad column family %d", cf);
+	if (klen > SIZE_MAX / 4 || vlen > SIZE_MAX / 4)
+		return mav_error_set(MAV_EINVAL, "key or value too large");
+	rc = batch_grow(b, b->len + align_up(body));
+	if (rc < 0)
+		return rc;
+	p = b->buf + b->len;
+	memcpy(p, &r, sizeof(r));
+	if (klen)
+		memcpy(p + sizeof(r), key, klen);
+	if (vlen)
+		memcpy(p + sizeof(r) + klen, val, vlen);
+	b->len += align_up(body);
+	b->count++;
+	b->bytes += klen + vlen;
+	return 0;
+}
+
+int mav_kv_batch_put(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
+                     size_t klen, const void *val, size_t vlen)
+{
+	return batch_add(b, cf, OP_PUT, key, klen, val, vlen);
+}
+
+int mav_kv_batch_del(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
+                     size_t klen)
+{
+	return batch_add(b, cf, OP_DEL, key, klen, NULL, 0);
+}
+
+size_t mav_kv_batch_count(const struct mav_kv_batch *b)
+{
+	return b->count;
+}
+
+size_t mav_kv_batch_bytes(const struct mav_kv_batch *b)
+{
+	return b->bytes;
+}
+
+int mav_kv_batch_foreach(const struct mav_kv_batch *b, mav_kv_batch_fn fn,
+                         void *ctx)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		const unsigned char *p = b->buf + off;
+		struct rec r;
+		const void *val;
+		int rc;
+
+		memcpy(&r, p, sizeof(r));
+		/* A put of an empty value still needs a non-NULL pointer. */
+		val = r.kind == OP_PUT ? p + sizeof(r) + r.klen : NULL;
+		rc = fn(ctx, (enum mav_cf)r.cf, p + sizeof(r), r.klen, val,
+		        r.vlen);
+		if (rc)
+			return rc;
+		off += align_up(sizeof(r) + r.klen + r.vlen);
+	}
+	return 0;
+}
+
+/* ---- dispatchers ---- */
+
+static int check_cf(enum mav_cf cf)
+{
+	if ((unsigned)cf >= MAV_CF_COUNT)
+		return mav_error_set(MAV_EINVAL, "bad column family %d", cf);
+	return 0;
+}
+
+int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
+               void **val, size_t *vlen)
+{
+	int rc = check_cf(cf);
+
+	if (val)
+		*val = NULL;
+	if (vlen)
+		*vlen = 0;
+	if (rc < 0)
+		return rc;
+	return kv->ops->get(kv->self, cf, key, klen, val, vlen);
+}
+
+int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
+                 unsigned flags)
+{
+	if (flags & ~(unsigned)(MAV_KV_SYNC | MAV_KV_NO_WAL))
+		return mav_error_set(MAV_EINVAL, "unknown write flags %#x",
+		                     flags);
+	/* A sync without a log has nothing to sync: RocksDB rejects it. */
+	if ((flags & MAV_KV_SYNC) && (flags & MAV_KV_NO_WAL))
+		return mav_error_set(MAV_EINVAL,
+		                     "MAV_KV_SYNC and MAV_KV_NO_WAL together");
+	return kv->ops->write(kv->self, b, flags);
+}
+
+int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv, enum mav_cf cf)
+{
+	int rc = check_cf(cf);
+
+	*out = NULL;
+	if (rc < 0)
+		return rc;
+	return kv->ops->iter(kv->self, cf, out);
+}
+
+int mav_kv_flush(struct mav_kv *kv)
+{
+	return kv->ops->flush(kv->self);
+}
+
+void mav_kv_close(struct mav_kv *kv)
+{
+	if (kv)
+		kv->ops->close(kv->self);
+}
+
+void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen)
+{
+	it->ops->seek(it, key, klen);
+}
+
+bool mav_kv_iter_valid(const struct mav_kv_iter *it)
+{
+	return it->ops->valid(it);
+}
+
+void mav_kv_iter_next(struct mav_kv_iter *it)
+{
+	it->ops->next(it);
+}
+
+const void *mav_kv_iter_key(const struct mav_kv_iter *it, size_t *klen)
+{
+	return it->ops->key(it, klen);
+}
+
+const void *mav_kv_iter_value(const struct mav_kv_iter *it, size_t *vlen)
+{
+	return it->ops->value(it, vlen);
+}
+
+int mav_kv_iter_status(const struct mav_kv_iter *it)
+{
+	return it->ops->status(it);
+}
+
+void mav_kv_iter_free(struct mav_kv_iter *it)
+{
+	if (it)
+		it->ops->free(it);
+}

@@ -1,0 +1,636 @@
+/* kv_rocksdb.c - the kv vtable over RocksDB's C API.
+ *
+ * This is the only file that includes <rocksdb/c.h>. The database has one
+ * column family per enum mav_cf, opened together; the options per family are
+ * described in store/FORMAT.md ("Column families and RocksDB options"). In
+ * short: chunk values are zstd frames already, so the chunks family has
+ * RocksDB compression off, a large write buffer and partitioned bloom
+ * filters (most gets of a chunk id ask "already stored?" and miss); the
+ * small families use LZ4. All share one LRU block cache, and index and
+ * filter blocks live in that cache, so memory stays bounded by
+ * block_cache_bytes plus the write buffers whatever the size of the store.
+ *
+ * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
+ * the disk fills, so every write and flush first checks that the filesystem
+ * keeps reserve_bytes free after it. statvfs() runs at most every 50 ms or
+ * 8 MiB of writes; in between, each admitted write is charged against the
+ * last answer, and a write that the estimate would refuse triggers a fresh
+ * statvfs before it is refused. A write is charged twice its size (log +
+ * table file).
+ *
+ * Atomic flush is on: the whole database flushes memtables together, so a
+ * MAV_KV_NO_WAL batch that spans families survives a crash whole or not at
+ * all. mav_kv_flush() flushes content families first and refs last.
+ *
+ * A secondary instance (opt->secondary) follows a running primary from a
+ * private directory under /tmp; its flush() means "catch up with the
+ * primary", and its writes fail with -EROFS.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rocksdb/c.h>
+
+#include "mav/error.h"
+#include "mav/kv.h"
+
+#define MIB              (1024ull * 1024)
+#define SPACE_MAX_AGE_NS (50ull * 1000 * 1000)
+#define SPACE_MAX_CHARGE (8 * MIB)
+
+static const char *const cf_names[MAV_CF_COUNT] = {
+    [MAV_CF_META] = "default",    [MAV_CF_CHUNKS] = "chunks",
+    [MAV_CF_OBJECTS] = "objects", [MAV_CF_REFS] = "refs",
+    [MAV_CF_WT] = "wt",
+};
+
+/* Flush order: content before what points at it. */
+static const enum mav_cf flush_order[MAV_CF_COUNT] = {
+    MAV_CF_CHUNKS, MAV_CF_OBJECTS, MAV_CF_WT, MAV_CF_META, MAV_CF_REFS,
+};
+
+struct space {
+	pthread_mutex_t lock;
+	uint64_t avail;   /* lock: free bytes at last statvfs minus charges */
+	uint64_t charged; /* lock: bytes charged since that statvfs */
+	uint64_t at_ns;   /* lock: when it ran (CLOCK_MONOTONIC); 0 = never */
+};
+
+struct kvr {
+	struct mav_kv kv;
+	rocksdb_t *db;
+	rocksdb_column_family_handle_t *cf[MAV_CF_COUNT];
+	rocksdb_readoptions_t *ro;
+	rocksdb_readoptions_t
+	    *ro_nofill; /* chunks: keep the cache for indexes */
+	rocksdb_writeoptions_t *wo_plain, *wo_sync, *wo_nowal;
+	rocksdb_flushoptions_t *fo;
+	char *path;
+	char *secpath; /* secondary's private directory, removed on close */
+	bool secondary;
+	uint64_t reserve;
+	unsigned nowal_dirty; /* atomic: 1 << cf for NO_WAL data not flushed */
+	struct space sp;
+};
+
+struct riter {
+	struct mav_kv_iter base;
+	rocksdb_t *db;
+	rocksdb_iterator_t *it;
+	rocksdb_readoptions_t *ro;
+	const rocksdb_snapshot_t *snap; /* NULL on a secondary */
+};
+
+static int nomem(void)
+{
+	return mav_error_set(MAV_ENOMEM, "out of memory in the rocksdb kv");
+}
+
+/* Translate and free a RocksDB error string. */
+static int map_err(char *err, const char *what)
+{
+	int code = -EIO;
+
+	if (strstr(err, "No space"))
+		code = -ENOSPC;
+	else if (strstr(err, "Corruption"))
+		code = MAV_ECORRUPT;
+	mav_error_set(code, "rocksdb %s: %s", what, err);
+	rocksdb_free(err);
+	return code;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- free-space reserve ---- */
+
+static int space_refresh(struct kvr *k)
+{
+	struct statvfs s;
+
+	if (statvfs(k->path, &s) < 0)
+		return mav_error_set(-errno, "statvfs %s: %s", k->path,
+		                     strerror(errno));
+	k->sp.avail = (uint64_t)s.f_bavail * (uint64_t)s.f_frsize;
+	k->sp.charged = 0;
+	k->sp.at_ns = now_ns();
+	return 0;
+}
+
+/* Admit a write of need bytes (already doubled) or fail -ENOSPC. */
+static int space_admit(struct kvr *k, uint64_t need)
+{
+	uint64_t want = sat_add(k->reserve, need);
+	int rc = 0;
+
+	pthread_mutex_lock(&k->sp.lock);
+	if (k->sp.at_ns == 0 || now_ns() - k->sp.at_ns > SPACE_MAX_AGE_NS ||
+	    k->sp.charged > SPACE_MAX_CHARGE || k->sp.avail < want)
+		rc = space_refresh(k);
+	if (rc < 0)
+		goto out;
+	if (k->sp.avail < want) {
+		rc = mav_error_set(-ENOSPC,
+		                   "no space left: %llu bytes free under %s, "
+		                   "%llu needed plus the reserve of %llu",
+		                   (unsigned long long)k->sp.avail, k->path,
+		                   (unsigned long long)need,
+		                   (unsigned long long)k->reserve);
+		goto out;
+	}
+	k->sp.avail -= need;
+	k->sp.charged += need;
+out:
+	pthread_mutex_unlock(&k->sp.lock);
+	return rc;
+}
+
+/* ---- options ---- */
+
+static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	rocksdb_block_based_table_options_t *t =
+	    rocksdb_block_based_options_create();
+	size_t wbuf = cf == MAV_CF_CHUNKS    ? 64 * MIB
+	              : cf == MAV_CF_OBJECTS ? 32 * MIB
+	              : cf == MAV_CF_WT      ? 16 * MIB
+	                                     : 4 * MIB;
+
+	rocksdb_block_based_options_set_block_cache(t, cache);
+	rocksdb_block_based_options_set_format_version(t, 5);
+	rocksdb_block_based_options_set_filter_policy(
+	    t, rocksdb_filterpolicy_create_bloom_full(10));
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
+	rocksdb_block_based_options_set_cache_index_and_filter_blocks_with_high_priority(
+	    t, 1);
+	rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(
+	    t, 1);
+	rocksdb_options_set_block_based_table_factory(o, t);
+	rocksdb_block_based_options_destroy(t);
+	rocksdb_options_set_compression(o, cf == MAV_CF_CHUNKS
+	                                       ? rocksdb_no_compression
+	                                       : rocksdb_lz4_compression);
+	rocksdb_options_set_write_buffer_size(o, wbuf);
+	rocksdb_options_set_max_write_buffer_number(o, cf == MAV_CF_CHUNKS ? 3
+	                                                                   : 2);
+	rocksdb_options_set_target_file_size_base(
+	    o,
+	    cf == MAV_CF_CHUNKS || cf == MAV_CF_OBJECTS ? 64 * MIB : 16 * MIB);
+	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	return o;
+}
+
+static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
+                                     bool secondary)
+{
+	rocksdb_options_t *o = rocksdb_options_create();
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	rocksdb_options_set_create_if_missing(o, opt->create);
+	rocksdb_options_set_create_missing_column_families(o, opt->create);
+	rocksdb_options_set_max_background_jobs(o, ncpu < 2   ? 2
+	                                           : ncpu > 4 ? 4
+	                                                      : (int)ncpu);
+	rocksdb_options_set_atomic_flush(o, 1);
+	rocksdb_options_set_bytes_per_sync(o, 1 * MIB);
+	rocksdb_options_set_db_write_buffer_size(o, 256 * MIB);
+	rocksdb_options_set_max_total_wal_size(o, 256 * MIB);
+	rocksdb_options_set_keep_log_file_num(o, 4);
+	rocksdb_options_set_max_log_file_size(o, 16 * MIB);
+	if (secondary)
+		rocksdb_options_set_max_open_files(o, -1);
+	return o;
+}
+
+/* ---- opening ---- */
+
+static int rm_entry(const char *p, const struct stat *st, int flag,
+                    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int open_err(char *err, const char *path)
+{
+	if (strstr(err, "/LOCK:") ||
+	    strstr(err, "Resource temporarily unavailable")) {
+		mav_error_set(MAV_ELOCKED,
+		              "database %s is in use by another writer (%s)",
+		              path, err);
+		rocksdb_free(err);
+		return MAV_ELOCKED;
+	}
+	if (strstr(err, "Column family not found") ||
+	    strstr(err, "column families not opened")) {
+		mav_error_set(MAV_ENOTREPO,
+		              "%s is not a mav database (column families "
+		              "differ: %s)",
+		              path, err);
+		rocksdb_free(err);
+		return MAV_ENOTREPO;
+	}
+	return map_err(err, "open");
+}
+
+static int open_db(struct kvr *k, const struct mav_kv_options *opt)
+{
+	rocksdb_options_t *dbo = db_options(opt, k->secondary);
+	rocksdb_options_t *cfo[MAV_CF_COUNT];
+	uint64_t cache_bytes =
+	    opt->block_cache_bytes ? opt->block_cache_bytes : 64 * MIB;
+	rocksdb_cache_t *cache = rocksdb_cache_create_lru(cache_bytes);
+	char *err = NULL;
+	int rc = 0;
+
+	for (int i = 0; i < MAV_CF_COUNT; i++)
+		cfo[i] = cf_options(i, cache);
+	if (k->secondary)
+		k->db = rocksdb_open_as_secondary_column_families(
+		    dbo, k->path, k->secpath, MAV_CF_COUNT, cf_names,
+		    (const rocksdb_options_t *const *)cfo, k->cf, &err);
+	else
+		k->db = rocksdb_open_column_families(
+		    dbo, k->path, MAV_CF_COUNT, cf_names,
+		    (const rocksdb_options_t *const *)cfo, k->cf, &err);
+	if (err)
+		rc = open_err(err, k->path);
+	if (rc == 0 && k->secondary) {
+		rocksdb_try_catch_up_with_primary(k->db, &err);
+		if (err)
+			rc = map_err(err, "catch up with primary");
+	}
+	/* The database holds its own references to options and cache. */
+	for (int i = 0; i < MAV_CF_COUNT; i++)
+		rocksdb_options_destroy(cfo[i]);
+	rocksdb_options_destroy(dbo);
+	rocksdb_cache_destroy(cache);
+	return rc;
+}
+
+static int check_present(const char *path, const struct mav_kv_options *opt)
+{
+	char cur[4096];
+	struct stat st;
+
+	if (opt->create && !opt->secondary)
+		return 0;
+	if ((size_t)snprintf(cur, sizeof(cur), "%s/CURRENT", path) >=
+	    sizeof(cur))
+		return mav_error_set(MAV_EINVAL, "path too long: %s", path);
+	if (stat(cur, &st) < 0)
+		return mav_error_set(
+		    MAV_ENOTREPO, "no database at %s (no CURRENT file)", path);
+	return 0;
+}
+
+static int kvr_init(struct kvr *k, const char *path,
+                    const struct mav_kv_options *opt)
+{
+	k->secondary = opt->secondary;
+	k->reserve = opt->reserve_bytes;
+	pthread_mutex_init(&k->sp.lock, NULL);
+	k->path = strdup(path);
+	k->ro = rocksdb_readoptions_create();
+	k->ro_nofill = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_fill_cache(k->ro_nofill, 0);
+	k->wo_plain = rocksdb_writeoptions_create();
+	k->wo_sync = rocksdb_writeoptions_create();
+	k->wo_nowal = rocksdb_writeoptions_create();
+	k->fo = rocksdb_flushoptions_create();
+	if (!k->path)
+		return nomem();
+	rocksdb_writeoptions_set_sync(k->wo_sync, 1);
+	rocksdb_writeoptions_disable_WAL(k->wo_nowal, 1);
+	rocksdb_flushoptions_set_wait(k->fo, 1);
+	if (!k->secondary)
+		return 0;
+	k->secpath = strdup("/tmp/mav-kv-secondary-XXXXXX");
+	if (!k->secpath)
+		return nomem();
+	if (!mkdtemp(k->secpath)) {
+		int e = errno;
+
+		free(k->secpath);
+		k->secpath = NULL;
+		return mav_error_set(-e,
+		                     "cannot create a directory for the "
+		                     "secondary under /tmp: %s",
+		                     strerror(e));
+	}
+	return 0;
+}
+
+static void kvr_close(void *self)
+{
+	struct kvr *k = self;
+
+	for (int i = 0; i < MAV_CF_COUNT; i++)
+		if (k->cf[i])
+			rocksdb_column_family_handle_destroy(k->cf[i]);
+	if (k->db)
+		rocksdb_close(k->db);
+	rocksdb_readoptions_destroy(k->ro);
+	rocksdb_readoptions_destroy(k->ro_nofill);
+	rocksdb_writeoptions_destroy(k->wo_plain);
+	rocksdb_writeoptions_destroy(k->wo_sync);
+	rocksdb_writeoptions_destroy(k->wo_nowal);
+	rocksdb_flushoptions_destroy(k->fo);
+	if (k->secpath)
+		rm_tree(k->secpath);
+	pthread_mutex_destroy(&k->sp.lock);
+	free(k->secpath);
+	free(k->path);
+	free(k);
+}
+
+/* ---- reads ---- */
+
+static int kvr_get(void *self, enum mav_cf cf, const void *key, size_t klen,
+                   void **val, size_t *vlen)
+{
+	struct kvr *k = self;
+	rocksdb_pinnableslice_t *ps;
+	const char *v;
+	char *err = NULL;
+	size_t n;
+	int rc = 0;
+
+	ps = rocksdb_get_pinned_cf(k->db,
+	                           cf == MAV_CF_CHUNKS ? k->ro_nofill : k->ro,
+	                           k->cf[cf], key, klen, &err);
+	if (err)
+		return map_err(err, "get");
+	if (!ps)
+		return mav_error_set(MAV_ENOTFOUND, "key not found in %s",
+		                     cf_names[cf]);
+	v = rocksdb_pinnableslice_value(ps, &n);
+	if (vlen)
+		*vlen = n;
+	if (val) {
+		*val = malloc(n ? n : 1);
+		if (*val)
+			memcpy(*val, v, n);
+		else
+			rc = nomem();
+	}
+	rocksdb_pinnableslice_destroy(ps);
+	return rc;
+}
+
+/* ---- writes ---- */
+
+struct add_ctx {
+	struct kvr *k;
+	rocksdb_writebatch_t *wb;
+	unsigned cfs; /* families the batch touches */
+};
+
+static int add_op(void *ctx, enum mav_cf cf, const void *key, size_t klen,
+                  const void *val, size_t vlen)
+{
+	struct add_ctx *c = ctx;
+
+	c->cfs |= 1u << cf;
+	if (val)
+		rocksdb_writebatch_put_cf(c->wb, c->k->cf[cf], key, klen, val,
+		                          vlen);
+	else
+		rocksdb_writebatch_delete_cf(c->wb, c->k->cf[cf], key, klen);
+	return 0;
+}
+
+static int read_only(const struct kvr *k)
+{
+	return mav_error_set(-EROFS,
+	                     "database %s is open as a read-only "
+	                     "secondary",
+	                     k->path);
+}
+
+static int kvr_write(void *self, const struct mav_kv_batch *b, unsigned flags)
+{
+	struct kvr *k = self;
+	struct add_ctx c = {k, NULL, 0};
+	uint64_t need = 2 * ((uint64_t)mav_kv_batch_bytes(b) +
+	                     32 * (uint64_t)mav_kv_batch_count(b));
+	char *err = NULL;
+	int rc;
+
+	if (k->secondary)
+		return read_only(k);
+	rc = space_admit(k, need);
+	if (rc < 0)
+		return rc;
+	if (mav_kv_batch_count(b) == 0) {
+		/* Nothing to write, but a synced write still promises that
+		 * everything before it is durable. */
+		if (flags & MAV_KV_SYNC)
+			rocksdb_flush_wal(k->db, 1, &err);
+		return err ? map_err(err, "sync log") : 0;
+	}
+	c.wb = rocksdb_writebatch_create();
+	mav_kv_batch_foreach(b, add_op, &c);
+	rocksdb_write(k->db,
+	              (flags & MAV_KV_SYNC)     ? k->wo_sync
+	              : (flags & MAV_KV_NO_WAL) ? k->wo_nowal
+	                                        : k->wo_plain,
+	              c.wb, &err);
+	rocksdb_writebatch_destroy(c.wb);
+	if (err)
+		return map_err(err, "write");
+	/* Marked after the write so a concurrent flush cannot clear the mark
+	 * of data it did not see. */
+	if (flags & MAV_KV_NO_WAL)
+		__atomic_fetch_or(&k->nowal_dirty, c.cfs, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static uint64_t memtable_bytes(struct kvr *k)
+{
+	uint64_t sum = 0, v;
+
+	for (int i = 0; i < MAV_CF_COUNT; i++)
+		if (rocksdb_property_int_cf(k->db, k->cf[i],
+		                            "rocksdb.cur-size-all-mem-tables",
+		                            &v) == 0)
+			sum += v;
+	return sum;
+}
+
+static int kvr_flush(void *self)
+{
+	struct kvr *k = self;
+	char *err = NULL;
+	unsigned dirty;
+	int rc;
+
+	if (k->secondary) {
+		rocksdb_try_catch_up_with_primary(k->db, &err);
+		return err ? map_err(err, "catch up with primary") : 0;
+	}
+	rc = space_admit(k, memtable_bytes(k));
+	if (rc < 0)
+		return rc;
+	/* Logged writes are durable once the log is synced; only families
+	 * holding NO_WAL data need their memtables written out. */
+	dirty = __atomic_exchange_n(&k->nowal_dirty, 0, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < MAV_CF_COUNT && !err; i++)
+		if (dirty & 1u << flush_order[i])
+			rocksdb_flush_cf(k->db, k->fo, k->cf[flush_order[i]],
+			                 &err);
+	if (err) {
+		__atomic_fetch_or(&k->nowal_dirty, dirty, __ATOMIC_SEQ_CST);
+		return map_err(err, "flush");
+	}
+	rocksdb_flush_wal(k->db, 1, &err);
+	return err ? map_err(err, "sync log") : 0;
+}
+
+/* ---- iterators ---- */
+
+static void riter_seek(struct mav_kv_iter *base, const void *key, size_t klen)
+{
+	rocksdb_iter_seek(((struct riter *)base)->it, key, klen);
+}
+
+static bool riter_valid(const struct mav_kv_iter *base)
+{
+	return rocksdb_iter_valid(((const struct riter *)base)->it);
+}
+
+static void riter_next(struct mav_kv_iter *base)
+{
+	struct riter *r = (struct riter *)base;
+
+	if (rocksdb_iter_valid(r->it))
+		rocksdb_iter_next(r->it);
+}
+
+static const void *riter_key(const struct mav_kv_iter *base, size_t *klen)
+{
+	return rocksdb_iter_key(((const struct riter *)base)->it, klen);
+}
+
+static const void *riter_value(const struct mav_kv_iter *base, size_t *vlen)
+{
+	return rocksdb_iter_value(((const struct riter *)base)->it, vlen);
+}
+
+static int riter_status(const struct mav_kv_iter *base)
+{
+	char *err = NULL;
+
+	rocksdb_iter_get_error(((const struct riter *)base)->it, &err);
+	return err ? map_err(err, "iterate") : 0;
+}
+
+static void riter_free(struct mav_kv_iter *base)
+{
+	struct riter *r = (struct riter *)base;
+
+	if (r->it)
+		rocksdb_iter_destroy(r->it);
+	if (r->snap)
+		rocksdb_release_snapshot(r->db, r->snap);
+	rocksdb_readoptions_destroy(r->ro);
+	free(r);
+}
+
+static const struct mav_kv_iter_ops riter_ops = {
+    .seek = riter_seek,
+    .valid = riter_valid,
+    .next = riter_next,
+    .key = riter_key,
+    .value = riter_value,
+    .status = riter_status,
+    .free = riter_free,
+};
+
+static int kvr_iter(void *self, enum mav_cf cf, struct mav_kv_iter **out)
+{
+	struct kvr *k = self;
+	struct riter *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return nomem();
+	r->base.ops = &riter_ops;
+	r->db = k->db;
+	r->ro = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_fill_cache(r->ro, cf != MAV_CF_CHUNKS);
+	/* A RocksDB iterator already reads one point in time; the explicit
+	 * snapshot pins it for the iterator's life. Secondaries do not
+	 * support snapshots: their view only moves on catch-up. */
+	if (!k->secondary) {
+		r->snap = rocksdb_create_snapshot(k->db);
+		rocksdb_readoptions_set_snapshot(r->ro, r->snap);
+	}
+	r->it = rocksdb_create_iterator_cf(k->db, r->ro, k->cf[cf]);
+	*out = &r->base;
+	return 0;
+}
+
+static const struct mav_kv_ops rocksdb_ops = {
+    .get = kvr_get,
+    .write = kvr_write,
+    .iter = kvr_iter,
+    .flush = kvr_flush,
+    .close = kvr_close,
+};
+
+int mav_kv_open_rocksdb(struct mav_kv **out, const char *path,
+                        const struct mav_kv_options *opt)
+{
+	static const struct mav_kv_options defaults;
+	struct kvr *k = NULL;
+	int rc;
+
+	*out = NULL;
+	if (!opt)
+		opt = &defaults;
+	rc = check_present(path, opt);
+	if (rc < 0)
+		return rc;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return nomem();
+	k->kv.ops = &rocksdb_ops;
+	k->kv.self = k;
+	rc = kvr_init(k, path, opt);
+	if (rc == 0)
+		rc = open_db(k, opt);
+	if (rc < 0) {
+		kvr_close(k);
+		return rc;
+	}
+	*out = &k->kv;
+	return 0;
+}
