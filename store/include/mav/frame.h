@@ -19,7 +19,7 @@
 enum { MAV_CODEC_RAW = 0, MAV_CODEC_ZSTD = 1 };
 
 /* Encode data into a malloc'd frame (*out, caller frees). level is the zstd
- * level (1..19); level 0 forces raw. */
+ * level (1..22); level 0 forces raw. */
 int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
                      size_t len, int level);
 
