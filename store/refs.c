@@ -288,7 +288,10 @@ static int commit_by_prefix(mav_id *out, struct mav_repo *r, const char *hex)
 	bool odd;
 
 	if (parse_prefix(p, &plen, &odd, hex) < 0)
-		return mav_error_set(MAV_EBADREV, "bad revision '%s'", hex);
+		return mav_error_set(MAV_ENOTFOUND,
+		                     "unknown revision '%s' (not a version, "
+		                     "tag, branch or commit id)",
+		                     hex);
 	rc = mav_kv_iter_new(&it, r->kv, MAV_CF_OBJECTS);
 	if (rc < 0)
 		return rc;

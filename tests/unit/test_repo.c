@@ -1,0 +1,171 @@
+/* test_repo.c - repositories on disk, config, refs and revision parsing. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mav/error.h"
+#include "mav/repo.h"
+#include "mav/wt.h"
+
+static char dir[64];
+
+static int mkdir_tmp(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/mav-test-repo-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int rm_tmp(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	return 0;
+}
+
+static void test_init_open_errors(void **state)
+{
+	struct mav_repo_config cfg;
+	struct mav_repo *r = NULL, *r2 = NULL;
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/repo", dir);
+	assert_int_equal(mav_repo_open(&r, dir, NULL), MAV_ENOTREPO);
+	assert_int_equal(mav_repo_open(&r, "/nonexistent/x", NULL),
+	                 MAV_ENOTREPO);
+	mav_repo_config_default(&cfg);
+	cfg.chunk_avg = 1000; /* not a power of two */
+	assert_int_equal(mav_repo_init(path, &cfg), MAV_EINVAL);
+	cfg.chunk_min = 4096;
+	cfg.chunk_avg = 16384;
+	cfg.chunk_max = 65536;
+	cfg.reserve_bytes = 1 << 20;
+	assert_int_equal(mav_repo_init(path, &cfg), 0);
+	assert_int_equal(mav_repo_init(path, &cfg), MAV_EEXIST);
+	assert_int_equal(mav_repo_open(&r, path, NULL), 0);
+	/* Config is fixed at init and read back. */
+	assert_int_equal(mav_repo_config(r)->chunk_avg, 16384);
+	assert_int_equal(mav_repo_config(r)->reserve_bytes, 1 << 20);
+	/* One writer: a second open is refused with a clear code. */
+	assert_int_equal(mav_repo_open(&r2, path, NULL), MAV_ELOCKED);
+	mav_repo_close(r);
+}
+
+static void test_newer_format_refused(void **state)
+{
+	struct mav_repo *r = NULL;
+	struct mav_kv_batch *b = NULL;
+	uint8_t two[4] = {2, 0, 0, 0};
+	char path[128];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/repo", dir);
+	assert_int_equal(mav_repo_init(path, NULL), 0);
+	assert_int_equal(mav_repo_open(&r, path, NULL), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_kv_batch_put(b, MAV_CF_META, "format", 6, two, 4),
+	                 0);
+	assert_int_equal(mav_kv_write(mav_repo_kv(r), b, MAV_KV_SYNC), 0);
+	mav_kv_batch_free(b);
+	mav_repo_close(r);
+	assert_int_equal(mav_repo_open(&r, path, NULL), MAV_EVERSION);
+	assert_non_null(strstr(mav_error_message(), "newer"));
+}
+
+static void snapshot_file(struct mav_repo *r, const char *branch,
+                          const char *name, mav_id *out)
+{
+	struct mav_snapshot_opts o = {.message = name};
+	struct mav_wt *wt = NULL;
+	struct mav_attr a;
+	uint64_t v;
+
+	assert_int_equal(mav_wt_open(&wt, r, branch), 0);
+	assert_int_equal(mav_wt_create(&a, wt, MAV_WT_ROOT, name, 0644, 0, 0),
+	                 0);
+	assert_int_equal(mav_wt_snapshot(out, &v, wt, &o), 0);
+	mav_wt_close(wt);
+}
+
+static void test_refs_and_revs(void **state)
+{
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	char hex[MAV_ID_HEX_LEN + 1], pfx[16];
+	mav_id c1, c2, got, zero = {{0}};
+	struct mav_ref_update u = {.ref = "t/rel", .old = NULL, .new_id = &c1};
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	/* An empty branch has no snapshot to resolve. */
+	assert_int_equal(mav_rev_parse(&got, r, "main"), MAV_ENOTFOUND);
+	snapshot_file(r, "main", "one", &c1);
+	snapshot_file(r, "main", "two", &c2);
+	assert_int_equal(mav_rev_parse(&got, r, "v1"), 0);
+	assert_memory_equal(got.b, c1.b, MAV_ID_LEN);
+	assert_int_equal(mav_rev_parse(&got, r, "main"), 0);
+	assert_memory_equal(got.b, c2.b, MAV_ID_LEN);
+	assert_int_equal(mav_rev_parse(&got, r, "v3"), MAV_ENOTFOUND);
+	assert_int_equal(mav_rev_parse(&got, r, ""), MAV_EBADREV);
+	/* Tags: create, refuse a duplicate, resolve. */
+	assert_int_equal(mav_ref_update(r, NULL, &u, 1), 0);
+	assert_int_equal(mav_ref_update(r, NULL, &u, 1), MAV_EEXIST);
+	assert_int_equal(mav_rev_parse(&got, r, "rel"), 0);
+	assert_memory_equal(got.b, c1.b, MAV_ID_LEN);
+	/* Compare-and-swap: a stale old value loses. */
+	u.old = &c2;
+	u.new_id = &c2;
+	assert_int_equal(mav_ref_update(r, NULL, &u, 1), MAV_ECONFLICT);
+	/* Commit-id prefixes: 8 digits resolve, garbage does not. */
+	mav_id_hex(hex, &c2);
+	snprintf(pfx, sizeof(pfx), "%.8s", hex);
+	assert_int_equal(mav_rev_parse(&got, r, pfx), 0);
+	assert_memory_equal(got.b, c2.b, MAV_ID_LEN);
+	snprintf(pfx, sizeof(pfx), "%.7s", hex); /* odd length */
+	assert_int_equal(mav_rev_parse(&got, r, pfx), 0);
+	assert_int_equal(mav_rev_parse(&got, r, "zzzz"), MAV_ENOTFOUND);
+	assert_int_equal(mav_rev_parse(&got, r, "abc"), MAV_ENOTFOUND);
+	/* Branches: names, create from a commit, delete. */
+	assert_false(mav_branch_name_valid("@x"));
+	assert_false(mav_branch_name_valid(".x"));
+	assert_false(mav_branch_name_valid("a/b"));
+	assert_false(mav_tag_name_valid("v12"));
+	assert_true(mav_tag_name_valid("v1.2"));
+	assert_int_equal(mav_branch_create(r, "art", &c1), 0);
+	assert_int_equal(mav_branch_create(r, "art", &c1), MAV_EEXIST);
+	snapshot_file(r, "art", "three", &got);
+	assert_int_equal(mav_rev_parse(&got, r, "v3"), 0);
+	assert_int_equal(mav_branch_create(r, "empty", &zero), 0);
+	assert_int_equal(mav_branch_delete(r, "art"), 0);
+	assert_int_equal(mav_rev_parse(&got, r, "art"), MAV_ENOTFOUND);
+	assert_int_equal(mav_branch_delete(r, "art"), MAV_ENOTFOUND);
+	mav_repo_close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_init_open_errors, mkdir_tmp,
+	                                    rm_tmp),
+	    cmocka_unit_test_setup_teardown(test_newer_format_refused,
+	                                    mkdir_tmp, rm_tmp),
+	    cmocka_unit_test(test_refs_and_revs),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
