@@ -174,8 +174,7 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		goto out;
 	if (optind >= argc) {
-		usage_main(stderr);
-		rc = EXIT_USAGE;
+		rc = cli_usage(&c, "no command given (see mavctl --help)");
 		goto out;
 	}
 	if (strcmp(argv[optind], "help") == 0) {
