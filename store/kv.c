@@ -103,6 +103,8 @@ static int batch_add(struct mav_kv_batch *b, enum mav_cf cf, int kind,
 		return mav_error_set(MAV_EINVAL, "bad column family %d", cf);
 	if (klen > SIZE_MAX / 4 || vlen > SIZE_MAX / 4)
 		return mav_error_set(MAV_EINVAL, "key or value too large");
+	if (align_up(body) > SIZE_MAX - b->len)
+		return mav_error_set(MAV_ENOMEM, "batch too large");
 	rc = batch_grow(b, b->len + align_up(body));
 	if (rc < 0)
 		return rc;

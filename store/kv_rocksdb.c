@@ -4,10 +4,10 @@
  * column family per enum mav_cf, opened together; the options per family are
  * described in store/FORMAT.md ("Column families and RocksDB options"). In
  * short: chunk values are zstd frames already, so the chunks family has
- * RocksDB compression off, a large write buffer and partitioned bloom
- * filters (most gets of a chunk id ask "already stored?" and miss); the
- * small families use LZ4. All share one LRU block cache, and index and
- * filter blocks live in that cache, so memory stays bounded by
+ * RocksDB compression off, a large write buffer and a bloom filter (most gets
+ * of a chunk id ask "already stored?" and miss), and its reads bypass the
+ * block cache; the small families use LZ4. All share one LRU block cache that
+ * also holds index and filter blocks, so memory stays bounded by
  * block_cache_bytes plus the write buffers whatever the size of the store.
  *
  * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
@@ -18,9 +18,12 @@
  * statvfs before it is refused. A write is charged twice its size (log +
  * table file).
  *
- * Atomic flush is on: the whole database flushes memtables together, so a
- * MAV_KV_NO_WAL batch that spans families survives a crash whole or not at
- * all. mav_kv_flush() flushes content families first and refs last.
+ * Durability. A MAV_KV_NO_WAL write lives only in memtables, so flush()
+ * writes out the memtables of the families that got NO_WAL writes since the
+ * last flush (content families first, refs last) and then syncs the log,
+ * which covers every logged write. Atomic flush is on, so RocksDB's own
+ * background flushes cut all families at one point and a NO_WAL batch that
+ * spans families survives a crash whole or not at all.
  *
  * A secondary instance (opt->secondary) follows a running primary from a
  * private directory under /tmp; its flush() means "catch up with the
@@ -474,43 +477,55 @@ static int kvr_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 	return 0;
 }
 
-static uint64_t memtable_bytes(struct kvr *k)
+/* Bytes in the memtables of the families in mask (what a flush writes). */
+static uint64_t memtable_bytes(struct kvr *k, unsigned mask)
 {
 	uint64_t sum = 0, v;
 
 	for (int i = 0; i < MAV_CF_COUNT; i++)
-		if (rocksdb_property_int_cf(k->db, k->cf[i],
+		if ((mask & 1u << i) &&
+		    rocksdb_property_int_cf(k->db, k->cf[i],
 		                            "rocksdb.cur-size-all-mem-tables",
 		                            &v) == 0)
 			sum += v;
 	return sum;
 }
 
+/* Logged writes are durable once the log is synced; only families holding
+ * NO_WAL data need their memtables written out, content first. */
+static int flush_memtables(struct kvr *k)
+{
+	unsigned dirty =
+	    __atomic_exchange_n(&k->nowal_dirty, 0, __ATOMIC_SEQ_CST);
+	char *err = NULL;
+	int rc;
+
+	rc = space_admit(k, memtable_bytes(k, dirty));
+	for (int i = 0; i < MAV_CF_COUNT && rc == 0; i++) {
+		if (!(dirty & 1u << flush_order[i]))
+			continue;
+		rocksdb_flush_cf(k->db, k->fo, k->cf[flush_order[i]], &err);
+		if (err)
+			rc = map_err(err, "flush");
+	}
+	if (rc < 0)
+		__atomic_fetch_or(&k->nowal_dirty, dirty, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
 static int kvr_flush(void *self)
 {
 	struct kvr *k = self;
 	char *err = NULL;
-	unsigned dirty;
 	int rc;
 
 	if (k->secondary) {
 		rocksdb_try_catch_up_with_primary(k->db, &err);
 		return err ? map_err(err, "catch up with primary") : 0;
 	}
-	rc = space_admit(k, memtable_bytes(k));
+	rc = flush_memtables(k);
 	if (rc < 0)
 		return rc;
-	/* Logged writes are durable once the log is synced; only families
-	 * holding NO_WAL data need their memtables written out. */
-	dirty = __atomic_exchange_n(&k->nowal_dirty, 0, __ATOMIC_SEQ_CST);
-	for (int i = 0; i < MAV_CF_COUNT && !err; i++)
-		if (dirty & 1u << flush_order[i])
-			rocksdb_flush_cf(k->db, k->fo, k->cf[flush_order[i]],
-			                 &err);
-	if (err) {
-		__atomic_fetch_or(&k->nowal_dirty, dirty, __ATOMIC_SEQ_CST);
-		return map_err(err, "flush");
-	}
 	rocksdb_flush_wal(k->db, 1, &err);
 	return err ? map_err(err, "sync log") : 0;
 }

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -76,16 +78,22 @@ static int put(struct mav_kv *kv, enum mav_cf cf, const char *k, const char *v,
 	return put_raw(kv, cf, k, strlen(k), v, strlen(v), flags);
 }
 
-static int del(struct mav_kv *kv, enum mav_cf cf, const char *k, unsigned flags)
+static int del_raw(struct mav_kv *kv, enum mav_cf cf, const void *k,
+                   size_t klen, unsigned flags)
 {
 	struct mav_kv_batch *b;
 	int rc;
 
 	assert_int_equal(mav_kv_batch_new(&b), 0);
-	assert_int_equal(mav_kv_batch_del(b, cf, k, strlen(k)), 0);
+	assert_int_equal(mav_kv_batch_del(b, cf, k, klen), 0);
 	rc = mav_kv_write(kv, b, flags);
 	mav_kv_batch_free(b);
 	return rc;
+}
+
+static int del(struct mav_kv *kv, enum mav_cf cf, const char *k, unsigned flags)
+{
+	return del_raw(kv, cf, k, strlen(k), flags);
 }
 
 /* Assert key k holds v (v == NULL: absent). */
@@ -483,17 +491,6 @@ static void t_big_values(void **state)
  * leaves split and empty; everything must stay sorted and findable. Keys are
  * big-endian numbers, so memcmp order is numeric order; a model array holds
  * what each key should contain (-1: absent). */
-static void del_raw(struct mav_kv *kv, enum mav_cf cf, const void *k,
-                    size_t klen)
-{
-	struct mav_kv_batch *b;
-
-	assert_int_equal(mav_kv_batch_new(&b), 0);
-	assert_int_equal(mav_kv_batch_del(b, cf, k, klen), 0);
-	assert_int_equal(mav_kv_write(kv, b, 0), 0);
-	mav_kv_batch_free(b);
-}
-
 static void t_many_keys(void **state)
 {
 	struct mav_kv *kv = ((struct fx *)*state)->kv;
@@ -516,7 +513,7 @@ static void t_many_keys(void **state)
 	}
 	for (x = 0; x < RANGE; x += 3) {
 		key = __builtin_bswap64(x);
-		del_raw(kv, MAV_CF_OBJECTS, &key, 8);
+		assert_int_equal(del_raw(kv, MAV_CF_OBJECTS, &key, 8, 0), 0);
 		model[x] = -1;
 	}
 	for (x = 0; x < RANGE; x++)
@@ -579,7 +576,6 @@ static void t_rocks_reopen(void **state)
 
 static void t_rocks_not_repo(void **state)
 {
-	struct fx *f = *state;
 	struct mav_kv *kv = (void *)1;
 	char empty[64], missing[128];
 	struct mav_kv_options sec = {.secondary = true};
@@ -592,7 +588,7 @@ static void t_rocks_not_repo(void **state)
 	snprintf(missing, sizeof(missing), "%s/nope", empty);
 	assert_int_equal(open_rocks(&kv, missing, false), MAV_ENOTREPO);
 	remove_dir(empty);
-	(void)f;
+	(void)state;
 }
 
 static void t_rocks_locked(void **state)
@@ -662,6 +658,58 @@ static void t_rocks_reserve(void **state)
 	assert_int_equal(mav_kv_open_rocksdb(&f->kv, f->dir, &o), 0);
 	assert_int_equal(put(f->kv, MAV_CF_META, "k", "v", 0), 0);
 	expect(f->kv, MAV_CF_META, "k", "v");
+}
+
+/* The same binary, run as a child process: "crash" writes and dies without
+ * closing the database; "lock" tries to open a database held by its
+ * parent. Exit status 0 means the child saw what it expected. */
+static int child_main(const char *mode, const char *dir)
+{
+	struct mav_kv *kv;
+	int rc = open_rocks(&kv, dir, false);
+
+	if (strcmp(mode, "lock") == 0)
+		return rc == MAV_ELOCKED ? 0 : 1;
+	if (rc < 0)
+		return 2;
+	if (put(kv, MAV_CF_CHUNKS, "flushed", "a", MAV_KV_NO_WAL) < 0 ||
+	    mav_kv_flush(kv) < 0 ||
+	    put(kv, MAV_CF_CHUNKS, "unflushed", "b", MAV_KV_NO_WAL) < 0 ||
+	    put(kv, MAV_CF_REFS, "logged", "c", 0) < 0)
+		return 3;
+	_exit(0); /* no close: memtables die with the process */
+}
+
+static int run_child(const char *mode, const char *dir)
+{
+	char *argv[] = {"test_kv", "--child", (char *)mode, (char *)dir, NULL};
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void t_rocks_process_crash(void **state)
+{
+	struct fx *f = *state;
+
+	/* Another process is refused while we hold the database. */
+	assert_int_equal(run_child("lock", f->dir), 0);
+	mav_kv_close(f->kv);
+	f->kv = NULL;
+	assert_int_equal(run_child("crash", f->dir), 0);
+	assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
+	expect(f->kv, MAV_CF_CHUNKS, "flushed", "a");
+	expect(f->kv, MAV_CF_REFS, "logged", "c");
+	/* This is the case mav_kv_flush() exists for. */
+	expect(f->kv, MAV_CF_CHUNKS, "unflushed", NULL);
 }
 
 /* ---- fault wrapper only ---- */
@@ -753,7 +801,7 @@ static void t_fault_crash(void **state)
 	    cmocka_unit_test_setup_teardown(t_big_values, setup, teardown),    \
 	    cmocka_unit_test_setup_teardown(t_many_keys, setup, teardown)
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    SUITE(setup_mem),
@@ -769,11 +817,15 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_reserve, setup_rocks,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_process_crash, setup_rocks,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_fault_nth_call, setup_fault,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_fault_crash, setup_fault,
 	                                    teardown),
 	};
 
+	if (argc == 4 && strcmp(argv[1], "--child") == 0)
+		return child_main(argv[2], argv[3]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
