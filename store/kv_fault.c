@@ -22,6 +22,7 @@
  * Locking: f->lock protects every field below it, and is held across each
  * inner write so the log and the inner kv agree.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +263,7 @@ void mav_kv_fault_fail_after(struct mav_kv *kv, uint64_t n, int err)
 		return;
 	pthread_mutex_lock(&f->lock);
 	f->fail_at = n ? f->calls + n : 0;
-	f->err = err;
+	f->err = err < 0 ? err : -EIO; /* a "failure" must not look like 0 */
 	pthread_mutex_unlock(&f->lock);
 }
 
