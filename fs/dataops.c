@@ -1,0 +1,276 @@
+/* dataops.c - file contents and extended attributes.
+ *
+ * Reads go to mav_wt_read (chunks come through the repository's chunk
+ * cache) into a per-thread buffer: replies are up to 1 MiB and a fresh
+ * malloc of that size is an mmap plus page faults on every request. The
+ * buffer belongs to the worker thread and is freed when libfuse retires
+ * the thread.
+ *
+ * Writes into a read-only view can only arrive through the writeback cache
+ * (the kernel accepted them into its page cache without asking: with
+ * zero-message open there was no open to refuse). They are answered EROFS
+ * and the inode's pages are queued for invalidation, so the snapshot's
+ * bytes come back on the next read.
+ *
+ * xattrs: only user.* exist in trees. POSIX ACL names answer ENODATA (with
+ * the posix_acl capability the kernel caches that answer), security.* and
+ * the rest ENODATA/EOPNOTSUPP without touching the store.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataops.h"
+#include "ops.h"
+
+static pthread_key_t buf_key;
+static pthread_once_t buf_once = PTHREAD_ONCE_INIT;
+
+struct tbuf {
+	size_t cap;
+	char data[];
+};
+
+static void buf_key_init(void)
+{
+	pthread_key_create(&buf_key, free);
+}
+
+static char *thread_buf(size_t size)
+{
+	struct tbuf *b;
+
+	pthread_once(&buf_once, buf_key_init);
+	b = pthread_getspecific(buf_key);
+	if (b && b->cap >= size)
+		return b->data;
+	free(b);
+	b = malloc(sizeof(*b) + size);
+	pthread_setspecific(buf_key, b);
+	if (!b)
+		return NULL;
+	b->cap = size;
+	return b->data;
+}
+
+void mavfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+	ssize_t n;
+	char *buf;
+
+	(void)fi;
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return;
+	buf = thread_buf(size);
+	if (!buf)
+		n = -ENOMEM;
+	else
+		n = mav_wt_read(v->wt, mavfs_ino_wino(ino), (uint64_t)off, buf,
+		                size);
+	if (n < 0)
+		mavfs_reply_err(req, (int)n, "read");
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	mavfs_unpin(fs, v);
+}
+
+void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+                    size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+	ssize_t n;
+
+	(void)fi;
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return;
+	if (!v->rw)
+		mavfs_queue_inval(mavfs_of(req), ino);
+	if (!mavfs_write_begin(req, v))
+		goto out;
+	n = mav_wt_write(v->wt, mavfs_ino_wino(ino), (uint64_t)off, buf, size);
+	mavfs_write_end(fs);
+	if (n < 0)
+		mavfs_reply_err(req, (int)n, "write");
+	else
+		fuse_reply_write(req, (size_t)n);
+out:
+	mavfs_unpin(fs, v);
+}
+
+void mavfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+                    struct fuse_file_info *fi)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+	int rc;
+
+	(void)datasync;
+	(void)fi;
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return;
+	if (!v->rw) { /* nothing to make durable */
+		fuse_reply_err(req, 0);
+		goto out;
+	}
+	pthread_rwlock_rdlock(&mavfs_of(req)->gc_lock);
+	rc = mav_wt_fsync(v->wt, mavfs_ino_wino(ino));
+	pthread_rwlock_unlock(&mavfs_of(req)->gc_lock);
+	mavfs_reply_err(req, rc, "fsync");
+out:
+	mavfs_unpin(fs, v);
+}
+
+void mavfs_op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+                       struct fuse_file_info *fi)
+{
+	mavfs_op_fsync(req, ino, datasync, fi);
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Reply to a get/list xattr call that returned n (size: caller's cap). */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
+{
+	if (n < 0)
+		mavfs_reply_err(req, (int)n, "xattr");
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+void mavfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                       size_t size)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+	char *buf = NULL;
+	ssize_t n;
+
+	if (ino == FUSE_ROOT_ID || !has_prefix(name, "user.")) {
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return;
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			goto out;
+		}
+	}
+	n = mav_wt_getxattr(v->wt, mavfs_ino_wino(ino), name, buf, size);
+	reply_xattr(req, n, buf, size);
+out:
+	free(buf);
+	mavfs_unpin(fs, v);
+}
+
+void mavfs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+	char *buf = NULL;
+	ssize_t n;
+
+	if (ino == FUSE_ROOT_ID) {
+		reply_xattr(req, 0, NULL, size);
+		return;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return;
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			goto out;
+		}
+	}
+	n = mav_wt_listxattr(v->wt, mavfs_ino_wino(ino), buf, size);
+	reply_xattr(req, n, buf, size);
+out:
+	free(buf);
+	mavfs_unpin(fs, v);
+}
+
+/* Pin the view of an inode whose xattrs change; NULL when answered. */
+static struct mavfs_view *begin_xattr(fuse_req_t req, fuse_ino_t ino,
+                                      const char *name)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, EROFS);
+		return NULL;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return NULL;
+	if (v->rw && !has_prefix(name, "user.")) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		mavfs_unpin(fs, v);
+		return NULL;
+	}
+	if (!mavfs_write_begin(req, v)) {
+		mavfs_unpin(fs, v);
+		return NULL;
+	}
+	return v;
+}
+
+void mavfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+                       const char *value, size_t size, int flags)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v = begin_xattr(req, ino, name);
+	int rc;
+
+	if (!v)
+		return;
+	rc = mav_wt_setxattr(v->wt, mavfs_ino_wino(ino), name, value, size,
+	                     flags);
+	mavfs_write_end(fs);
+	mavfs_reply_err(req, rc, name);
+	mavfs_unpin(fs, v);
+}
+
+void mavfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v = begin_xattr(req, ino, name);
+	int rc;
+
+	if (!v)
+		return;
+	rc = mav_wt_removexattr(v->wt, mavfs_ino_wino(ino), name);
+	mavfs_write_end(fs);
+	mavfs_reply_err(req, rc, name);
+	mavfs_unpin(fs, v);
+}
