@@ -139,10 +139,13 @@ static int space_refresh(struct kvr *k)
 	return 0;
 }
 
-/* Admit a write of need bytes (already doubled) or fail -ENOSPC. */
-static int space_admit(struct kvr *k, uint64_t need)
+/* Admit a write of need bytes (already doubled) or fail -ENOSPC. Batches
+ * that only delete may dig into half the reserve: they are how space is
+ * won back (gc, unlink), and they are small. */
+static int space_admit(struct kvr *k, uint64_t need, bool deletes_only)
 {
-	uint64_t want = sat_add(k->reserve, need);
+	uint64_t want =
+	    sat_add(deletes_only ? k->reserve / 2 : k->reserve, need);
 	int rc = 0;
 
 	pthread_mutex_lock(&k->sp.lock);
@@ -439,6 +442,17 @@ static int read_only(const struct kvr *k)
 	                     k->path);
 }
 
+static int is_put(void *ctx, enum mav_cf cf, const void *key, size_t klen,
+                  const void *val, size_t vlen)
+{
+	(void)ctx;
+	(void)cf;
+	(void)key;
+	(void)klen;
+	(void)vlen;
+	return val != NULL;
+}
+
 static int kvr_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 {
 	struct kvr *k = self;
@@ -450,7 +464,7 @@ static int kvr_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 
 	if (k->secondary)
 		return read_only(k);
-	rc = space_admit(k, need);
+	rc = space_admit(k, need, !mav_kv_batch_foreach(b, is_put, NULL));
 	if (rc < 0)
 		return rc;
 	if (mav_kv_batch_count(b) == 0) {
@@ -500,7 +514,7 @@ static int flush_memtables(struct kvr *k)
 	char *err = NULL;
 	int rc;
 
-	rc = space_admit(k, memtable_bytes(k, dirty));
+	rc = space_admit(k, memtable_bytes(k, dirty), false);
 	for (int i = 0; i < MAV_CF_COUNT && rc == 0; i++) {
 		if (!(dirty & 1u << flush_order[i]))
 			continue;

@@ -45,12 +45,7 @@ void mav_odb_blob_holder_free(void *p)
 
 static bool exists(struct mav_repo *r, enum mav_cf cf, const mav_id *id)
 {
-	void *v = NULL;
-	size_t vlen;
-	int rc = mav_kv_get(r->kv, cf, id->b, MAV_ID_LEN, &v, &vlen);
-
-	free(v);
-	return rc == 0;
+	return mav_kv_get(r->kv, cf, id->b, MAV_ID_LEN, NULL, NULL) == 0;
 }
 
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,

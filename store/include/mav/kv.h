@@ -57,7 +57,8 @@ struct mav_kv_iter {
 };
 
 struct mav_kv_ops {
-	/* *val is malloc'd and owned by the caller. MAV_ENOTFOUND if absent. */
+	/* *val is malloc'd and owned by the caller. MAV_ENOTFOUND if absent.
+	 * val == NULL (and vlen == NULL) only asks whether the key exists. */
 	int (*get)(void *self, enum mav_cf cf, const void *key, size_t klen,
 	           void **val, size_t *vlen);
 	/* Applies the whole batch atomically. flags: MAV_KV_SYNC,
