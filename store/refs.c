@@ -103,7 +103,7 @@ int mav_ref_update(struct mav_repo *r, struct mav_kv_batch *b,
 {
 	struct mav_kv_batch *own = NULL;
 	uint8_t key[REF_KEY_MAX];
-	size_t klen;
+	size_t klen = 0;
 	int rc = 0;
 
 	if (!b) {

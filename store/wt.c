@@ -614,6 +614,23 @@ int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 		return 0;
 	if (!wt->branch)
 		return -EROFS;
+	if (n->orphan) {
+		/* Unlinked but still open: a record, no name anywhere. */
+		rc = wt_put_rec(wt, b, n);
+		if (rc == 0)
+			rc = mav_kv_batch_put(
+			    b, MAV_CF_WT, key,
+			    wt_key(key, wt, 'o', n->ino, NULL), "", 0);
+		if (rc == 0)
+			rc = wt_put_header(wt, b);
+		if (rc < 0)
+			return rc;
+		parent = wt_node(wt, n->parent);
+		if (parent)
+			parent->pins--;
+		n->persisted = true;
+		return 0;
+	}
 	if (n->ino == MAV_WT_ROOT) {
 		rc = wt_put_rec(wt, b, n);
 		if (rc == 0)

@@ -304,6 +304,28 @@ static void test_status_and_reset(void **state)
 	assert_int_equal(look(f->wt, MAV_WT_ROOT, "two"), 0);
 }
 
+static void test_setattr_after_unlink(void **state)
+{
+	struct fx *f = *state;
+	struct mav_attr in = {.mode = 0600}, a;
+	uint64_t ino;
+	mav_id c;
+
+	mkfile(f->wt, MAV_WT_ROOT, "victim", "v", 1);
+	snap(f->wt, &c);
+	/* Base file, looked up, unlinked while open, then changed (tar's
+	 * utimens on a replaced file): no name may come back. */
+	ino = look(f->wt, MAV_WT_ROOT, "victim");
+	assert_int_equal(mav_wt_unlink(f->wt, MAV_WT_ROOT, "victim"), 0);
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_MODE), 0);
+	assert_int_equal(a.nlink, 0);
+	mav_wt_forget(f->wt, ino, 1);
+	assert_int_equal(mav_wt_lookup(&a, f->wt, MAV_WT_ROOT, "victim"),
+	                 -ENOENT);
+	mkfile(f->wt, MAV_WT_ROOT, "victim", "new", 3);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "victim"), "new", 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +341,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_persisted_across_reopen, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_status_and_reset, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_setattr_after_unlink, setup,
 	                                    teardown),
 	};
 
