@@ -554,14 +554,19 @@ int wt_get(struct node **out, struct mav_wt *wt, uint64_t ino)
 		return 0;
 	}
 	if (!wt->branch)
-		return -ESTALE;
+		return mav_error_set(-ESTALE, "inode %llu is not in this view",
+		                     (unsigned long long)ino);
 	n = wt_node_new(wt, ino);
 	if (!n)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	rc = wt_load_rec(&n->rec, wt, ino);
+	if (rc == MAV_ENOTFOUND)
+		rc = mav_error_set(-ESTALE,
+		                   "inode %llu of '%s' no longer exists",
+		                   (unsigned long long)ino, wt->branch);
 	if (rc < 0) {
 		node_free(wt, n);
-		return rc == MAV_ENOTFOUND ? -ESTALE : rc;
+		return rc;
 	}
 	n->persisted = true;
 	n->parent = n->rec.parent;
