@@ -74,8 +74,9 @@ int64_t imp_mtime_ns(const struct stat *st)
 	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
-int imp_read(struct imp *m, int fd, const char *path, uint8_t *buf,
-             int (*fn)(void *ctx, const void *p, size_t n), void *ctx)
+/* Plain reads from off to end of file. */
+static int read_plain(struct imp *m, int fd, const char *path, uint8_t *buf,
+                      uint64_t off, imp_sink_fn fn, void *ctx)
 {
 	ssize_t got;
 	int rc;
@@ -83,18 +84,104 @@ int imp_read(struct imp *m, int fd, const char *path, uint8_t *buf,
 	for (;;) {
 		if (atomic_load(&m->abort))
 			return -ECANCELED;
-		got = read(fd, buf, IMP_READ_BYTES);
+		got = pread(fd, buf, IMP_READ_BYTES, (off_t)off);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0)
 			return imp_fail_sys(m, errno, "cannot read", path);
 		if (got == 0)
 			return 0;
-		rc = fn(ctx, buf, (size_t)got);
+		rc = fn(ctx, buf, (size_t)got, false);
 		if (rc)
 			return imp_fail(m, rc);
+		off += (uint64_t)got;
 		progress_done(&m->prog, 0, (uint64_t)got);
 	}
+}
+
+/* Bytes [off, end) read with pread; stops early at end of file. */
+static int read_range(struct imp *m, int fd, const char *path, uint8_t *buf,
+                      uint64_t off, uint64_t end, imp_sink_fn fn, void *ctx)
+{
+	while (off < end) {
+		size_t want = end - off < IMP_READ_BYTES ? (size_t)(end - off)
+		                                         : IMP_READ_BYTES;
+		ssize_t got = pread(fd, buf, want, (off_t)off);
+		int rc;
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return imp_fail_sys(m, errno, "cannot read", path);
+		if (got == 0 || atomic_load(&m->abort))
+			return atomic_load(&m->abort) ? -ECANCELED : 0;
+		rc = fn(ctx, buf, (size_t)got, false);
+		if (rc)
+			return imp_fail(m, rc);
+		off += (uint64_t)got;
+		progress_done(&m->prog, 0, (uint64_t)got);
+	}
+	return 0;
+}
+
+/* A hole of n bytes, handed over as zeros in IMP_READ_BYTES pieces. */
+static int feed_hole(struct imp *m, uint64_t n, imp_sink_fn fn, void *ctx)
+{
+	while (n > 0) {
+		size_t k = n < IMP_READ_BYTES ? (size_t)n : IMP_READ_BYTES;
+		int rc;
+
+		if (atomic_load(&m->abort))
+			return -ECANCELED;
+		rc = fn(ctx, m->zeros, k, true);
+		if (rc)
+			return imp_fail(m, rc);
+		n -= k;
+		progress_done(&m->prog, 0, k);
+	}
+	return 0;
+}
+
+/* A sparse file: SEEK_DATA/SEEK_HOLE so holes are never read (the kernel
+ * would zero-fill page after page of them). */
+static int read_sparse(struct imp *m, int fd, const char *path, uint8_t *buf,
+                       uint64_t size, imp_sink_fn fn, void *ctx)
+{
+	uint64_t off = 0;
+	int rc = 0;
+
+	while (rc == 0 && off < size) {
+		off_t data = lseek(fd, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 && errno != ENXIO)
+			return read_plain(m, fd, path, buf, off, fn, ctx);
+		if (data < 0 || (uint64_t)data > size)
+			data = (off_t)size; /* a hole to the end */
+		rc = feed_hole(m, (uint64_t)data - off, fn, ctx);
+		off = (uint64_t)data;
+		if (rc || off >= size)
+			break;
+		hole = lseek(fd, (off_t)off, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = (off_t)size;
+		rc = read_range(m, fd, path, buf, off, (uint64_t)hole, fn, ctx);
+		off = (uint64_t)hole;
+	}
+	/* Whatever was appended meanwhile. */
+	return rc ? rc : read_plain(m, fd, path, buf, off, fn, ctx);
+}
+
+int imp_read(struct imp *m, int fd, const char *path, uint8_t *buf,
+             imp_sink_fn fn, void *ctx)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return imp_fail_sys(m, errno, "cannot stat", path);
+	if (m->zeros && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
+		return read_sparse(m, fd, path, buf, (uint64_t)st.st_size, fn,
+		                   ctx);
+	return read_plain(m, fd, path, buf, 0, fn, ctx);
 }
 
 /* ---- the job queue ---- */
@@ -635,6 +722,7 @@ int imp_run(struct imp *m, const char *src)
 		mav_error_set(-ENOTDIR, "'%s' is not a directory", src);
 		return imp_fail(m, -ENOTDIR);
 	}
+	m->zeros = calloc(1, IMP_READ_BYTES); /* NULL: read holes too */
 	run(m, src, &st);
 	return m->err;
 }
@@ -663,6 +751,7 @@ void imp_fini(struct imp *m)
 	}
 	hl_free_all(m);
 	dirs_free(m);
+	free(m->zeros);
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->not_empty);
 	pthread_cond_destroy(&m->not_full);

@@ -129,6 +129,7 @@ struct imp {
 	char errmsg[512];
 
 	/* main thread only */
+	uint8_t *zeros; /* IMP_READ_BYTES zero bytes, never written */
 	struct imp_dir **dirs;
 	size_t ndirs, capdirs;
 	struct imp_hl **hl_buckets;
@@ -139,9 +140,14 @@ int imp_fail(struct imp *m, int rc);
 /* Record a system failure on path: "<what> '<path>': <strerror>". */
 int imp_fail_sys(struct imp *m, int err, const char *what, const char *path);
 
-/* Read the source file in IMP_READ_BYTES pieces into fn. */
+/* Where imp_read() puts bytes: n bytes at p, or with hole set n zero bytes
+ * of a hole (p then points at zeros, for sinks that cannot skip). */
+typedef int (*imp_sink_fn)(void *ctx, const void *p, size_t n, bool hole);
+
+/* Read the source file in IMP_READ_BYTES pieces into fn, without reading
+ * the holes of a sparse file. */
 int imp_read(struct imp *m, int fd, const char *path, uint8_t *buf,
-             int (*fn)(void *ctx, const void *p, size_t n), void *ctx);
+             imp_sink_fn fn, void *ctx);
 
 int imp_xattrs_fd(struct imp_xattrs *out, int fd, const char *path);
 int imp_xattrs_path(struct imp_xattrs *out, const char *path);

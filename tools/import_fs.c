@@ -272,13 +272,20 @@ static int op_prepare(struct imp *m, struct imp_job *j)
 struct out_fd {
 	int fd;
 	const char *rel;
+	uint64_t size; /* bytes so far, holes included */
 };
 
-static int write_out(void *ctx, const void *buf, size_t n)
+static int write_out(void *ctx, const void *buf, size_t n, bool hole)
 {
 	struct out_fd *o = ctx;
 	const char *p = buf;
 
+	o->size += n;
+	if (hole) { /* leave it a hole; the final size comes from ftruncate */
+		if (lseek(o->fd, (off_t)n, SEEK_CUR) < 0)
+			return fs_err(errno, "cannot seek in", o->rel);
+		return 0;
+	}
 	while (n > 0) {
 		ssize_t w = write(o->fd, p, n);
 
@@ -296,7 +303,7 @@ static int op_file(struct imp *m, struct imp_job *j, int fd,
                    struct imp_xattrs *xa, uint8_t *buf)
 {
 	struct fs_sink *s = F(m);
-	struct out_fd o = {-1, imp_join(j->dir->rel, j->name)};
+	struct out_fd o = {-1, imp_join(j->dir->rel, j->name), 0};
 	int rc = o.rel ? 0 : -ENOMEM;
 
 	if (rc == 0) {
@@ -309,6 +316,8 @@ static int op_file(struct imp *m, struct imp_job *j, int fd,
 	}
 	if (rc == 0)
 		rc = imp_read(m, fd, j->src, buf, write_out, &o);
+	if (rc == 0 && ftruncate(o.fd, (off_t)o.size))
+		rc = fs_err(errno, "cannot size", o.rel);
 	if (rc == 0)
 		rc = apply(s, o.fd, &j->st, xa, o.rel);
 	if (rc == 0 && fsync(o.fd))

@@ -6,7 +6,8 @@
  * finished files wait on a short pending list (at most COMMIT_FILES files or
  * COMMIT_BYTES bytes) and are put in one go after a flush. After a crash the
  * working tree therefore never names a chunk that was lost; at worst some
- * chunks are stored that nothing names yet (gc takes them).
+ * chunks are stored that nothing names yet (gc takes them). Each batch is
+ * synced, so after a crash a re-import skips what was already done.
  *
  * A file whose size and mtime match what the working tree has keeps its
  * content without being read (unless --checksum); if its mode, owner and
@@ -374,11 +375,16 @@ static int commit_locked(struct imp *m)
 	s->tail = &s->pending;
 	s->npending = 0;
 	s->pending_bytes = 0;
+	/* Persist the names too, so a crash keeps what was imported so far
+	 * (a re-import then skips it by size and mtime). */
+	if (rc == 0)
+		rc = mav_wt_sync(s->wt);
 	return rc;
 }
 
-static int feed(void *ctx, const void *p, size_t n)
+static int feed(void *ctx, const void *p, size_t n, bool hole)
 {
+	(void)hole; /* zeros are content like any other */
 	return mav_writer_feed(ctx, p, n);
 }
 
