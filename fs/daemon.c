@@ -137,6 +137,25 @@ static void send_invals(struct mavfs *fs, const uint64_t *inos, size_t n)
 		fuse_lowlevel_notify_inval_inode(fs->se, inos[i], 0, 0);
 }
 
+/* Writes into snapshots that reached us (the kernel cached them first):
+ * move the view's name to fresh inodes, drop the stale pages. */
+static void undo_rejected_writes(struct mavfs *fs, const uint64_t *inos,
+                                 size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *name = mavfs_views_retire(fs->views, inos[i]);
+
+		if (name) {
+			mavfs_log(LOG_NOTICE, "write into read-only %s refused",
+			          name);
+			fuse_lowlevel_notify_inval_entry(fs->se, FUSE_ROOT_ID,
+			                                 name, strlen(name));
+		}
+		free(name);
+	}
+	send_invals(fs, inos, n);
+}
+
 static void janitor_chores(struct mavfs *fs)
 {
 	mavfs_views_seal_idle(fs->views, (int64_t)(fs->opt.seal_seconds * 1e9));
@@ -161,7 +180,7 @@ static void *janitor(void *arg)
 		while (n < 64 && fs->ninval > 0)
 			batch[n++] = fs->inval[--fs->ninval];
 		pthread_mutex_unlock(&fs->jlock);
-		send_invals(fs, batch, n);
+		undo_rejected_writes(fs, batch, n);
 		if (mavfs_now_ns() >= next) {
 			janitor_chores(fs);
 			next = mavfs_now_ns() + 2000000000;

@@ -102,7 +102,8 @@ void mavfs_log_to_syslog(bool on);
 /* Start/stop the janitor thread. */
 int mavfs_janitor_start(struct mavfs *fs);
 void mavfs_janitor_stop(struct mavfs *fs);
-/* Queue a page-cache invalidation of fuse inode ino (sent by the janitor). */
+/* A write into read-only inode ino was refused: the janitor retires its
+ * view (see mavfs_views_retire) and drops the inode's cached pages. */
 void mavfs_queue_inval(struct mavfs *fs, uint64_t ino);
 
 /* Wait for SIGINT/SIGTERM/SIGHUP on a thread of its own (signals must be

@@ -274,12 +274,20 @@ void mavfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 void mavfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
                     mode_t mode, dev_t rdev)
 {
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+
 	(void)rdev;
-	if (!S_ISREG(mode)) { /* no devices, fifos or sockets in trees */
-		fuse_reply_err(req, parent == FUSE_ROOT_ID ? EROFS : EPERM);
+	if (S_ISREG(mode)) {
+		make(req, parent, name, MAKE_FILE, mode, NULL, NULL);
 		return;
 	}
-	make(req, parent, name, MAKE_FILE, mode, NULL, NULL);
+	/* No devices, fifos or sockets in trees; read-only still wins. */
+	v = begin_change(req, parent);
+	if (!v)
+		return;
+	fuse_reply_err(req, EPERM);
+	end_change(fs, v);
 }
 
 void mavfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

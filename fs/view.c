@@ -35,6 +35,7 @@ struct view {
 	uint32_t pins;     /* handlers running on it */
 	int64_t idle_since;
 	struct mavfs_inoset *inos; /* working trees: inodes the kernel holds */
+	bool retired; /* its name now opens a fresh view; serves old inodes */
 };
 
 struct mavfs_views {
@@ -123,7 +124,8 @@ void mavfs_views_free(struct mavfs_views *vs)
 static bool same_key(const struct view *v, const char *name, bool rw,
                      const mav_id *commit)
 {
-	if (v->state == V_DEAD || v->pub.rw != rw || strcmp(v->name, name))
+	if (v->state == V_DEAD || v->retired || v->pub.rw != rw ||
+	    strcmp(v->name, name))
 		return false;
 	return rw || mav_id_cmp(&v->commit, commit) == 0;
 }
@@ -487,6 +489,22 @@ bool mavfs_views_kill_branch(struct mavfs_views *vs, const char *branch,
 	settle(vs, v); /* free now if the kernel holds nothing */
 	pthread_mutex_unlock(&vs->lock);
 	return true;
+}
+
+char *mavfs_views_retire(struct mavfs_views *vs, uint64_t ino)
+{
+	uint32_t slot = mavfs_ino_slot(ino);
+	struct view *v;
+	char *name = NULL;
+
+	pthread_mutex_lock(&vs->lock);
+	v = slot >= 1 && slot <= vs->max ? vs->slots[slot] : NULL;
+	if (v && v->state == V_OPEN && !v->pub.rw && !v->retired) {
+		v->retired = true;
+		name = strdup(v->name);
+	}
+	pthread_mutex_unlock(&vs->lock);
+	return name;
 }
 
 int mavfs_views_branch_inos(struct mavfs_views *vs, const char *branch,

@@ -94,6 +94,13 @@ void mavfs_view_forget(struct mavfs_views *vs, uint64_t ino, uint64_t n);
  * invalidated by the caller. */
 bool mavfs_views_kill_branch(struct mavfs_views *vs, const char *branch,
                              uint64_t **inos, size_t *n);
+/* Retire the read-only view of FUSE inode ino: its root name will open a
+ * fresh view (new inode numbers) while this one keeps serving the inodes
+ * the kernel holds. Returns the name (malloc'd) if the view was retired
+ * now, NULL otherwise. Used after a write into a snapshot reached the
+ * daemon: the kernel's writeback cache already changed its copy of that
+ * file (size, mtime, pages), and only new inode numbers make it forget. */
+char *mavfs_views_retire(struct mavfs_views *vs, uint64_t ino);
 /* FUSE inodes the kernel holds of the open working tree of branch. */
 int mavfs_views_branch_inos(struct mavfs_views *vs, const char *branch,
                             uint64_t **inos, size_t *n);

@@ -1,0 +1,195 @@
+# lib_mount.sh: shared by the t_mount_*.sh tests (sourced, not run).
+#
+# Gives: $M (mavctl), $FS (mavfs), $GEN (gen-dataset), $T (a private temp
+# dir), $MNT, MAV_REPO; ok/check (TAP lines); mount_fg/umount_fg (a
+# foreground daemon whose pid is $DPID); treecmp (names, types, contents,
+# modes, owners, mtimes, nlink, symlink targets, user.* xattrs, hard-link
+# groups). An EXIT trap lazily unmounts everything under $T, kills the
+# daemons this test started (by pid) and removes $T, on every exit path.
+set -uo pipefail
+
+MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
+M="$MAV_BIN/mavctl"
+FS="$MAV_BIN/mavfs"
+GEN="$MAV_SRC/scripts/gen-dataset"
+T=$(mktemp -d /tmp/mav-mount.XXXXXX)
+MNT="$T/mnt"
+mkdir -p "$MNT"
+export MAV_REPO="$T/repo"
+export MAV_AUTHOR=tester
+DPID=
+PIDS=()
+
+mounts_under() { # mount points below $T, deepest first
+	awk -v t="$T/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo |
+		sort -r
+}
+
+cleanup() {
+	local m p
+	for m in $(mounts_under); do
+		fusermount3 -u -z "$m" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+n=0
+fails=0
+ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$T/out" 2>&1; then
+		echo "ok $n - $desc"
+	else
+		echo "not ok $n - $desc"
+		sed 's/^/# /' "$T/out"
+		fails=$((fails + 1))
+	fi
+}
+fails_with() { # fails_with PATTERN CMD...: CMD fails and says PATTERN
+	local pat=$1
+	shift
+	if "$@" >"$T/fw" 2>&1; then
+		echo "succeeded, expected failure"
+		cat "$T/fw"
+		return 1
+	fi
+	grep -q -- "$pat" "$T/fw" || {
+		echo "error does not mention '$pat':"
+		cat "$T/fw"
+		return 1
+	}
+}
+finish() {
+	echo "# $fails of $n failed"
+	[ "$fails" -eq 0 ]
+}
+
+is_mounted() { # is_mounted DIR: a mavfs mount sits on DIR
+	awk -v m="$1" '$5 == m && $0 ~ / - fuse\.mavfs / { f = 1 } END { exit !f }' \
+		/proc/self/mountinfo
+}
+wait_mounted() { # wait_mounted DIR [PID]: up to 20 s
+	for _ in $(seq 200); do
+		is_mounted "$1" && return 0
+		[ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null && return 1
+		sleep 0.1
+	done
+	return 1
+}
+wait_gone() { # wait_gone PID: up to 20 s
+	for _ in $(seq 200); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# mount_fg [REPO [MNT [OPTS...]]]: start a foreground daemon, wait for the
+# mount; $DPID is its pid, its stderr goes to $T/daemon.log.
+mount_fg() {
+	local repo=${1:-$MAV_REPO} mnt=${2:-$MNT}
+	shift 2 2>/dev/null || shift $#
+	"$FS" "$repo" "$mnt" -f "$@" 2>>"$T/daemon.log" &
+	DPID=$!
+	PIDS+=("$DPID")
+	wait_mounted "$mnt" "$DPID" || {
+		echo "mount of $repo on $mnt did not appear"
+		cat "$T/daemon.log"
+		return 1
+	}
+}
+# umount_fg [MNT]: unmount and wait for the daemon to exit; its status.
+umount_fg() {
+	local mnt=${1:-$MNT}
+	fusermount3 -u "$mnt" || return 1
+	wait "$DPID"
+}
+
+cat >"$T/treecmp.py" <<'PYEOF'
+import hashlib, os, stat, sys
+
+# treecmp.py A B [--no-mtime]: compare two trees (root excluded). user.mav.id
+# (computed by read-only views) is left out: sources do not have it.
+def walk(root, with_mtime):
+    out, groups = {}, {}
+    for top, dirs, files in os.walk(root.encode()):
+        for name in dirs + files:
+            p = os.path.join(top, name)
+            rel = os.path.relpath(p, root.encode())
+            st = os.lstat(p)
+            rec = [stat.S_IFMT(st.st_mode), st.st_uid, st.st_gid]
+            if not stat.S_ISLNK(st.st_mode):
+                rec.append(stat.S_IMODE(st.st_mode))
+            if with_mtime:
+                rec.append(st.st_mtime_ns)
+            if stat.S_ISREG(st.st_mode):
+                with open(p, "rb") as f:
+                    rec.append(hashlib.sha256(f.read()).hexdigest())
+                rec += [st.st_size, st.st_nlink]
+                groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
+            elif stat.S_ISLNK(st.st_mode):
+                rec.append(os.readlink(p))
+            if not stat.S_ISLNK(st.st_mode):
+                rec.append(sorted((k, os.getxattr(p, k))
+                                  for k in os.listxattr(p)
+                                  if k.startswith("user.")
+                                  and k != "user.mav.id"))
+            out[rel] = rec
+    links = sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
+    return out, links
+
+with_mtime = "--no-mtime" not in sys.argv
+a, la = walk(sys.argv[1], with_mtime)
+b, lb = walk(sys.argv[2], with_mtime)
+bad = 0
+for k in sorted(set(a) | set(b)):
+    if a.get(k) != b.get(k):
+        print("differs:", k, a.get(k), b.get(k))
+        bad += 1
+if la != lb:
+    print("hard links differ:", la, lb)
+    bad += 1
+if not a:
+    print("nothing compared")
+    bad += 1
+print("compared %d names, %d hard-link groups" % (len(a), len(la)))
+sys.exit(1 if bad else 0)
+PYEOF
+treecmp() { python3 "$T/treecmp.py" "$@"; }
+
+# The awkward cases every source tree gets on top of a generated dataset.
+add_awkward() {
+	local s=$1
+	mkdir -p "$s/odd/deeper/deepest" "$s/odd/empty-dir"
+	: >"$s/odd/empty"
+	printf 'hello\n' >"$s/odd/hello.txt"
+	ln "$s/odd/hello.txt" "$s/odd/hello-hardlink"
+	ln "$s/odd/hello.txt" "$s/odd/deeper/hello-hardlink-2"
+	ln -s ../hello.txt "$s/odd/deeper/rel-link"
+	ln -s /nonexistent/target "$s/odd/dangling"
+	ln -s . "$s/odd/self"
+	setfattr -n user.license -v CC-BY-4.0 "$s/odd/hello.txt"
+	setfattr -n user.mav.source -v "camera 7" "$s/odd/deeper"
+	printf 'x%.0s' $(seq 1 3000) >"$s/odd/deeper/deepest/text"
+	setfattr -n user.bin -v 0x00ff10 "$s/odd/deeper/deepest/text"
+	chmod 0751 "$s/odd/deeper/deepest/text"
+	chmod 0700 "$s/odd/deeper/deepest"
+	chown 1234:5678 "$s/odd/hello.txt"
+	touch -h -d '2001-02-03 04:05:06.123456789' "$s/odd/dangling"
+	touch -d '1999-12-31 23:59:59.5' "$s/odd/empty-dir"
+}
