@@ -344,7 +344,8 @@ size_t wt_key(uint8_t *key, const struct mav_wt *wt, char kind, uint64_t num,
 		for (int i = 0; i < 8; i++)
 			key[n++] = (uint8_t)(num >> (56 - 8 * i));
 	}
-	memcpy(key + n, name, nl);
+	if (nl)
+		memcpy(key + n, name, nl);
 	return n + nl;
 }
 
