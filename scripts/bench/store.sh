@@ -21,6 +21,8 @@
 #   BENCH_TOOLS       compared tools (default "mav restic borg cp")
 #   BENCH_DIR         where the scratch directory goes (default /var/tmp)
 #   BENCH_KEEP=1      keep the scratch directory
+#   BENCH_IDLE_WAIT   seconds to wait for an idle CPU before a timed job
+#                     (default 30; 5 before each timed snapshot)
 #   BENCH_RESULTS     also append KEY<TAB>VALUE lines to this file
 #   MAVCTL            a mavctl binary to use instead of building one
 #   BENCH_BUILD       build directory (default build-bench in the checkout)
@@ -127,10 +129,11 @@ prime() {
 	idle_or_note
 }
 
-# idle_or_note: wait for the machine to be idle (other users' builds and
-# tests skew a shared 2-core machine); log when it is not.
+# idle_or_note [SECS]: wait up to SECS (default $BENCH_IDLE_WAIT, 30) for
+# the machine to be idle (other users' builds and tests skew a shared 2-core
+# machine); log when it is not.
 idle_or_note() {
-	bench_wait_idle "${BENCH_IDLE_WAIT:-60}" || bench_log "machine still busy, measuring anyway"
+	bench_wait_idle "${1:-${BENCH_IDLE_WAIT:-30}}" || bench_log "machine still busy, measuring anyway"
 }
 
 # init_repo TOOL: a fresh, empty repository for TOOL (not timed).
@@ -318,7 +321,7 @@ EOF
 # changed files) after printing the details for a tree of N files.
 snap_tree() {
 	local n=$1 dir=$BENCH_WORK/many-$1 r=$BENCH_WORK/repo-many-$1 i
-	local snaps=() empties=() walks=() others=() changed
+	local snaps=() empties=() floors=() walks=() others=() changed
 	bench_log "snapshot: $n-file tree"
 	"$GEN" manyfiles "$dir" --files "$n" --seed 3 >>"$BENCH_LOG"
 	mav -R "$r" init >>"$BENCH_LOG"
@@ -329,9 +332,11 @@ snap_tree() {
 	bench_measure "$MAVCTL" -R "$r" snapshot -m base
 	local first=$BENCH_WALL
 	for ((i = 1; i <= SNAP_RUNS; i++)); do
-		idle_or_note
+		idle_or_note 5
 		bench_measure "$MAVCTL" -R "$r" snapshot --allow-empty -m empty
 		empties+=("$BENCH_WALL")
+		bench_measure "$MAVCTL" -R "$r" log
+		floors+=("$BENCH_WALL")
 	done
 	for ((i = 1; i <= SNAP_RUNS; i++)); do
 		change_files "$dir" "$n" "$i"
@@ -343,14 +348,15 @@ snap_tree() {
 				bench_die "expected 10 changes after re-import, status lists $changed"
 		fi
 		sync
-		idle_or_note
+		idle_or_note 5
 		bench_measure "$MAVCTL" -R "$r" snapshot -m "change $i"
 		snaps+=("$BENCH_WALL")
 		others+=("$BENCH_OTHERS")
 	done
 	SNAP_MED=$(bench_median "${snaps[@]}")
-	local emed wmed
+	local emed wmed fmed
 	emed=$(bench_median "${empties[@]}")
+	fmed=$(bench_median "${floors[@]}")
 	wmed=$(bench_median "${walks[@]}")
 	printf '%8d files: import %6.2f s (RSS %d MiB), first snapshot %7s ms\n' \
 		"$n" "$imp" "$((imp_rss / 1024))" "$(bench_ms "$first")"
@@ -363,12 +369,15 @@ snap_tree() {
 		"" "$(bench_median "${others[@]}")"
 	printf '%15s snapshot, nothing changed (--allow-empty): median %s ms\n' \
 		"" "$(bench_ms "$emed")"
+	printf '%15s mavctl log (open and close the repository): median %s ms\n' \
+		"" "$(bench_ms "$fmed")"
 	printf '%15s re-import to bring in the 10 changes: median %s ms\n' \
 		"" "$(bench_ms "$wmed")"
 	bench_record "snapshot.$n.import_s" "$imp"
 	bench_record "snapshot.$n.import_rss_kib" "$imp_rss"
 	bench_record "snapshot.$n.changed10_median_s" "$SNAP_MED"
 	bench_record "snapshot.$n.empty_median_s" "$emed"
+	bench_record "snapshot.$n.log_median_s" "$fmed"
 	bench_record "snapshot.$n.reimport_median_s" "$wmed"
 	rm -rf -- "$dir" "$r"
 }
