@@ -231,21 +231,52 @@ static int apply(struct fs_sink *s, int fd, const struct stat *st,
 	return rc;
 }
 
-/* Same size and mtime: keep the content, refresh the rest. */
-static int keep_content(struct fs_sink *s, struct imp_job *j, const char *p)
+/* Does the file at rel already have j's mode, owner and xattrs? */
+static int same_meta(struct fs_sink *s, struct imp_job *j, const char *rel,
+                     const struct stat *cur, const struct imp_xattrs *want)
+{
+	struct imp_xattrs have;
+	char *abs = imp_join(s->root, rel);
+	bool same;
+	int rc;
+
+	if (!abs)
+		return -ENOMEM;
+	rc = imp_xattrs_path(&have, abs);
+	free(abs);
+	if (rc)
+		return rc;
+	same = (cur->st_mode & 07777) == (j->st.st_mode & 07777) &&
+	       (!s->as_root ||
+	        (cur->st_uid == j->st.st_uid && cur->st_gid == j->st.st_gid)) &&
+	       imp_xattrs_equal(&have, want);
+	imp_xattrs_free(&have);
+	return same;
+}
+
+/* Same size and mtime: keep the content. Returns 1 when kept (metadata
+ * refreshed if it differed), 0 when the file must be copied again: a
+ * hard-linked file is never changed in place, it is replaced and relinked
+ * so that every name ends up right. */
+static int keep_content(struct fs_sink *s, struct imp_job *j, const char *p,
+                        const struct stat *cur)
 {
 	struct imp_xattrs xa;
 	int fd, rc = imp_xattrs_path(&xa, j->src);
 
 	if (rc)
 		return rc;
-	fd = openat(s->rootfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	rc = fd < 0 ? fs_err(errno, "cannot open", p)
-	            : apply(s, fd, &j->st, &xa, p);
-	if (fd >= 0)
-		close(fd);
+	rc = same_meta(s, j, p, cur, &xa);
+	if (rc == 0 && cur->st_nlink <= 1) {
+		fd = openat(s->rootfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		rc = fd < 0 ? fs_err(errno, "cannot open", p)
+		            : apply(s, fd, &j->st, &xa, p);
+		if (fd >= 0)
+			close(fd);
+		rc = rc ? rc : 1;
+	}
 	imp_xattrs_free(&xa);
-	return rc ? rc : 1;
+	return rc;
 }
 
 static int op_prepare(struct imp *m, struct imp_job *j)
@@ -261,9 +292,10 @@ static int op_prepare(struct imp *m, struct imp_job *j)
 		if (S_ISREG(cur.st_mode) && !m->checksum &&
 		    cur.st_size == j->st.st_size &&
 		    imp_mtime_ns(&cur) == imp_mtime_ns(&j->st))
-			rc = keep_content(s, j, p);
-		else if (!S_ISREG(cur.st_mode) || cur.st_nlink > 1)
-			rc = rm_rel(s, p); /* O_TRUNC must not go through */
+			rc = keep_content(s, j, p, &cur);
+		/* O_TRUNC must not write through another hard link. */
+		if (rc == 0 && (!S_ISREG(cur.st_mode) || cur.st_nlink > 1))
+			rc = rm_rel(s, p);
 	}
 	free(p);
 	return rc;

@@ -303,7 +303,9 @@ static int keep_content(struct imp *m, struct imp_job *j,
 	    a->mode == (j->st.st_mode & 07777) && a->uid == j->st.st_uid &&
 	    a->gid == j->st.st_gid && imp_xattrs_equal(&src, &have)) {
 		rc = 1; /* nothing to do */
-	} else if (rc == 0) {
+	} else if (rc == 0 && a->nlink <= 1) {
+		/* (A hard-linked file is replaced and relinked instead:
+		 * changing it in place is not reliable across a snapshot.) */
 		attr_from_stat(&in, &j->st, MAV_T_FILE, a->size);
 		rc = mav_wt_put_file(&out, wt, j->dir->ino, j->name, &in, &id,
 		                     src.x, src.n);
