@@ -431,7 +431,56 @@ int wt_load_rec(struct wt_rec *rec, struct mav_wt *wt, uint64_t ino)
 
 int wt_write(struct mav_wt *wt, struct mav_kv_batch *b, unsigned flags)
 {
-	return mav_repo_write(wt->r, b, flags);
+	int rc = mav_repo_write(wt->r, b, flags);
+
+	if (rc == 0)
+		wt->npend = 0;
+	return rc;
+}
+
+void wt_landed(struct mav_wt *wt)
+{
+	wt->npend = 0;
+}
+
+/* An operation that materialized nodes and then failed (or never wrote
+ * its batch) leaves them as they were: mirrors of their base entries. */
+void wt_unlock(struct mav_wt *wt)
+{
+	while (wt->npend > 0) {
+		struct pending *p = &wt->pend[--wt->npend];
+		struct node *parent = wt_node(wt, p->n->parent);
+
+		p->n->persisted = false;
+		if (p->unpinned && parent)
+			parent->pins++;
+		if (p->was_child && !p->n->in_child_tab)
+			wt_tab_add(&wt->by_child, p->n, WT_TAB_CHILD);
+	}
+	pthread_mutex_unlock(&wt->lock);
+}
+
+/* Mark n persisted, remembering how to undo it. */
+static int mark_persisted(struct mav_wt *wt, struct node *n,
+                          struct node *parent)
+{
+	if (wt->npend == wt->cappend) {
+		size_t cap = wt->cappend ? 2 * wt->cappend : 16;
+		struct pending *p = realloc(wt->pend, cap * sizeof(*p));
+
+		if (!p)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		wt->pend = p;
+		wt->cappend = cap;
+	}
+	wt->pend[wt->npend++] = (struct pending){
+	    .n = n, .was_child = n->in_child_tab, .unpinned = parent != NULL};
+	n->persisted = true;
+	if (n->in_child_tab)
+		wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);
+	if (parent)
+		parent->pins--;
+	return 0;
 }
 
 /* ---- nodes ---- */
@@ -612,47 +661,32 @@ int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
 /* Persist n (and its ancestors) so changes to it survive a restart. */
 int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 {
-	struct node *parent;
+	struct node *parent = NULL;
 	uint8_t key[WT_KEY_MAX], val[8];
-	int rc;
+	int rc = 0;
 
 	if (n->persisted)
 		return 0;
 	if (!wt->branch)
 		return -EROFS;
-	if (n->orphan) {
-		/* Unlinked but still open: a record, no name anywhere. */
-		rc = wt_put_rec(wt, b, n);
-		if (rc == 0)
-			rc = mav_kv_batch_put(
-			    b, MAV_CF_WT, key,
-			    wt_key(key, wt, 'o', n->ino, NULL), "", 0);
-		if (rc == 0)
-			rc = wt_put_header(wt, b);
-		if (rc < 0)
-			return rc;
+	if (n->ino != MAV_WT_ROOT) {
 		parent = wt_node(wt, n->parent);
-		if (parent)
-			parent->pins--;
-		n->persisted = true;
-		return 0;
+		if (!parent && !n->orphan)
+			return mav_error_set(MAV_ECORRUPT,
+			                     "lost parent of inode");
 	}
-	if (n->ino == MAV_WT_ROOT) {
-		rc = wt_put_rec(wt, b, n);
-		if (rc == 0)
-			rc = wt_put_header(wt, b);
-		n->persisted = rc == 0;
-		return rc;
-	}
-	parent = wt_node(wt, n->parent);
-	if (!parent)
-		return mav_error_set(MAV_ECORRUPT, "lost parent of inode");
-	rc = wt_materialize(wt, parent, b);
+	/* An unlinked open inode gets a record but no name anywhere. */
+	if (parent && !n->orphan)
+		rc = wt_materialize(wt, parent, b);
 	if (rc == 0)
 		rc = wt_put_rec(wt, b, n);
-	if (rc == 0)
+	if (rc == 0 && n->orphan)
+		rc =
+		    mav_kv_batch_put(b, MAV_CF_WT, key,
+		                     wt_key(key, wt, 'o', n->ino, NULL), "", 0);
+	else if (rc == 0 && parent)
 		rc = wt_put_dirent(wt, b, parent->ino, n->name, n->ino, false);
-	if (rc == 0 && n->rec.link_id) {
+	if (rc == 0 && parent && !n->orphan && n->rec.link_id) {
 		mav_store_u64(val, n->ino);
 		rc = mav_kv_batch_put(
 		    b, MAV_CF_WT, key,
@@ -660,13 +694,12 @@ int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 	}
 	if (rc == 0)
 		rc = wt_put_header(wt, b);
-	if (rc < 0)
-		return rc;
-	n->persisted = true;
-	if (n->in_child_tab)
-		wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);
-	parent->pins--;
-	return 0;
+	if (rc == 0)
+		rc = mark_persisted(wt, n, parent);
+	if (rc == 0 && parent && !n->orphan && n->rec.link_id &&
+	    n->rec.nlink > 1)
+		rc = wt_link_group_attach(wt, n, b);
+	return rc;
 }
 
 void wt_attr(struct mav_attr *out, const struct node *n)

@@ -347,7 +347,7 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 		got = len;
 		len = 0;
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	if (rc == 0 && len)
 		rc = read_clean(wt, &id, size, off, buf, len, &got);
 	return rc < 0 ? rc : (ssize_t)got;
@@ -401,7 +401,7 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 		rc = wt_seal(wt, n, NULL);
 	if (rc == 0 && wt->dirty_bytes >= WT_DIRTY_MAX)
 		rc = relieve_pressure(wt);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc < 0 ? rc : (ssize_t)len;
 }
@@ -434,7 +434,7 @@ int mav_wt_fsync(struct mav_wt *wt, uint64_t ino)
 		if (rc == 0)
 			rc = wt_write(wt, b, MAV_KV_SYNC);
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;
 }
@@ -471,7 +471,7 @@ int mav_wt_sync(struct mav_wt *wt)
 		rc = wt_put_header(wt, b);
 	if (rc == 0)
 		rc = wt_write(wt, b, MAV_KV_SYNC);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;
 }
@@ -484,6 +484,6 @@ int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns)
 		return 0;
 	pthread_mutex_lock(&wt->lock);
 	rc = seal_all(wt, older_ns < 0 ? 0 : older_ns, &count);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc < 0 ? rc : count;
 }

@@ -82,6 +82,13 @@ struct wt_table {
 	size_t nb, count;
 };
 
+/* A node materialized by the operation in progress, until its batch lands. */
+struct pending {
+	struct node *n;
+	bool was_child; /* it was in by_child */
+	bool unpinned;  /* it dropped its pin on its parent */
+};
+
 struct mav_wt {
 	struct mav_repo *r;
 	char *branch; /* NULL for a read-only view */
@@ -92,6 +99,8 @@ struct mav_wt {
 	uint64_t next_ino;    /* in memory; persisted on materialize */
 	uint64_t dirty_bytes; /* sum over nodes */
 	struct wt_table by_ino, by_child, by_link;
+	struct pending *pend; /* materialized since the last landed write */
+	size_t npend, cappend;
 };
 
 /* wt.c */
@@ -107,7 +116,12 @@ int wt_put_dirent(struct mav_wt *wt, struct mav_kv_batch *b, uint64_t dir,
 int wt_del_dirent(struct mav_wt *wt, struct mav_kv_batch *b, uint64_t dir,
                   const char *name);
 int wt_put_header(struct mav_wt *wt, struct mav_kv_batch *b);
+/* Write b; on success every pending materialization has landed. */
 int wt_write(struct mav_wt *wt, struct mav_kv_batch *b, unsigned flags);
+/* Forget pending materializations as landed (after a write done by hand). */
+void wt_landed(struct mav_wt *wt);
+/* Undo what never landed and release wt->lock: every public call ends so. */
+void wt_unlock(struct mav_wt *wt);
 struct node *wt_node_new(struct mav_wt *wt, uint64_t ino);
 void wt_node_unref(struct mav_wt *wt, struct node *n);
 void wt_attr(struct mav_attr *out, const struct node *n);
@@ -146,6 +160,11 @@ int wt_dirent_remove(struct mav_wt *wt, struct mav_kv_batch *b,
 int wt_check_new_name(struct mav_wt *wt, struct node *dir, const char *name);
 int wt_drop_link(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n);
 int wt_dir_is_empty(struct mav_wt *wt, struct node *dir);
+
+/* wt_links.c: give every other name of n's base hard-link group an
+ * overlay entry pointing at n (n was just materialized). */
+int wt_link_group_attach(struct mav_wt *wt, struct node *n,
+                         struct mav_kv_batch *b);
 
 /* wt_snap.c */
 int wt_status_walk(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx);

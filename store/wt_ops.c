@@ -19,13 +19,12 @@
 #define XATTR_VALUE_MAX (64u << 10)
 
 /* Shared prologue of calls that change directory dir: the node, writable,
- * a directory, and a batch to fill. */
+ * a directory, and a batch to fill (*b is created unless already set). */
 int wt_dir_begin(struct node **dir, struct mav_kv_batch **b, struct mav_wt *wt,
                  uint64_t ino)
 {
 	int rc;
 
-	*b = NULL;
 	if (!wt->branch)
 		return -EROFS;
 	rc = wt_get(dir, wt, ino);
@@ -33,7 +32,7 @@ int wt_dir_begin(struct node **dir, struct mav_kv_batch **b, struct mav_wt *wt,
 		rc = -ENOTDIR;
 	if (rc == 0 && (*dir)->orphan)
 		rc = -ENOENT;
-	if (rc == 0)
+	if (rc == 0 && !*b)
 		rc = mav_kv_batch_new(b);
 	if (rc == 0)
 		rc = wt_materialize(wt, *dir, *b);
@@ -151,7 +150,7 @@ static int make(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 
 	pthread_mutex_lock(&wt->lock);
 	rc = make_node(out, wt, parent, name, proto);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	if (rc < 0)
 		free(proto->target);
 	return rc;
@@ -285,7 +284,7 @@ int mav_wt_unlink(struct mav_wt *wt, uint64_t parent, const char *name)
 
 	pthread_mutex_lock(&wt->lock);
 	rc = remove_name(wt, parent, name, false);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -299,7 +298,7 @@ int mav_wt_rmdir(struct mav_wt *wt, uint64_t parent, const char *name)
 		return -ENOTEMPTY;
 	pthread_mutex_lock(&wt->lock);
 	rc = remove_name(wt, parent, name, true);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -344,7 +343,7 @@ int mav_wt_link(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	n->nlookup++;
 	wt_attr(out, n);
 out:
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;
 }
@@ -399,7 +398,7 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	if (rc == 0)
 		wt_attr(out, n);
 out:
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;
 }
@@ -500,7 +499,7 @@ static int xattr_change(struct mav_wt *wt, uint64_t ino, const char *name,
 	}
 	if (rc == 0)
 		rc = wt_write(wt, b, 0);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;
 }
@@ -607,7 +606,7 @@ int mav_wt_put_file(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 			wt_node_unref(wt, n);
 		}
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	wt_rec_clear(&p);
 	return rc;
 }

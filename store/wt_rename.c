@@ -133,7 +133,7 @@ int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
                   uint64_t newparent, const char *newname, unsigned flags)
 {
 	struct rename_op op = {.n1 = name, .n2 = newname, .flags = flags};
-	struct mav_kv_batch *b = NULL, *b2 = NULL;
+	struct mav_kv_batch *b = NULL;
 	int rc;
 
 	if ((flags & MAV_RENAME_NOREPLACE) && (flags & MAV_RENAME_EXCHANGE))
@@ -145,7 +145,7 @@ int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
 	pthread_mutex_lock(&wt->lock);
 	rc = wt_dir_begin(&op.d1, &b, wt, parent);
 	if (rc == 0)
-		rc = wt_dir_begin(&op.d2, &b2, wt, newparent);
+		rc = wt_dir_begin(&op.d2, &b, wt, newparent);
 	if (rc == 0)
 		rc = wt_resolve(&op.src, wt, op.d1, name);
 	if (rc == 0) {
@@ -161,8 +161,6 @@ int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
 	if (rc == 0)
 		rc = rename_checks(wt, &op);
 	if (rc == 0)
-		rc = wt_write(wt, b2, 0); /* materialized newparent */
-	if (rc == 0)
 		rc = rename_queue(wt, b, &op);
 	if (rc == 0)
 		rc = wt_write(wt, b, 0);
@@ -175,8 +173,7 @@ out:
 		op.src->pins--;
 		wt_node_unref(wt, op.src);
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
-	mav_kv_batch_free(b2);
 	return rc;
 }

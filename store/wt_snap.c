@@ -262,6 +262,7 @@ static int snapshot_locked(mav_id *commit_out, uint64_t *version_out,
 		wt->root_tree = old_root;
 		goto out;
 	}
+	wt_landed(wt);
 	wt->root_tree = tree;
 	root->rec.id = tree;
 	rebase_nodes(wt);
@@ -279,7 +280,7 @@ int mav_wt_snapshot(mav_id *commit_out, uint64_t *version_out,
 		return -EROFS;
 	pthread_mutex_lock(&wt->lock);
 	rc = snapshot_locked(commit_out, version_out, wt, o);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -326,7 +327,7 @@ int mav_wt_reset(struct mav_wt *wt, const mav_id *commit)
 	root->rec.id = wt->root_tree;
 	root->rec.mtime = root->rec.ctime = wt_now();
 out:
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;
 }
@@ -437,7 +438,7 @@ int mav_wt_status(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx)
 	root = wt_node(wt, MAV_WT_ROOT);
 	if (wt->branch && root->persisted)
 		rc = status_dir(s, root, 0, false);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	free(s);
 	return rc;
 }

@@ -227,6 +227,7 @@ void mav_wt_close(struct mav_wt *wt)
 	if (!wt)
 		return;
 	free_all_nodes(wt);
+	free(wt->pend);
 	pthread_mutex_destroy(&wt->lock);
 	free(wt->branch);
 	free(wt);
@@ -256,7 +257,7 @@ int mav_wt_lookup(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 		n->nlookup++;
 		wt_attr(out, n);
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -279,7 +280,7 @@ void mav_wt_forget(struct mav_wt *wt, uint64_t ino, uint64_t nlookup)
 		}
 		wt_node_unref(wt, n);
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 }
 
 int mav_wt_getattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino)
@@ -291,7 +292,7 @@ int mav_wt_getattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino)
 	rc = wt_get(&n, wt, ino);
 	if (rc == 0)
 		wt_attr(out, n);
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -505,7 +506,7 @@ int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie, bool plus,
 			rc = readdir_base(wt, dir, cookie, plus, fn, ctx);
 		dir->pins--;
 	}
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -521,7 +522,7 @@ int mav_wt_readlink(char **out, struct mav_wt *wt, uint64_t ino)
 		rc = -EINVAL;
 	if (rc == 0 && !(*out = strdup(n->rec.target ? n->rec.target : "")))
 		rc = mav_error_set(MAV_ENOMEM, "out of memory");
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -562,7 +563,7 @@ ssize_t mav_wt_getxattr(struct mav_wt *wt, uint64_t ino, const char *name,
 		rc = copy_out(buf, cap, hex, MAV_ID_HEX_LEN);
 	}
 out:
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -597,7 +598,7 @@ ssize_t mav_wt_listxattr(struct mav_wt *wt, uint64_t ino, char *buf, size_t cap)
 	if (computed)
 		memcpy(buf, USER_MAV_ID, sizeof(USER_MAV_ID));
 out:
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }
 
@@ -614,6 +615,6 @@ int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino)
 		rc = wt_seal(wt, n, NULL);
 	if (rc == 0)
 		*out = n->rec.id;
-	pthread_mutex_unlock(&wt->lock);
+	wt_unlock(wt);
 	return rc;
 }

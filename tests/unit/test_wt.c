@@ -326,6 +326,61 @@ static void test_setattr_after_unlink(void **state)
 	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "victim"), "new", 3);
 }
 
+static void test_failed_write_then_retry(void **state)
+{
+	struct fx *f = *state;
+	struct mav_attr a;
+	uint64_t d;
+	mav_id c;
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	snap(f->wt, &c);
+	d = look(f->wt, MAV_WT_ROOT, "d");
+	/* The first write of a create in a base directory fails... */
+	mav_kv_fault_fail_after(f->fault, 1, -ENOSPC);
+	assert_int_equal(mav_wt_create(&a, f->wt, d, "x", 0644, 0, 0), -ENOSPC);
+	mav_kv_fault_clear(f->fault);
+	/* ...and the retry must persist the directory too. */
+	mkfile(f->wt, d, "x", "kept", 4);
+	assert_int_equal(mav_wt_sync(f->wt), 0);
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	d = look(f->wt, MAV_WT_ROOT, "d");
+	expect_content(f->wt, look(f->wt, d, "x"), "kept", 4);
+}
+
+static void test_base_hard_link_edit(void **state)
+{
+	struct fx *f = *state;
+	struct mav_wt *view = NULL;
+	struct mav_attr a;
+	uint64_t d1, d2, ino;
+	mav_id c;
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d1", 0755, 0, 0),
+	                 0);
+	d1 = a.ino;
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d2", 0755, 0, 0),
+	                 0);
+	d2 = a.ino;
+	ino = mkfile(f->wt, d1, "a", "old!", 4);
+	assert_int_equal(mav_wt_link(&a, f->wt, ino, d2, "b"), 0);
+	snap(f->wt, &c);
+	mav_wt_close(f->wt); /* a fresh start: only the base knows the link */
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	d1 = look(f->wt, MAV_WT_ROOT, "d1");
+	ino = look(f->wt, d1, "a");
+	assert_int_equal(mav_wt_write(f->wt, ino, 0, "new!", 4), 4);
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	d2 = look(view, MAV_WT_ROOT, "d2");
+	expect_content(view, look(view, d2, "b"), "new!", 4);
+	assert_int_equal(mav_wt_getattr(&a, view, look(view, d2, "b")), 0);
+	assert_int_equal(a.nlink, 2);
+	mav_wt_close(view);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +398,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_status_and_reset, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_setattr_after_unlink, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_write_then_retry, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),
 	};
 
