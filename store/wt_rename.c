@@ -156,6 +156,8 @@ int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
 		if (op.dst)
 			op.dst->pins++;
 	}
+	if (rc == 0 && op.dst && (flags & MAV_RENAME_NOREPLACE))
+		rc = -EEXIST; /* even onto itself, as on ext4 */
 	if (rc == 0 && op.dst == op.src)
 		goto out; /* two names of one inode: nothing to do */
 	if (rc == 0)
