@@ -379,7 +379,9 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	if (!mavfs_write_begin(req, v))
 		goto out;
+	pthread_mutex_lock(mavfs_time_lock(fs, ino));
 	rc = mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &in, mask);
+	pthread_mutex_unlock(mavfs_time_lock(fs, ino));
 	mavfs_write_end(fs);
 	if (rc < 0) {
 		mavfs_reply_err(req, rc, "setattr");

@@ -41,7 +41,11 @@ cleanup() {
 		done
 		kill -9 "$p" 2>/dev/null
 	done
-	rm -rf "$T"
+	if [ -n "${MAV_KEEP:-}" ]; then
+		echo "# kept $T" >&2
+	else
+		rm -rf "$T"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -104,7 +108,7 @@ wait_gone() { # wait_gone PID: up to 20 s
 mount_fg() {
 	local repo=${1:-$MAV_REPO} mnt=${2:-$MNT}
 	shift 2 2>/dev/null || shift $#
-	"$FS" "$repo" "$mnt" -f "$@" 2>>"$T/daemon.log" &
+	"$FS" "$repo" "$mnt" -f ${MAVFS_TEST_OPTS:-} "$@" 2>>"$T/daemon.log" &
 	DPID=$!
 	PIDS+=("$DPID")
 	wait_mounted "$mnt" "$DPID" || {
@@ -154,8 +158,9 @@ def walk(root, with_mtime):
     return out, links
 
 with_mtime = "--no-mtime" not in sys.argv
-a, la = walk(sys.argv[1], with_mtime)
-b, lb = walk(sys.argv[2], with_mtime)
+paths = [x for x in sys.argv[1:] if not x.startswith("--")]
+a, la = walk(paths[0], with_mtime)
+b, lb = walk(paths[1], with_mtime)
 bad = 0
 for k in sorted(set(a) | set(b)):
     if a.get(k) != b.get(k):
