@@ -7,10 +7,12 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include <fuse_opt.h>
 
@@ -58,6 +60,15 @@ int mavfs_is_mountpoint(const char *path)
 	return found;
 }
 
+/* A mount whose FUSE daemon died may still stat fine from cached
+ * attributes; statfs always asks the daemon. */
+static bool dead_fuse(const char *path)
+{
+	struct statfs sf;
+
+	return statfs(path, &sf) < 0 && errno == ENOTCONN;
+}
+
 static int check_mountpoint(char **abs, const char *mnt)
 {
 	struct stat st;
@@ -88,7 +99,12 @@ static int check_mountpoint(char **abs, const char *mnt)
 		return -1;
 	}
 	busy = mavfs_is_mountpoint(*abs);
-	if (busy > 0)
+	if (busy > 0 && dead_fuse(*abs))
+		fprintf(stderr,
+		        "mavfs: %s: a FUSE mount whose daemon is gone; "
+		        "run fusermount3 -u %s\n",
+		        *abs, *abs);
+	else if (busy > 0)
 		fprintf(stderr,
 		        "mavfs: mountpoint %s is busy: something is "
 		        "already mounted there\n",
