@@ -493,7 +493,8 @@ static int read_names(struct imp *m, const char *path, char ***out, size_t *n)
 	*out = v;
 	if (errno)
 		return imp_fail_sys(m, errno, "cannot read directory", path);
-	qsort(v, *n, sizeof(*v), name_cmp);
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), name_cmp);
 	return 0;
 }
 
@@ -505,7 +506,7 @@ static int mirror_dir(struct imp *m, struct imp_dir *d, char **src, size_t ns)
 	int rc = m->ops->names(m, d, &have, &nh);
 
 	for (size_t i = 0; rc == 0 && i < nh; i++)
-		if (!bsearch(&have[i], src, ns, sizeof(*src), name_cmp))
+		if (!ns || !bsearch(&have[i], src, ns, sizeof(*src), name_cmp))
 			rc = m->ops->remove(m, d, have[i]);
 	names_free(have, nh);
 	return rc ? imp_fail(m, rc) : 0;

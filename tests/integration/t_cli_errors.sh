@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
 # t_cli_errors.sh: mavctl's failures are one line on stderr ("mavctl:
 # COMMAND: message") with a distinct exit status per class (2 usage, 3 not a
 # repository, 4 not found, 5 locked, 8 conflict, 1 generic); --help works
@@ -102,6 +103,7 @@ ok "--help on mavctl (exit table) and on every command" help_all
 echo secret >"$T/src/sub/locked.bin"
 echo fine >"$T/src/zzz.txt"
 chmod 000 "$T/src/sub/locked.bin"
+# shellcheck disable=SC2054 # the commas belong to setpriv's arguments
 NOCAP=(setpriv --bounding-set=-dac_override,-dac_read_search
 	--inh-caps=-dac_override,-dac_read_search)
 ok "import of an unreadable file fails (exit 1)" \

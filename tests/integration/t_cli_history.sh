@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
 # t_cli_history.sh: versions and names. diff --stat after gen-dataset's
 # mutate (the counts must be what mutate reports), renames and deletions,
 # show, branches, tags, reset, and every form of revision (vN, tag, branch,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
 # t_cli_mount.sh: mavctl beside a running daemon. mount/umount, finding the
 # repository and the branch from inside the mount (no -R, no MAV_REPO),
 # state changes over the socket (snapshot, status, branch, tag, reset, fsck,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
 # t_cli_names.sh: hostile names (spaces, newlines, control bytes, invalid
 # UTF-8, 255-byte names, leading dashes, shell metacharacters) survive import
 # and export, every --json output stays valid JSON with them, and import

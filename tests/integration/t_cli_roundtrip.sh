@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
 # t_cli_roundtrip.sh: mavctl init, import, status, snapshot, log, ls, cat,
 # export, du, fsck on a generated dataset plus the awkward cases (symlinks,
 # a symlink loop, hard links, xattrs, empty files, odd modes and owners):
@@ -98,7 +99,7 @@ chown 1234:5678 "$S/odd/hello.txt"
 touch -h -d '2001-02-03 04:05:06.123456789' "$S/odd/loop-a"
 touch -d '1999-12-31 23:59:59.5' "$S/odd/empty-dir"
 
-echo "1..22"
+echo "1..23"
 
 ok "init creates a repository" "$M" init --chunk-avg 32K
 ok "import copies the tree" "$M" import "$S"
@@ -214,5 +215,15 @@ many_dirs() {
 	"$M" export v2 "$T/exp2" && python3 "$T/treecmp.py" "$S" "$T/exp2"
 }
 ok "export of v2 (same tree, after gc) equals the source" many_dirs
+relinked() {
+	chmod 0600 "$S/odd/hello.txt" # one inode, three names
+	echo "more" >>"$S/odd/deeper/deepest/text"
+	rm -rf "$T/exp3"
+	"$M" import "$S" >/dev/null &&
+		[ "$("$M" status | sort | tr '\n' ' ')" = "M odd/deeper/deepest/text M odd/deeper/hello-hardlink-2 M odd/hello-hardlink M odd/hello.txt " ] &&
+		"$M" snapshot -m "chmod a hard-linked file" >/dev/null &&
+		"$M" export v3 "$T/exp3" && python3 "$T/treecmp.py" "$S" "$T/exp3"
+}
+ok "re-import after a hard-linked file changed keeps every name right" relinked
 
 [ "$fails" -eq 0 ] || exit 1
