@@ -156,9 +156,40 @@ static void undo_rejected_writes(struct mavfs *fs, const uint64_t *inos,
 	send_invals(fs, inos, n);
 }
 
-static void janitor_chores(struct mavfs *fs)
+/* Above the view bound: let the kernel drop the least recently used root
+ * names; their views close once it forgets them. *over (janitor state)
+ * remembers whether we were above it, to log the way back. */
+static void trim_views(struct mavfs *fs, bool *over)
+{
+	char **names = NULL;
+	size_t n = mavfs_views_trim(fs->views, &names, 1000000000);
+	unsigned open, trees;
+
+	for (size_t i = 0; i < n; i++) {
+		if (names[i])
+			fuse_lowlevel_notify_inval_entry(
+			    fs->se, FUSE_ROOT_ID, names[i], strlen(names[i]));
+		free(names[i]);
+	}
+	free(names);
+	mavfs_views_stats(fs->views, &open, &trees);
+	if (n)
+		mavfs_log(LOG_INFO,
+		          "%u views open (%u trees), above the bound "
+		          "of %u: asked the kernel to drop %zu",
+		          open, trees, fs->opt.max_views, n);
+	else if (*over && open <= fs->opt.max_views)
+		mavfs_log(LOG_INFO,
+		          "%u views open (%u trees), within the "
+		          "bound again",
+		          open, trees);
+	*over = open > fs->opt.max_views;
+}
+
+static void janitor_chores(struct mavfs *fs, bool *over)
 {
 	mavfs_views_seal_idle(fs->views, (int64_t)(fs->opt.seal_seconds * 1e9));
+	trim_views(fs, over);
 	mavfs_views_close_idle(fs->views,
 	                       (int64_t)(fs->opt.idle_seconds * 1e9));
 }
@@ -167,6 +198,7 @@ static void *janitor(void *arg)
 {
 	struct mavfs *fs = arg;
 	int64_t next = mavfs_now_ns() + 2000000000;
+	bool over = false;
 
 	pthread_mutex_lock(&fs->jlock);
 	while (!fs->jstop) {
@@ -182,7 +214,7 @@ static void *janitor(void *arg)
 		pthread_mutex_unlock(&fs->jlock);
 		undo_rejected_writes(fs, batch, n);
 		if (mavfs_now_ns() >= next) {
-			janitor_chores(fs);
+			janitor_chores(fs, &over);
 			next = mavfs_now_ns() + 2000000000;
 		}
 		pthread_mutex_lock(&fs->jlock);

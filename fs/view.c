@@ -34,6 +34,7 @@ struct view {
 	uint64_t nlookup;  /* kernel references to inodes of this view */
 	uint32_t pins;     /* handlers running on it */
 	int64_t idle_since;
+	int64_t last_used;         /* when last unpinned */
 	struct mavfs_inoset *inos; /* working trees: inodes the kernel holds */
 	bool retired; /* its name now opens a fresh view; serves old inodes */
 };
@@ -43,8 +44,10 @@ struct mavfs_views {
 	pthread_cond_t cond; /* a state changed or pins dropped */
 	struct mav_repo *r;
 	pthread_rwlock_t *gc_lock;
-	unsigned max;
-	struct view **slots; /* [1..max] */
+	unsigned max;   /* the bound the janitor trims back to */
+	unsigned cap;   /* hard limit: slots[1..cap] */
+	unsigned nused; /* slots in use */
+	struct view **slots;
 	uint32_t gen;
 };
 
@@ -54,13 +57,16 @@ int mavfs_views_new(struct mavfs_views **out, struct mav_repo *r,
 	struct mavfs_views *vs = calloc(1, sizeof(*vs));
 
 	*out = NULL;
-	if (max_views < 2)
-		max_views = 2;
-	if (max_views >= MAVFS_MAX_SLOTS)
-		max_views = MAVFS_MAX_SLOTS - 1;
 	if (!vs)
 		return -ENOMEM;
-	vs->slots = calloc(max_views + 1, sizeof(*vs->slots));
+	if (max_views < 2)
+		max_views = 2;
+	if (max_views > MAVFS_MAX_SLOTS / 4)
+		max_views = MAVFS_MAX_SLOTS / 4;
+	/* Above max, views the kernel still holds stay open (failing the
+	 * lookup would be worse) until the janitor makes it let go. */
+	vs->cap = max_views * 4 < 64 ? 64 : max_views * 4;
+	vs->slots = calloc(vs->cap + 1, sizeof(*vs->slots));
 	if (!vs->slots) {
 		free(vs);
 		return -ENOMEM;
@@ -108,7 +114,7 @@ void mavfs_views_free(struct mavfs_views *vs)
 {
 	if (!vs)
 		return;
-	for (unsigned i = 1; i <= vs->max; i++) {
+	for (unsigned i = 1; i <= vs->cap; i++) {
 		struct view *v = vs->slots[i];
 
 		if (v && v->state != V_DEAD)
@@ -133,7 +139,7 @@ static bool same_key(const struct view *v, const char *name, bool rw,
 /* A shared tree of commit held by another view (lock held). */
 static struct tree *shared_tree(struct mavfs_views *vs, const mav_id *commit)
 {
-	for (unsigned i = 1; i <= vs->max; i++) {
+	for (unsigned i = 1; i <= vs->cap; i++) {
 		struct view *v = vs->slots[i];
 
 		if (v && v->tree && v->state == V_OPEN &&
@@ -169,6 +175,7 @@ static void close_slot(struct mavfs_views *vs, unsigned i)
 	view_close_tree(vs, v);
 	pthread_mutex_lock(&vs->lock);
 	vs->slots[i] = NULL;
+	vs->nused--;
 	pthread_cond_broadcast(&vs->cond);
 	pthread_mutex_unlock(&vs->lock);
 	view_free(v);
@@ -180,7 +187,7 @@ static unsigned pick_idle(struct mavfs_views *vs, int64_t idle_ns)
 	int64_t now = mavfs_now_ns();
 	unsigned best = 0;
 
-	for (unsigned i = 1; i <= vs->max; i++) {
+	for (unsigned i = 1; i <= vs->cap; i++) {
 		struct view *v = vs->slots[i];
 
 		if (closable(v, now, idle_ns) &&
@@ -201,7 +208,7 @@ static int find_or_reserve(unsigned *slot, bool *found, struct mavfs_views *vs,
 		unsigned free_slot = 0, idle;
 		bool waited = false;
 
-		for (unsigned i = 1; i <= vs->max && !waited; i++) {
+		for (unsigned i = 1; i <= vs->cap && !waited; i++) {
 			struct view *v = vs->slots[i];
 
 			if (!v) {
@@ -220,17 +227,20 @@ static int find_or_reserve(unsigned *slot, bool *found, struct mavfs_views *vs,
 		}
 		if (waited)
 			continue;
-		if (free_slot) {
-			*slot = free_slot;
-			*found = false;
-			return 0;
+		/* At the bound: make room from views nobody holds; above it
+		 * only while the kernel holds them all. */
+		idle = vs->nused >= vs->max ? pick_idle(vs, 0) : 0;
+		if (idle) {
+			pthread_mutex_unlock(&vs->lock);
+			close_slot(vs, idle);
+			pthread_mutex_lock(&vs->lock);
+			continue;
 		}
-		idle = pick_idle(vs, 0);
-		if (!idle)
+		if (!free_slot)
 			return -ENFILE;
-		pthread_mutex_unlock(&vs->lock);
-		close_slot(vs, idle);
-		pthread_mutex_lock(&vs->lock);
+		*slot = free_slot;
+		*found = false;
+		return 0;
 	}
 }
 
@@ -282,6 +292,7 @@ static struct view *view_alloc(const char *name, bool rw, const mav_id *commit)
 		v->commit = *commit;
 	v->state = V_OPENING;
 	v->idle_since = mavfs_now_ns();
+	v->last_used = v->idle_since;
 	return v;
 }
 
@@ -306,6 +317,7 @@ int mavfs_view_get(struct mavfs_view **out, struct mavfs_views *vs,
 	v->pub.slot = slot;
 	v->pub.gen = ++vs->gen;
 	vs->slots[slot] = v;
+	vs->nused++;
 	if (!rw)
 		v->tree = shared_tree(vs, commit);
 	pthread_mutex_unlock(&vs->lock);
@@ -319,6 +331,7 @@ int mavfs_view_get(struct mavfs_view **out, struct mavfs_views *vs,
 		if (v->pub.rw)
 			mav_wt_close(v->pub.wt);
 		vs->slots[slot] = NULL;
+		vs->nused--;
 	} else {
 		v->state = V_OPEN;
 	}
@@ -344,7 +357,7 @@ int mavfs_view_pin(struct mavfs_view **out, struct mavfs_views *vs,
 
 	*out = NULL;
 	pthread_mutex_lock(&vs->lock);
-	v = slot >= 1 && slot <= vs->max ? vs->slots[slot] : NULL;
+	v = slot >= 1 && slot <= vs->cap ? vs->slots[slot] : NULL;
 	if (!v || v->state != V_OPEN) {
 		rc = -ESTALE;
 		goto out;
@@ -367,6 +380,7 @@ static void settle(struct mavfs_views *vs, struct view *v)
 	v->idle_since = mavfs_now_ns();
 	if (v->state == V_DEAD) {
 		vs->slots[v->pub.slot] = NULL;
+		vs->nused--;
 		view_free(v);
 	}
 }
@@ -379,6 +393,7 @@ void mavfs_view_unpin(struct mavfs_views *vs, struct mavfs_view *pv)
 		return;
 	pthread_mutex_lock(&vs->lock);
 	v->pins--;
+	v->last_used = mavfs_now_ns();
 	settle(vs, v);
 	pthread_mutex_unlock(&vs->lock);
 }
@@ -404,7 +419,7 @@ void mavfs_view_forget(struct mavfs_views *vs, uint64_t ino, uint64_t n)
 	bool tell_wt;
 
 	pthread_mutex_lock(&vs->lock);
-	v = slot >= 1 && slot <= vs->max ? vs->slots[slot] : NULL;
+	v = slot >= 1 && slot <= vs->cap ? vs->slots[slot] : NULL;
 	if (!v) {
 		pthread_mutex_unlock(&vs->lock);
 		return;
@@ -433,7 +448,7 @@ void mavfs_view_forget(struct mavfs_views *vs, uint64_t ino, uint64_t n)
 /* The open working-tree view of branch (lock held), waiting out opens. */
 static struct view *branch_view(struct mavfs_views *vs, const char *branch)
 {
-	for (unsigned i = 1; i <= vs->max; i++) {
+	for (unsigned i = 1; i <= vs->cap; i++) {
 		struct view *v = vs->slots[i];
 
 		if (!v || !same_key(v, branch, true, NULL))
@@ -498,7 +513,7 @@ char *mavfs_views_retire(struct mavfs_views *vs, uint64_t ino)
 	char *name = NULL;
 
 	pthread_mutex_lock(&vs->lock);
-	v = slot >= 1 && slot <= vs->max ? vs->slots[slot] : NULL;
+	v = slot >= 1 && slot <= vs->cap ? vs->slots[slot] : NULL;
 	if (v && v->state == V_OPEN && !v->pub.rw && !v->retired) {
 		v->retired = true;
 		name = strdup(v->name);
@@ -528,7 +543,7 @@ uint64_t mavfs_views_root_ino(struct mavfs_views *vs, const char *name)
 	uint64_t ino = 0;
 
 	pthread_mutex_lock(&vs->lock);
-	for (unsigned i = 1; i <= vs->max && !ino; i++) {
+	for (unsigned i = 1; i <= vs->cap && !ino; i++) {
 		struct view *v = vs->slots[i];
 
 		if (v && v->state == V_OPEN && strcmp(v->name, name) == 0)
@@ -541,13 +556,13 @@ uint64_t mavfs_views_root_ino(struct mavfs_views *vs, const char *name)
 /* Pin every open working tree; returns them (malloc'd). */
 static struct view **pin_working_trees(struct mavfs_views *vs, size_t *n)
 {
-	struct view **out = calloc(vs->max, sizeof(*out));
+	struct view **out = calloc(vs->cap, sizeof(*out));
 
 	*n = 0;
 	if (!out)
 		return NULL;
 	pthread_mutex_lock(&vs->lock);
-	for (unsigned i = 1; i <= vs->max; i++) {
+	for (unsigned i = 1; i <= vs->cap; i++) {
 		struct view *v = vs->slots[i];
 
 		if (v && v->pub.rw && v->state == V_OPEN) {
@@ -601,12 +616,48 @@ void mavfs_views_close_idle(struct mavfs_views *vs, int64_t idle_ns)
 		unsigned i;
 
 		pthread_mutex_lock(&vs->lock);
-		i = pick_idle(vs, idle_ns);
+		i = pick_idle(vs, vs->nused > vs->max ? 0 : idle_ns);
 		pthread_mutex_unlock(&vs->lock);
 		if (!i)
 			return;
 		close_slot(vs, i);
 	}
+}
+
+static int by_last_use(const void *a, const void *b)
+{
+	const struct view *x = *(struct view *const *)a;
+	const struct view *y = *(struct view *const *)b;
+
+	return (x->last_used > y->last_used) - (x->last_used < y->last_used);
+}
+
+size_t mavfs_views_trim(struct mavfs_views *vs, char ***names, int64_t quiet_ns)
+{
+	int64_t now = mavfs_now_ns();
+	struct view **c = NULL;
+	size_t n = 0, want, out = 0;
+
+	*names = NULL;
+	pthread_mutex_lock(&vs->lock);
+	want = vs->nused > vs->max ? vs->nused - vs->max : 0;
+	if (want)
+		c = calloc(vs->nused, sizeof(*c));
+	for (unsigned i = 1; c && i <= vs->cap; i++) {
+		struct view *v = vs->slots[i];
+
+		if (v && v->state == V_OPEN && !v->pins && v->nlookup &&
+		    now - v->last_used >= quiet_ns)
+			c[n++] = v;
+	}
+	if (n)
+		qsort(c, n, sizeof(*c), by_last_use);
+	if (n && (*names = calloc(n < want ? n : want, sizeof(**names))))
+		for (; out < n && out < want; out++)
+			(*names)[out] = strdup(c[out]->name);
+	pthread_mutex_unlock(&vs->lock);
+	free(c);
+	return out;
 }
 
 /* Whether slot i is the first holder of its read-only tree (lock held). */
@@ -626,7 +677,7 @@ void mavfs_views_stats(struct mavfs_views *vs, unsigned *open, unsigned *trees)
 	*open = 0;
 	*trees = 0;
 	pthread_mutex_lock(&vs->lock);
-	for (unsigned i = 1; i <= vs->max; i++) {
+	for (unsigned i = 1; i <= vs->cap; i++) {
 		struct view *v = vs->slots[i];
 
 		if (!v || v->state == V_DEAD)

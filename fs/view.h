@@ -13,7 +13,11 @@
  * Lifetime: a view counts the kernel's references to its inodes (nlookup,
  * from every entry reply minus forgets) and the handlers running on it
  * (pins). The janitor closes a view when both have been zero for the idle
- * time, or at once when the table is full and a new view is needed. A
+ * time, or at once when the table is at its bound and a new view is
+ * needed. The bound (max_views) is soft: a lookup is not refused while the
+ * kernel holds every open view (up to 4x the bound); instead the janitor
+ * asks the kernel to drop the least recently used names
+ * (mavfs_views_trim) and closes their views once forgotten. A
  * working tree is synced (mav_wt_sync) before it is closed. A view killed
  * by rpc (branch deleted) is closed at once and stays as a tombstone
  * answering ESTALE until the kernel forgets its inodes.
@@ -111,6 +115,12 @@ uint64_t mavfs_views_root_ino(struct mavfs_views *vs, const char *name);
  * for idle_ns (0: every unreferenced one). */
 void mavfs_views_seal_idle(struct mavfs_views *vs, int64_t older_ns);
 void mavfs_views_close_idle(struct mavfs_views *vs, int64_t idle_ns);
+/* Above the bound: the names of the views unused for quiet_ns, least
+ * recently used first, that the kernel should drop (notify_inval_entry on
+ * the root) so their views can close. *names and each name are malloc'd;
+ * returns their number. */
+size_t mavfs_views_trim(struct mavfs_views *vs, char ***names,
+                        int64_t quiet_ns);
 /* mav_wt_sync every open working tree; first error returned. */
 int mavfs_views_sync(struct mavfs_views *vs);
 
