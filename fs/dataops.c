@@ -13,8 +13,10 @@
  * bytes come back on the next read.
  *
  * xattrs: only user.* exist in trees. POSIX ACL names answer ENODATA (with
- * the posix_acl capability the kernel caches that answer), security.* and
- * the rest ENODATA/EOPNOTSUPP without touching the store.
+ * the posix_acl capability, on by default, the kernel caches that answer:
+ * `ls -l` then costs one request per file, for security.selinux, instead
+ * of two), security.* and the rest ENODATA/EOPNOTSUPP without touching the
+ * store. Setting an ACL is EOPNOTSUPP: trees keep modes, not ACLs.
  */
 #include <errno.h>
 #include <pthread.h>

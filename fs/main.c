@@ -86,7 +86,8 @@ static void usage(void)
 	       "  -o allow_other         let other users in\n"
 	       "  -o no_writeback_cache  write through: a write into a\n"
 	       "                         read-only view fails at write()\n"
-	       "  -o posix_acl           let the kernel cache ACL lookups\n"
+	       "  -o no_posix_acl        no ACL capability (ls -l then asks\n"
+	       "                         the daemon twice per file)\n"
 	       "\n"
 	       "SIZE takes K, M or G. Unmount with fusermount3 -u "
 	       "MOUNTPOINT.\n");
@@ -239,6 +240,7 @@ int main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	memset(&fs, 0, sizeof(fs));
+	c.posix_acl = 1; /* the kernel caches "no ACL": ls -l asks per file */
 	if (fuse_opt_parse(&args, &c, cli_spec, cli_proc) < 0)
 		goto out;
 	if (c.help || c.version) {

@@ -33,7 +33,7 @@ rm "$S2/odd/empty"
 }
 C1=$(awk '{print $2}' "$T/v1")
 
-echo "1..31"
+echo "1..37"
 
 ok "mount" mount_fg
 ok "/proc/mounts shows REPO MOUNTPOINT fuse.mavfs" \
@@ -207,8 +207,40 @@ ok "statfs: 4096-byte blocks, 255-byte names, the repository's filesystem" \
 ok "df works on the mount" df "$MNT"
 ok "the root is a directory owned by the mounting user" \
 	bash -c '[ "$(stat -c "%F %u" "$1")" = "directory $(id -u)" ]' _ "$MNT"
+ok "capabilities: zero-message open/opendir, readdirplus, writeback, ACL cache" \
+	bash -c 'l=$(grep "caps:" "$1/daemon.log" | tail -1)
+		for c in no_open no_opendir readdirplus writeback_cache posix_acl async_read cache_symlinks; do
+			echo "$l" | grep -qw "$c" || { echo "missing $c: $l"; exit 1; }; done
+		for c in atomic_o_trunc readdirplus_auto; do
+			echo "$l" | grep -qw "$c" && { echo "unwanted $c: $l"; exit 1; }; done; exit 0' _ "$T"
+ok "an ACL cannot be set on a working-tree file (EOPNOTSUPP)" \
+	python3 -c '
+import errno, os, sys
+try:
+    os.setxattr(sys.argv[1], "system.posix_acl_access", b"\x02\0\0\0"); sys.exit("succeeded")
+except OSError as e:
+    assert e.errno in (errno.EOPNOTSUPP, errno.EINVAL), e' "$MNT/main/odd/hello.txt"
 ok "unmount: the daemon exits 0" umount_fg
 ok "the rpc socket is gone after unmount" test ! -e "$MAV_REPO/mavfs.sock"
 ok "the repository is free again (mavctl opens it)" "$M" log
+
+# What warm access costs in requests (FUSE debug output counts them).
+export T
+ops_since() { tail -n +"$1" "$T/daemon.log" | grep -o "opcode: [A-Z_]*" | cut -d" " -f2; }
+export -f ops_since
+ok "remount with FUSE debug output" mount_fg "$MAV_REPO" "$MNT" -d
+F="$MNT/@v1/odd/hello.txt"
+D="$MNT/@v1/many/d000"
+cat "$F" >/dev/null && ls -l "$D" >/dev/null && ls -l "$D" >/dev/null
+mark=$(($(wc -l <"$T/daemon.log") + 1))
+for _ in 1 2 3 4 5; do cat "$F" >/dev/null; done
+ok "warm rereads of a snapshot file: no open, read, flush or release" \
+	bash -c '! ops_since "$1" | grep -E "^(OPEN|READ|FLUSH|RELEASE|LOOKUP)$"' _ "$mark"
+mark=$(($(wc -l <"$T/daemon.log") + 1))
+ls -l "$D" >/dev/null
+ok "warm ls -l of 2500 files: no lookup or listing, under 1.1 requests a file" \
+	bash -c 'ops_since "$1" >"$2/ops"; ! grep -qE "^(LOOKUP|READDIR|READDIRPLUS|OPENDIR)$" "$2/ops" &&
+		[ "$(wc -l <"$2/ops")" -lt 2750 ]' _ "$mark" "$T"
+ok "unmount the debug mount" umount_fg
 
 finish
