@@ -87,8 +87,10 @@ setup_tools() {
 	for t in $TOOLS; do
 		case "$t" in mav | restic | borg | cp) ;; *) bench_die "unknown tool $t" ;; esac
 	done
+	MAV_FROM="given by MAVCTL"
 	if [[ -z ${MAVCTL:-} ]]; then
 		local build=${BENCH_BUILD:-$ROOT/build-bench}
+		MAV_FROM="built from git $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?')"
 		bench_log "building mavctl (Release) in $build"
 		cmake -S "$ROOT" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 		cmake --build "$build" -j "$(nproc)" --target mavctl >/dev/null
@@ -480,7 +482,7 @@ BENCH_LOG=$BENCH_WORK/bench.log
 setup_tools
 echo "# mav store benchmark (scripts/bench/store.sh ${sections[*]})"
 bench_sysinfo
-echo "mavctl: $MAVCTL (git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "mavctl: $MAVCTL ($MAV_FROM)"
 echo "tools: $TOOLS; BENCH_SIZE=$BENCH_SIZE"
 want import && section_import
 want snapshot && section_snapshot
