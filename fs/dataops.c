@@ -20,10 +20,12 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dataops.h"
+#include "mav/error.h"
 #include "ops.h"
 
 static pthread_key_t buf_key;
@@ -78,10 +80,21 @@ void mavfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		n = mav_wt_read(v->wt, mavfs_ino_wino(ino), (uint64_t)off, buf,
 		                size);
-	if (n < 0)
-		mavfs_reply_err(req, (int)n, "read");
-	else
+	if (n < 0) {
+		char what[160];
+
+		/* Name what failed: damaged data shows up here first. */
+		snprintf(what, sizeof(what), "read %s inode %llu at %lld+%zu",
+		         v->name, (unsigned long long)mavfs_ino_wino(ino),
+		         (long long)off, size);
+		/* A chunk that is gone (erased) is an I/O error of the file,
+		 * not a missing name. */
+		if (n == MAV_ENOTFOUND)
+			n = MAV_ECORRUPT;
+		mavfs_reply_err(req, (int)n, what);
+	} else {
 		fuse_reply_buf(req, buf, (size_t)n);
+	}
 	mavfs_unpin(fs, v);
 }
 
