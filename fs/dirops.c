@@ -9,7 +9,7 @@
  *
  * Names: every change goes to the view's working tree under the gc lock
  * (shared); the root and read-only views answer EROFS, a link or rename
- * between two views EXDEV.
+ * between two working trees EXDEV.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -302,6 +302,23 @@ void mavfs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	make(req, parent, name, MAKE_LINK, 0777, link, NULL);
 }
 
+/* A link or rename between two views: EROFS if either is read-only (the
+ * more useful answer), else EXDEV, as between two filesystems. */
+static int across_views(struct mavfs *fs, fuse_ino_t a, fuse_ino_t b)
+{
+	fuse_ino_t inos[2] = {a, b};
+	int err = EXDEV;
+
+	for (int i = 0; i < 2; i++) {
+		struct mavfs_view *v = NULL;
+
+		if (mavfs_view_pin(&v, fs->views, inos[i]) == 0 && !v->rw)
+			err = EROFS;
+		mavfs_view_unpin(fs->views, v);
+	}
+	return err;
+}
+
 void mavfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
                    const char *newname)
 {
@@ -316,7 +333,7 @@ void mavfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	}
 	if (newparent != FUSE_ROOT_ID &&
 	    mavfs_ino_slot(ino) != mavfs_ino_slot(newparent)) {
-		fuse_reply_err(req, EXDEV);
+		fuse_reply_err(req, across_views(fs, ino, newparent));
 		return;
 	}
 	v = begin_change(req, newparent);
@@ -370,7 +387,7 @@ void mavfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	if (mavfs_ino_slot(parent) != mavfs_ino_slot(newparent)) {
-		fuse_reply_err(req, EXDEV);
+		fuse_reply_err(req, across_views(fs, parent, newparent));
 		return;
 	}
 	if (flags & ~(unsigned)(MAV_RENAME_NOREPLACE | MAV_RENAME_EXCHANGE)) {

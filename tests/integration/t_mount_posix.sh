@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# t_mount_posix.sh: a working tree behaves like a local filesystem for
+# unmodified programs: O_TRUNC (which reaches the daemon as a setattr),
+# unlinked open files, rename over an open file, the editor's save
+# (temp + fsync + rename), mmap writes, big writes, sparse extension, hard
+# links, xattrs, modes/owners/times surviving a remount, error codes
+# (ENOTEMPTY, EEXIST, EXDEV between branches, ENOENT), and writers in
+# parallel. TAP output; exits 1 on any failure.
+. "$(dirname "$0")/lib_mount.sh"
+
+S="$T/src"
+mkdir -p "$S/docs"
+printf 'original text\n' >"$S/docs/a.txt"
+"$M" init >/dev/null && "$M" import "$S" >/dev/null &&
+	"$M" snapshot -m one >/dev/null && "$M" branch other v1 >/dev/null || {
+	echo "Bail out! could not build the repository"
+	exit 1
+}
+W="$MNT/main"
+
+echo "1..23"
+
+ok "mount" mount_fg
+ok "O_TRUNC open truncates (shell > on an existing file)" \
+	bash -c 'printf "short\n" >"$1/docs/a.txt" && [ "$(cat "$1/docs/a.txt")" = short ] &&
+		[ "$(stat -c %s "$1/docs/a.txt")" = 6 ]' _ "$W"
+cat >"$T/posix.py" <<'PYEOF'
+import errno, mmap, os, sys
+w = sys.argv[1]
+def expect_errno(e, call):
+    try:
+        call()
+    except OSError as x:
+        assert x.errno == e, (x, e)
+        return
+    raise AssertionError("no error, expected %s" % errno.errorcode[e])
+
+def unlinked_open():
+    p = w + "/gone.txt"
+    fd = os.open(p, os.O_CREAT | os.O_RDWR, 0o644)
+    os.write(fd, b"still here")
+    os.unlink(p)
+    assert not os.path.exists(p)
+    os.write(fd, b", and more")
+    assert os.pread(fd, 100, 0) == b"still here, and more"
+    os.fsync(fd)
+    assert os.fstat(fd).st_nlink == 0
+    os.close(fd)
+    assert "gone.txt" not in os.listdir(w)
+
+def rename_over_open():
+    a, b = w + "/r-old", w + "/r-new"
+    open(a, "wb").write(b"old contents")
+    open(b, "wb").write(b"new contents")
+    f = open(a, "rb")
+    os.rename(b, a)
+    assert f.read() == b"old contents"
+    f.close()
+    assert open(a, "rb").read() == b"new contents"
+    assert not os.path.exists(b)
+
+def editor_save():
+    t, p = w + "/docs/.a.txt.swp", w + "/docs/a.txt"
+    with open(t, "wb") as f:
+        f.write(b"saved by the editor\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(t, p)
+    dfd = os.open(w + "/docs", os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(dfd)
+    os.close(dfd)
+    assert open(p, "rb").read() == b"saved by the editor\n"
+
+def mmap_write():
+    p = w + "/mapped.bin"
+    with open(p, "wb") as f:
+        f.truncate(1 << 20)
+    with open(p, "r+b") as f:
+        m = mmap.mmap(f.fileno(), 1 << 20)
+        m[4096:4100] = b"MMAP"
+        m[-4:] = b"TAIL"
+        m.flush()
+        m.close()
+    d = open(p, "rb").read()
+    assert len(d) == 1 << 20 and d[4096:4100] == b"MMAP" and d[-4:] == b"TAIL"
+    assert d[:4096] == b"\0" * 4096
+
+def sparse_extend():
+    p = w + "/sparse.bin"
+    with open(p, "wb") as f:
+        f.write(b"head")
+        f.truncate(300000)
+        f.seek(200000)
+        f.write(b"mid")
+    d = open(p, "rb").read()
+    assert len(d) == 300000 and d[:4] == b"head" and d[200000:200003] == b"mid"
+    assert d[4:200000] == b"\0" * 199996 and d[200003:] == b"\0" * 99997
+
+def hard_links():
+    a, b = w + "/hl-a", w + "/docs/hl-b"
+    open(a, "wb").write(b"linked")
+    os.link(a, b)
+    assert os.stat(a).st_ino == os.stat(b).st_ino and os.stat(a).st_nlink == 2
+    open(b, "ab").write(b"!")
+    assert open(a, "rb").read() == b"linked!"
+    os.unlink(a)
+    assert os.stat(b).st_nlink == 1
+
+def xattrs():
+    p = w + "/docs/a.txt"
+    os.setxattr(p, "user.mav.license", b"CC-BY-4.0")
+    os.setxattr(p, "user.big", b"x" * 4000)
+    assert os.getxattr(p, "user.mav.license") == b"CC-BY-4.0"
+    assert set(os.listxattr(p)) >= {"user.mav.license", "user.big"}
+    expect_errno(errno.EEXIST, lambda: os.setxattr(p, "user.big", b"y", os.XATTR_CREATE))
+    expect_errno(errno.ENODATA, lambda: os.setxattr(p, "user.none", b"y", os.XATTR_REPLACE))
+    os.removexattr(p, "user.big")
+    expect_errno(errno.ENODATA, lambda: os.getxattr(p, "user.big"))
+    expect_errno(errno.EOPNOTSUPP, lambda: os.setxattr(p, "trusted.x", b"1"))
+
+def errors():
+    os.mkdir(w + "/full")
+    open(w + "/full/f", "wb").close()
+    expect_errno(errno.ENOTEMPTY, lambda: os.rmdir(w + "/full"))
+    expect_errno(errno.EEXIST, lambda: os.mkdir(w + "/full"))
+    expect_errno(errno.EEXIST, lambda: os.open(w + "/full/f", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    expect_errno(errno.ENOENT, lambda: os.stat(w + "/nope/x"))
+    expect_errno(errno.ENOTDIR, lambda: os.listdir(w + "/full/f"))
+    expect_errno(errno.EISDIR, lambda: os.unlink(w + "/full"))
+    expect_errno(errno.EXDEV, lambda: os.rename(w + "/full/f", sys.argv[2] + "/f"))
+    expect_errno(errno.EXDEV, lambda: os.link(w + "/full/f", sys.argv[2] + "/f"))
+    expect_errno(errno.EROFS, lambda: os.rename(w + "/full/f", sys.argv[3] + "/f"))
+
+for name in sys.argv[4].split(","):
+    globals()[name]()
+PYEOF
+px() { python3 "$T/posix.py" "$W" "$MNT/other" "$MNT/@v1" "$1"; }
+ok "an unlinked open file lives until closed" px unlinked_open
+ok "rename over a file open for reading keeps the reader's bytes" px rename_over_open
+ok "editor save: temp file, fsync, rename over the original" px editor_save
+ok "mmap writes reach the file" px mmap_write
+ok "ftruncate extends with zeros, writes in the hole" px sparse_extend
+ok "hard links: one inode, shared bytes, link counts" px hard_links
+ok "xattrs: set, get, list, create/replace flags, remove" px xattrs
+ok "errors: ENOTEMPTY, EEXIST, ENOENT, ENOTDIR, EISDIR, EXDEV, EROFS" px errors
+head -c 50000000 /dev/urandom >"$T/big"
+ok "a 50 MB file written with cp reads back identical" \
+	bash -c 'cp "$1/big" "$2/big" && cmp "$1/big" "$2/big"' _ "$T" "$W"
+ok "4 writers in parallel, each its own file" \
+	bash -c 'for i in 1 2 3 4; do head -c 3000000 "$1/big" | tail -c $((i * 500000)) >"$2/par$i" & done; wait
+		for i in 1 2 3 4; do cmp <(head -c 3000000 "$1/big" | tail -c $((i * 500000))) "$2/par$i" || exit 1; done' \
+	_ "$T" "$W"
+ok "modes, owners and times set through the mount" \
+	bash -c 'chmod 0640 "$1/docs/a.txt" && chown 1001:1002 "$1/docs/a.txt" &&
+		touch -d "2020-01-02 03:04:05.123456789" "$1/docs/a.txt" && mkdir -m 0711 "$1/priv"' _ "$W"
+listing() { (cd "$1" && find . -mindepth 1 -printf '%P %y %s %m %U %G %T@ %n\n' | sort); }
+listing "$W" >"$T/before"
+sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+sums "$W" >"$T/sums-before"
+ok "snapshot of it all" "$M" snapshot -m posix
+ok "the snapshot equals the working tree, metadata included" treecmp "$W" "$MNT/@v2"
+ok "the unlinked and renamed-away names are not in it" \
+	bash -c '! [ -e "$1/@v2/gone.txt" ] && ! [ -e "$1/@v2/r-new" ] && ! [ -e "$1/@v2/docs/.a.txt.swp" ]' _ "$MNT"
+ok "unmount" umount_fg
+ok "remount" mount_fg
+ok "after a remount: names, types, sizes, modes, owners, times, links kept" \
+	bash -c 'diff "$1/before" <(cd "$2" && find . -mindepth 1 -printf "%P %y %s %m %U %G %T@ %n\n" | sort)' _ "$T" "$W"
+ok "and every byte" \
+	bash -c 'diff "$1/sums-before" <(cd "$2" && find . -type f -print0 | sort -z | xargs -0 sha256sum)' _ "$T" "$W"
+ok "the other branch never saw any of it" \
+	bash -c '[ "$(cat "$1/other/docs/a.txt")" = "original text" ] && ! [ -e "$1/other/big" ]' _ "$MNT"
+ok "statfs in a working tree" bash -c '[ "$(stat -f -c %S "$1")" = 4096 ]' _ "$W"
+ok "unmount" umount_fg
+
+finish
