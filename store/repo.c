@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "codec.h"
 #include "mav/error.h"
@@ -85,6 +88,7 @@ static int repo_new(struct mav_repo **out, struct mav_kv *kv,
 	if (!r)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	r->kv = kv;
+	r->lock_fd = -1;
 	r->secondary = opt && opt->secondary;
 	pthread_mutex_init(&r->ref_lock, NULL);
 	rc = mav_cache_new(&r->chunks, cc, free);
@@ -241,6 +245,37 @@ static int db_path(char *buf, size_t cap, const char *path)
 	return 0;
 }
 
+/* Take REPO/lock before RocksDB sees the directory: RocksDB rotates its info
+ * log before it takes its own lock, so a second writer must be turned away
+ * earlier, or its failed open renames the running daemon's files. */
+static int lock_repo(int *fd_out, const char *path)
+{
+	char lp[PATH_MAX];
+	int fd;
+
+	*fd_out = -1;
+	if ((size_t)snprintf(lp, sizeof(lp), "%s/lock", path) >= sizeof(lp))
+		return mav_error_set(MAV_EINVAL, "repository path too long");
+	fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return mav_error_set(-errno, "cannot open %s: %s", lp,
+		                     strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return mav_error_set(
+			    MAV_ELOCKED,
+			    "repository %s is in use by another "
+			    "process (a mavfs mount?)",
+			    path);
+		return mav_error_set(-e, "cannot lock %s: %s", lp, strerror(e));
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 int mav_repo_init(const char *path, const struct mav_repo_config *cfg)
 {
 	struct mav_kv_options ko = {.create = true};
@@ -248,7 +283,7 @@ int mav_repo_init(const char *path, const struct mav_repo_config *cfg)
 	struct mav_kv *kv = NULL;
 	char db[PATH_MAX];
 	struct stat st;
-	int rc;
+	int rc, fd = -1;
 
 	if (!cfg) {
 		mav_repo_config_default(&def);
@@ -266,10 +301,14 @@ int mav_repo_init(const char *path, const struct mav_repo_config *cfg)
 		return mav_error_set(-errno, "cannot create %s: %s", path,
 		                     strerror(errno));
 	ko.reserve_bytes = cfg->reserve_bytes;
-	rc = mav_kv_open_rocksdb(&kv, db, &ko);
+	rc = lock_repo(&fd, path);
+	if (rc == 0)
+		rc = mav_kv_open_rocksdb(&kv, db, &ko);
 	if (rc == 0)
 		rc = init_kv(kv, cfg);
 	mav_kv_close(kv);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -281,7 +320,7 @@ int mav_repo_open(struct mav_repo **out, const char *path,
 	struct mav_kv *kv = NULL;
 	char db[PATH_MAX];
 	struct stat st;
-	int rc;
+	int rc, fd = -1;
 
 	*out = NULL;
 	rc = db_path(db, sizeof(db), path);
@@ -290,17 +329,26 @@ int mav_repo_open(struct mav_repo **out, const char *path,
 	if (stat(db, &st) < 0 || !S_ISDIR(st.st_mode))
 		return mav_error_set(MAV_ENOTREPO, "%s is not a mav repository",
 		                     path);
+	if (!ko.secondary) {
+		rc = lock_repo(&fd, path);
+		if (rc < 0)
+			return rc;
+	}
 	/* The reserve is in the config, which is in the db: open with a
 	 * default reserve, then apply the configured one. */
 	ko.reserve_bytes = 64ull << 20;
 	rc = mav_kv_open_rocksdb(&kv, db, &ko);
-	if (rc < 0)
-		return rc;
-	rc = repo_new(&r, kv, opt);
+	if (rc == 0)
+		rc = repo_new(&r, kv, opt);
+	else
+		kv = NULL;
 	if (rc < 0) {
 		mav_kv_close(kv);
+		if (fd >= 0)
+			close(fd);
 		return rc;
 	}
+	r->lock_fd = fd;
 	r->path = strdup(path);
 	rc =
 	    r->path ? load_meta(r) : mav_error_set(MAV_ENOMEM, "out of memory");
@@ -327,6 +375,8 @@ void mav_repo_close(struct mav_repo *r)
 	mav_cache_free(r->trees);
 	mav_cache_free(r->blobs);
 	mav_kv_close(r->kv);
+	if (r->lock_fd >= 0)
+		close(r->lock_fd); /* after RocksDB is closed: releases flock */
 	pthread_mutex_destroy(&r->ref_lock);
 	free(r->path);
 	free(r);

@@ -24,6 +24,7 @@ struct mav_repo {
 	struct mav_cache *trees;  /* decoded trees (struct tree_holder) */
 	struct mav_cache *blobs;  /* decoded blobs (struct blob_holder) */
 	bool secondary;
+	int lock_fd;              /* flock on REPO/lock; -1 if none */
 	pthread_mutex_t ref_lock; /* ref CAS and next_version */
 	uint64_t next_version;    /* under ref_lock */
 };
