@@ -101,7 +101,7 @@ mkdir -p "$D/big"
 for i in $(seq -w 1 64); do
 	head -c 16M /dev/urandom >"$D/big/f$i.bin"
 done
-"$M" import -j 1 "$D" >/dev/null 2>&1 &
+"$M" import -j 1 "$D" >/dev/null 2>"$T/killed.err" &
 IMPORT_PID=$!
 # Kill once it has read 420 MiB of the 1 GiB: past its first batch of
 # files (256 MiB), far from the end.
@@ -114,7 +114,7 @@ killed_midway() {
 	kill -9 "$IMPORT_PID" && wait "$IMPORT_PID"
 	local st=$?
 	IMPORT_PID=
-	echo "import exit status $st"
+	echo "import exit status $st $(cat "$T/killed.err")"
 	[ "$st" -eq 137 ]
 }
 ok "import killed with -9 while running" killed_midway
