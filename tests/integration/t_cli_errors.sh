@@ -117,13 +117,14 @@ ok "once readable, import succeeds and adds it" \
 	bash -c '"$1" import "$2" >/dev/null && "$1" status | grep -qx "A sub/locked.bin"' \
 	_ "$M" "$T/src"
 
-# Locked: another process holds the database lock (no daemon socket).
+# Locked: another process holds the repository's writer lock (REPO/lock,
+# see store/FORMAT.md) and no daemon socket answers.
 python3 -c '
 import fcntl, sys, time
-f = open(sys.argv[1], "r+")
-fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+f = open(sys.argv[1], "a+")
+fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
 print("locked", flush=True)
-time.sleep(600)' "$R/db/LOCK" >"$T/lockout" &
+time.sleep(600)' "$R/lock" >"$T/lockout" &
 LOCKPID=$!
 for _ in $(seq 50); do grep -q locked "$T/lockout" && break; sleep 0.1; done
 ok "a state change while another process holds it: exit 5" \
