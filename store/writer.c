@@ -225,7 +225,7 @@ static int store_blob(struct mav_writer *w, const struct mav_blob *old,
 	for (uint32_t i = 0; i < prefix_n + tail; i++) {
 		uint32_t j = i < prefix_n ? i : suffix_from + (i - prefix_n);
 
-		if (i == prefix_n) {
+		if (i == prefix_n && w->n) {
 			memcpy(ids + k, w->ids, w->n * sizeof(*ids));
 			memcpy(lens + k, w->lens, w->n * sizeof(*lens));
 			k += w->n;
@@ -234,7 +234,7 @@ static int store_blob(struct mav_writer *w, const struct mav_blob *old,
 		lens[k++] =
 		    (uint32_t)(old->ends[j] - mav_blob_chunk_start(old, j));
 	}
-	if (k == prefix_n) { /* no suffix: cut chunks go last */
+	if (k == prefix_n && w->n) { /* no suffix: cut chunks go last */
 		memcpy(ids + k, w->ids, w->n * sizeof(*ids));
 		memcpy(lens + k, w->lens, w->n * sizeof(*lens));
 		k += w->n;

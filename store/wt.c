@@ -128,6 +128,30 @@ void wt_tab_del(struct wt_table *t, struct node *n, int which)
 		n->in_link_tab = false;
 }
 
+void wt_name_drop(struct mav_wt *wt, struct node *n, uint64_t dir,
+                  const char *name)
+{
+	if (n->in_child_tab && n->parent == dir && strcmp(n->name, name) == 0)
+		wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);
+}
+
+int wt_name_set(struct mav_wt *wt, struct node *n, uint64_t dir,
+                const char *name)
+{
+	char *nm = strdup(name);
+
+	if (!nm)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	if (n->in_child_tab)
+		wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);
+	free(n->name);
+	n->name = nm;
+	n->parent = dir;
+	if (!n->in_link_tab)
+		wt_tab_add(&wt->by_child, n, WT_TAB_CHILD);
+	return 0;
+}
+
 struct node *wt_node(struct mav_wt *wt, uint64_t ino)
 {
 	struct node *n;
@@ -454,8 +478,6 @@ void wt_unlock(struct mav_wt *wt)
 		p->n->persisted = false;
 		if (p->unpinned && parent)
 			parent->pins++;
-		if (p->was_child && !p->n->in_child_tab)
-			wt_tab_add(&wt->by_child, p->n, WT_TAB_CHILD);
 	}
 	pthread_mutex_unlock(&wt->lock);
 }
@@ -473,11 +495,9 @@ static int mark_persisted(struct mav_wt *wt, struct node *n,
 		wt->pend = p;
 		wt->cappend = cap;
 	}
-	wt->pend[wt->npend++] = (struct pending){
-	    .n = n, .was_child = n->in_child_tab, .unpinned = parent != NULL};
+	wt->pend[wt->npend++] =
+	    (struct pending){.n = n, .unpinned = parent != NULL};
 	n->persisted = true;
-	if (n->in_child_tab)
-		wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);
 	if (parent)
 		parent->pins--;
 	return 0;
@@ -637,6 +657,11 @@ int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
 		return -ENOTDIR;
 	if (strlen(name) > 255)
 		return -ENAMETOOLONG;
+	/* Nodes in memory answer first: their names may be in a batch that
+	 * is still being built (the store would not show them yet). */
+	*out = child_find(wt, dir->ino, name);
+	if (*out)
+		return 0;
 	if (dir->persisted) {
 		uint64_t ino;
 		bool whiteout;

@@ -406,13 +406,23 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	return rc < 0 ? rc : (ssize_t)len;
 }
 
-int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size)
+int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size,
+                struct mav_kv_batch *b)
 {
+	const struct mav_blob *blob = NULL;
+	int rc;
+
 	if (size >= FILE_MAX)
 		return -EFBIG;
 	dirty_trim(wt, n, size);
 	n->rec.size = size;
-	return 0;
+	rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
+	/* Cutting into sealed bytes seals at once, so that growing the file
+	 * again shows zeros, not the bytes cut off. */
+	if (rc == 0 && size < blob->size)
+		rc = wt_seal(wt, n, b);
+	mav_odb_blob_release(wt->r, blob);
+	return rc;
 }
 
 int mav_wt_fsync(struct mav_wt *wt, uint64_t ino)

@@ -85,8 +85,7 @@ struct wt_table {
 /* A node materialized by the operation in progress, until its batch lands. */
 struct pending {
 	struct node *n;
-	bool was_child; /* it was in by_child */
-	bool unpinned;  /* it dropped its pin on its parent */
+	bool unpinned; /* it dropped its pin on its parent */
 };
 
 struct mav_wt {
@@ -106,6 +105,14 @@ struct mav_wt {
 /* wt.c */
 int64_t wt_now(void);
 struct node *wt_node(struct mav_wt *wt, uint64_t ino); /* in memory only */
+/* The name table (by_child) maps (directory, name) to the node in memory
+ * that has that name now, materialized or not; lookups consult it first.
+ * wt_name_set gives n the name dir/name; wt_name_drop forgets dir/name if
+ * it is the one n is filed under. */
+int wt_name_set(struct mav_wt *wt, struct node *n, uint64_t dir,
+                const char *name);
+void wt_name_drop(struct mav_wt *wt, struct node *n, uint64_t dir,
+                  const char *name);
 int wt_get(struct node **out, struct mav_wt *wt, uint64_t ino);
 int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
                const char *name);
@@ -146,7 +153,9 @@ enum { WT_TAB_INO, WT_TAB_CHILD, WT_TAB_LINK };
 /* wt_data.c */
 int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
 void wt_dirty_free(struct mav_wt *wt, struct node *n);
-int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size);
+/* Set the size; cutting into sealed bytes seals into b at once. */
+int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size,
+                struct mav_kv_batch *b);
 
 /* wt_view.c */
 int wt_dir_count(struct mav_wt *wt, struct node *dir, size_t *n);

@@ -127,6 +127,7 @@ static int make_node(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 	if (rc == 0)
 		rc = wt_write(wt, b, 0);
 	if (rc == 0) {
+		wt_tab_add(&wt->by_child, n, WT_TAB_CHILD);
 		n->nlookup++;
 		wt_attr(out, n);
 	}
@@ -266,8 +267,10 @@ static int remove_name(struct mav_wt *wt, uint64_t parent, const char *name,
 		rc = wt_materialize(wt, n, b);
 	if (rc == 0)
 		rc = wt_dirent_remove(wt, b, dir, name);
-	if (rc == 0)
+	if (rc == 0) {
+		wt_name_drop(wt, n, dir->ino, name);
 		rc = wt_drop_link(wt, b, n);
+	}
 	if (rc == 0)
 		rc = wt_dir_touch(wt, b, dir);
 	if (rc == 0)
@@ -313,14 +316,14 @@ int mav_wt_link(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	rc = wt_dir_begin(&dir, &b, wt, newparent);
 	if (rc == 0)
 		rc = wt_get(&n, wt, ino);
+	if (rc == 0) /* a taken name first, as Linux checks */
+		rc = wt_check_new_name(wt, dir, newname);
 	if (rc == 0 && n->rec.type == MAV_T_DIR)
 		rc = -EPERM;
 	if (rc == 0 && n->orphan)
 		rc = -ENOENT;
 	if (rc == 0 && n->rec.nlink >= 65000)
 		rc = -EMLINK;
-	if (rc == 0)
-		rc = wt_check_new_name(wt, dir, newname);
 	if (rc == 0)
 		rc = wt_materialize(wt, n, b);
 	if (rc < 0)
@@ -384,7 +387,7 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	if (mask & MAV_SET_MTIME)
 		n->rec.mtime = in->mtime_ns;
 	if ((mask & MAV_SET_SIZE) && in->size != n->rec.size) {
-		rc = wt_truncate(wt, n, in->size);
+		rc = wt_truncate(wt, n, in->size, b);
 		if (rc == 0 && !(mask & MAV_SET_MTIME))
 			n->rec.mtime = wt_now();
 	}

@@ -47,18 +47,12 @@ static int check_replace(struct mav_wt *wt, struct node *src, struct node *dst)
 }
 
 /* Point n at its new parent and name, in memory. */
-static int move_node(struct node *n, struct node *dir, const char *name)
+static int move_node(struct mav_wt *wt, struct node *n, struct node *dir,
+                     const char *name)
 {
-	char *nm = strdup(name);
-
-	if (!nm)
-		return mav_error_set(MAV_ENOMEM, "out of memory");
-	free(n->name);
-	n->name = nm;
-	n->parent = dir->ino;
 	n->rec.parent = dir->ino;
 	n->rec.ctime = wt_now();
-	return 0;
+	return wt_name_set(wt, n, dir->ino, name);
 }
 
 struct rename_op {
@@ -87,6 +81,14 @@ static int rename_checks(struct mav_wt *wt, struct rename_op *op)
 		if (rc == 0 && inside)
 			rc = -EINVAL;
 	}
+	/* Onto a directory that holds the source: ENOTEMPTY, as Linux says
+	 * when the target is an ancestor of the source. */
+	if (rc == 0 && op->dst && op->dst->rec.type == MAV_T_DIR &&
+	    !(op->flags & MAV_RENAME_EXCHANGE)) {
+		rc = is_within(&inside, wt, op->d1->ino, op->dst->ino);
+		if (rc == 0 && inside)
+			rc = -ENOTEMPTY;
+	}
 	if (rc == 0 && op->dst && !(op->flags & MAV_RENAME_EXCHANGE))
 		rc = check_replace(wt, op->src, op->dst);
 	return rc;
@@ -103,15 +105,17 @@ static int rename_queue(struct mav_wt *wt, struct mav_kv_batch *b,
 			rc = wt_put_dirent(wt, b, op->d1->ino, op->n1,
 			                   op->dst->ino, false);
 		if (rc == 0)
-			rc = move_node(op->dst, op->d1, op->n1);
+			rc = move_node(wt, op->dst, op->d1, op->n1);
 		if (rc == 0)
 			rc = wt_put_rec(wt, b, op->dst);
 	} else {
 		if (rc == 0 && op->dst && op->dst->rec.type != MAV_T_DIR &&
 		    op->dst->rec.nlink > 1)
 			rc = wt_materialize(wt, op->dst, b);
-		if (rc == 0 && op->dst)
+		if (rc == 0 && op->dst) {
+			wt_name_drop(wt, op->dst, op->d2->ino, op->n2);
 			rc = wt_drop_link(wt, b, op->dst);
+		}
 		if (rc == 0)
 			rc = wt_dirent_remove(wt, b, op->d1, op->n1);
 	}
@@ -119,7 +123,7 @@ static int rename_queue(struct mav_wt *wt, struct mav_kv_batch *b,
 		rc = wt_put_dirent(wt, b, op->d2->ino, op->n2, op->src->ino,
 		                   false);
 	if (rc == 0)
-		rc = move_node(op->src, op->d2, op->n2);
+		rc = move_node(wt, op->src, op->d2, op->n2);
 	if (rc == 0)
 		rc = wt_put_rec(wt, b, op->src);
 	if (rc == 0)

@@ -24,8 +24,9 @@ static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
                       struct mav_kv_batch *b, int depth);
 
 /* The tree entry for a materialized child. */
-static int entry_of(struct mav_entry *e, struct mav_wt *wt, struct node *n,
-                    const char *name, struct mav_kv_batch *b, int depth)
+static int entry_of(struct mav_entry *e, struct mav_wt *wt, struct node *dir,
+                    struct node *n, const char *name, struct mav_kv_batch *b,
+                    int depth)
 {
 	int rc = 0;
 
@@ -48,14 +49,10 @@ static int entry_of(struct mav_entry *e, struct mav_wt *wt, struct node *n,
 		rc = build_tree(&e->id, wt, n, b, depth + 1);
 	else if (n->rec.type == MAV_T_DIR)
 		e->id = n->rec.id;
-	if (!n->name || strcmp(n->name, name) != 0) {
-		char *nm = strdup(name);
-
-		if (!nm)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		free(n->name);
-		n->name = nm;
-	}
+	/* It becomes a mirror of this entry: file it under this name. */
+	if (rc == 0 &&
+	    (!n->name || n->parent != dir->ino || strcmp(n->name, name) != 0))
+		rc = wt_name_set(wt, n, dir->ino, name);
 	return rc;
 }
 
@@ -84,7 +81,7 @@ static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
 		}
 		rc = wt_get(&c, wt, le->ino);
 		if (rc == 0)
-			rc = entry_of(&ents[i], wt, c, le->name, b, depth);
+			rc = entry_of(&ents[i], wt, dir, c, le->name, b, depth);
 	}
 	if (rc == 0)
 		rc = mav_tree_encode(&enc, &len, ents, (uint32_t)n);
@@ -159,7 +156,9 @@ static void rebase_nodes(struct mav_wt *wt)
 			x->persisted = false;
 			if (x->ino == MAV_WT_ROOT)
 				continue;
-			x->parent = x->rec.parent;
+			/* build_tree filed x under the name it has in the
+			 * new tree (x->parent), which for a file that kept
+			 * one of several names is not always rec.parent. */
 			parent = wt_node(wt, x->parent);
 			if (parent)
 				parent->pins++;
