@@ -77,7 +77,7 @@ static int scan(struct group_walk *g, const mav_id *tree, size_t plen,
 		const struct mav_entry *e = &t->e[i];
 		size_t nl = strlen(e->name);
 
-		if (e->type == MAV_T_FILE && e->link_id == g->n->rec.link_id)
+		if (e->type != MAV_T_DIR && e->link_id == g->n->rec.link_id)
 			rc = attach(g, plen, e->name);
 		else if (e->type == MAV_T_DIR &&
 		         plen + nl + 2 < LINK_PATH_MAX) {
