@@ -1,0 +1,92 @@
+/* mav-corrupt - damage one stored chunk of a file, for tests only.
+ *
+ *   mav-corrupt REPO REV:PATH [INDEX]
+ *
+ * Flips one byte in the middle of the stored frame of chunk INDEX (default
+ * 0) of the file at PATH in revision REV, and prints the chunk's id. Tests
+ * use it to check that fsck, mavctl and the mount report the damage by name
+ * and never return wrong bytes. Uses only the store's public API.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mav/error.h"
+#include "mav/repo.h"
+#include "mav/wt.h"
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "mav-corrupt: %s: %s\n", what, mav_error_message());
+	return 1;
+}
+
+/* Content id of REV:PATH. */
+static int file_blob(mav_id *out, struct mav_repo *r, const char *spec)
+{
+	char *copy = strdup(spec), *colon = strchr(copy, ':'), *save, *part;
+	struct mav_wt *view = NULL;
+	struct mav_attr a = {.ino = MAV_WT_ROOT};
+	mav_id commit;
+	int rc;
+
+	if (!colon) {
+		free(copy);
+		return mav_error_set(MAV_EINVAL, "expected REV:PATH");
+	}
+	*colon = '\0';
+	rc = mav_rev_parse(&commit, r, copy);
+	if (rc == 0)
+		rc = mav_wt_open_commit(&view, r, &commit);
+	for (part = strtok_r(colon + 1, "/", &save); rc == 0 && part;
+	     part = strtok_r(NULL, "/", &save))
+		rc = mav_wt_lookup(&a, view, a.ino, part);
+	if (rc == 0)
+		rc = mav_wt_content_id(out, view, a.ino);
+	mav_wt_close(view);
+	free(copy);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct mav_kv_batch *b = NULL;
+	struct mav_blob *blob = NULL;
+	struct mav_repo *r = NULL;
+	char hex[MAV_ID_HEX_LEN + 1];
+	uint8_t *frame = NULL;
+	size_t flen;
+	mav_id id;
+	long ix = argc > 3 ? atol(argv[3]) : 0;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: mav-corrupt REPO REV:PATH [INDEX]\n");
+		return 2;
+	}
+	if (mav_repo_open(&r, argv[1], NULL) < 0)
+		return fail("open");
+	if (file_blob(&id, r, argv[2]) < 0 || mav_repo_get_blob(r, &id, &blob))
+		return fail(argv[2]);
+	if (ix < 0 || (uint32_t)ix >= blob->n) {
+		fprintf(stderr, "mav-corrupt: %s has %u chunks\n", argv[2],
+		        blob->n);
+		return 1;
+	}
+	id = blob->ids[ix];
+	if (mav_kv_get(mav_repo_kv(r), MAV_CF_CHUNKS, id.b, MAV_ID_LEN,
+	               (void **)&frame, &flen) < 0)
+		return fail("chunk");
+	frame[flen / 2] ^= 0x5a;
+	if (mav_kv_batch_new(&b) < 0 ||
+	    mav_kv_batch_put(b, MAV_CF_CHUNKS, id.b, MAV_ID_LEN, frame, flen) <
+	        0 ||
+	    mav_kv_write(mav_repo_kv(r), b, MAV_KV_SYNC) < 0)
+		return fail("write");
+	mav_id_hex(hex, &id);
+	printf("%s\n", hex);
+	mav_kv_batch_free(b);
+	mav_blob_free(blob);
+	free(frame);
+	mav_repo_close(r);
+	return 0;
+}
