@@ -381,6 +381,46 @@ static void test_base_hard_link_edit(void **state)
 	mav_wt_close(view);
 }
 
+static int no_status(void *ctx, char kind, const char *path)
+{
+	(void)kind;
+	(void)path;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_base_hard_link_unlink_all(void **state)
+{
+	struct fx *f = *state;
+	struct mav_attr a;
+	uint64_t d, ino;
+	mav_id c;
+	int n = 0;
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	d = a.ino;
+	ino = mkfile(f->wt, d, "a", "x", 1);
+	assert_int_equal(mav_wt_link(&a, f->wt, ino, MAV_WT_ROOT, "b"), 0);
+	assert_int_equal(mav_wt_link(&a, f->wt, ino, d, "c"), 0);
+	snap(f->wt, &c);
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	d = look(f->wt, MAV_WT_ROOT, "d");
+	/* What import does to a changed hard-linked file: unlink every name,
+	 * then create and link again. */
+	assert_int_equal(mav_wt_unlink(f->wt, d, "a"), 0);
+	assert_int_equal(mav_wt_unlink(f->wt, MAV_WT_ROOT, "b"), 0);
+	assert_int_equal(mav_wt_unlink(f->wt, d, "c"), 0);
+	ino = mkfile(f->wt, d, "a", "y", 1);
+	assert_int_equal(mav_wt_link(&a, f->wt, ino, MAV_WT_ROOT, "b"), 0);
+	assert_int_equal(mav_wt_link(&a, f->wt, ino, d, "c"), 0);
+	assert_int_equal(mav_wt_status(f->wt, no_status, &n), 0);
+	assert_int_equal(n, 3);
+	snap(f->wt, &c);
+	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "b"), "y", 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +443,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_base_hard_link_unlink_all,
+	                                    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
