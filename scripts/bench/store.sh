@@ -18,6 +18,9 @@
 #   BENCH_SNAP_FILES  files in the big snapshot tree (default 100000)
 #   BENCH_SNAP_BASE   files in the reference tree (default 10000)
 #   BENCH_SNAP_RUNS   timed snapshots per tree (default 11)
+#   BENCH_REPEAT      import passes per cache mode; the best is kept
+#                     (default 3: other work on a shared machine only ever
+#                     makes a run slower)
 #   BENCH_TOOLS       compared tools (default "mav restic borg cp")
 #   BENCH_DIR         where the scratch directory goes (default /var/tmp)
 #   BENCH_KEEP=1      keep the scratch directory
@@ -43,8 +46,10 @@ BENCH_SMALL_SIZE=${BENCH_SMALL_SIZE:-200M}
 SNAP_FILES=${BENCH_SNAP_FILES:-100000}
 SNAP_BASE=${BENCH_SNAP_BASE:-10000}
 SNAP_RUNS=${BENCH_SNAP_RUNS:-11}
+REPEAT=${BENCH_REPEAT:-3}
 TOOLS=${BENCH_TOOLS:-mav restic borg cp}
-row() { printf '%-5s %-3s %-9s %8s %8s %8s %8s %8s %8s %8s\n' "$@"; }
+row() { printf '%-7s %-3s %-9s %8s %8s %8s %8s %8s %8s %8s\n' "$@"; }
+row8() { printf '%-7s %-3s %-9s %8s %8s %8s %8s %8s\n' "$@"; }
 GEN=$ROOT/scripts/gen-dataset
 
 usage() {
@@ -204,9 +209,25 @@ label() {
 	esac
 }
 
-# import_pass MODE SRC MASTER BYTES: v1 then v2 for every tool.
+# keep_min VAR VALUE / keep_max VAR VALUE: VAR = min/max(VAR, VALUE).
+keep_min() {
+	local cur=${!1:-}
+	if [[ -z $cur ]] || awk -v a="$2" -v b="$cur" 'BEGIN { exit !(a < b) }'; then
+		printf -v "$1" '%s' "$2"
+	fi
+}
+keep_max() {
+	local cur=${!1:-}
+	if [[ -z $cur ]] || awk -v a="$2" -v b="$cur" 'BEGIN { exit !(a > b) }'; then
+		printf -v "$1" '%s' "$2"
+	fi
+}
+
+# import_pass MODE PASS SRC MASTER BYTES: v1 then v2 for every tool; keeps
+# the best time of each job over the passes in R_MODE_VER_TOOL (command)
+# and RS_MODE_VER_TOOL (to disk), the highest RSS in M_MODE_VER_TOOL.
 import_pass() {
-	local mode=$1 src=$2 master=$3 bytes=$4 ver tool
+	local mode=$1 pass=$2 src=$3 master=$4 bytes=$5 ver tool
 	rm -rf -- "$src"
 	cp -a "$master" "$src"
 	for tool in $TOOLS; do init_repo "$tool"; done
@@ -218,18 +239,20 @@ import_pass() {
 			bench_log "$mode $ver: $(label "$tool" "$ver")"
 			prime "$mode" "$src"
 			job "$tool" "$ver" "$src"
-			row "$mode" "$ver" \
+			row "$mode/$pass" "$ver" \
 				"$(label "$tool" "$ver")" "$JOB_S" \
 				"$(bench_mibps "$bytes" "$JOB_S")" "$JOB_SYNC_S" \
 				"$(bench_mibps "$bytes" "$JOB_SYNC_S")" \
 				"$((JOB_RSS_KIB / 1024))" "$JOB_CPU" "$JOB_OTHERS"
-			bench_record "import.$mode.$ver.$tool.s" "$JOB_S"
-			bench_record "import.$mode.$ver.$tool.sync_s" "$JOB_SYNC_S"
-			bench_record "import.$mode.$ver.$tool.rss_kib" "$JOB_RSS_KIB"
-			bench_record "import.$mode.$ver.$tool.cpu_s" "$JOB_CPU"
-			bench_record "import.$mode.$ver.$tool.others_pct" "$JOB_OTHERS"
-			eval "R_${mode}_${ver}_${tool}=$JOB_S"
-			eval "RS_${mode}_${ver}_${tool}=$JOB_SYNC_S"
+			local k=import.$mode.$ver.$tool.pass$pass
+			bench_record "$k.s" "$JOB_S"
+			bench_record "$k.sync_s" "$JOB_SYNC_S"
+			bench_record "$k.rss_kib" "$JOB_RSS_KIB"
+			bench_record "$k.cpu_s" "$JOB_CPU"
+			bench_record "$k.others_pct" "$JOB_OTHERS"
+			keep_min "R_${mode}_${ver}_${tool}" "$JOB_S"
+			keep_min "RS_${mode}_${ver}_${tool}" "$JOB_SYNC_S"
+			keep_max "M_${mode}_${ver}_${tool}" "$JOB_RSS_KIB"
 		done
 	done
 }
@@ -256,6 +279,30 @@ stored_bytes() {
 	fi
 }
 
+# best_table BYTES MODE...: the best of the passes, per mode, version, tool.
+best_table() {
+	local bytes=$1 mode ver tool t ts m
+	shift
+	echo
+	echo "Best of $REPEAT passes (shortest time and shortest +sync time;" \
+		"RSS: highest):"
+	row8 mode ver tool "time s" "MiB/s" "+sync s" "MiB/s" "RSS MiB"
+	for mode in "$@"; do
+		for ver in v1 v2; do
+			for tool in $TOOLS; do
+				t=R_${mode}_${ver}_${tool} ts=RS_${mode}_${ver}_${tool}
+				m=M_${mode}_${ver}_${tool}
+				row8 "$mode" "$ver" "$(label "$tool" "$ver")" "${!t}" \
+					"$(bench_mibps "$bytes" "${!t}")" "${!ts}" \
+					"$(bench_mibps "$bytes" "${!ts}")" "$((${!m} / 1024))"
+				bench_record "import.$mode.$ver.$tool.best_s" "${!t}"
+				bench_record "import.$mode.$ver.$tool.best_sync_s" "${!ts}"
+				bench_record "import.$mode.$ver.$tool.max_rss_kib" "${!m}"
+			done
+		done
+	done
+}
+
 print_ratios() {
 	local mode=$1 ver
 	uses mav || return 0
@@ -272,7 +319,7 @@ print_ratios() {
 }
 
 section_import() {
-	local master bytes src=$BENCH_WORK/src modes=(cold warm) mode
+	local master bytes src=$BENCH_WORK/src modes=(cold warm) mode pass
 	echo
 	echo "## Import throughput: $BENCH_SIZE dataset, v1 then v2 (in place)"
 	master=$(dataset "$BENCH_SIZE")
@@ -288,13 +335,20 @@ section_import() {
 	echo "time = the command(s); +sync = until the data is on disk"
 	echo "RSS and CPU s: the process reading the data (mav: import);" \
 		"others%: CPU used by other processes meanwhile (noise)"
+	echo "mode/N: pass N of $REPEAT; the modes alternate between passes"
 	row mode ver tool "time s" "MiB/s" "+sync s" "MiB/s" "RSS MiB" \
 		"CPU s" "others%"
-	for mode in "${modes[@]}"; do
-		import_pass "$mode" "$src" "$master" "$bytes"
-		[[ $mode == "${modes[0]}" ]] && stored_bytes
-		for tool in $TOOLS; do rm -rf -- "$BENCH_WORK/repo-$tool"; done
+	for ((pass = 1; pass <= REPEAT; pass++)); do
+		for mode in "${modes[@]}"; do
+			import_pass "$mode" "$pass" "$src" "$master" "$bytes"
+			if ((pass == 1)) && [[ $mode == "${modes[0]}" ]]; then
+				stored_bytes
+				echo
+			fi
+			for tool in $TOOLS; do rm -rf -- "$BENCH_WORK/repo-$tool"; done
+		done
 	done
+	best_table "$bytes" "${modes[@]}"
 	echo
 	echo "Speed ratios (other tool's time / mav's time; > 1: mav faster):"
 	for mode in "${modes[@]}"; do print_ratios "$mode"; done
@@ -483,7 +537,7 @@ setup_tools
 echo "# mav store benchmark (scripts/bench/store.sh ${sections[*]})"
 bench_sysinfo
 echo "mavctl: $MAVCTL ($MAV_FROM)"
-echo "tools: $TOOLS; BENCH_SIZE=$BENCH_SIZE"
+echo "tools: $TOOLS; BENCH_SIZE=$BENCH_SIZE; BENCH_REPEAT=$REPEAT"
 want import && section_import
 want snapshot && section_snapshot
 want memory && section_memory
