@@ -24,6 +24,7 @@ MB_PIDS=()
 declare -A MB_MNT_PID=()
 MB_PID=
 MB_T=0
+MB_OTHERS_MAX=0
 
 mb_die() { bench_die "$@"; }
 
@@ -161,9 +162,17 @@ mb_cold() {
 	bench_drop_caches || mb_die "cannot drop caches"
 }
 
+# mb_time CMD...: MB_T = wall seconds of CMD; the log gets the seconds and
+# others% (CPU share other processes took meanwhile: noise on a shared box).
 mb_time() {
 	bench_measure "$@"
 	MB_T=$BENCH_WALL
+	printf '$ %.3f s, others %s%%\n' "$BENCH_WALL" "$BENCH_OTHERS" >>"$BENCH_LOG"
+	# jobs under a second round too coarsely to count
+	if [[ ${BENCH_WALL%%.*} -ge 1 ]] && ((BENCH_OTHERS > MB_OTHERS_MAX)); then
+		MB_OTHERS_MAX=$BENCH_OTHERS
+	fi
+	return 0
 }
 
 # mb_runs N VAR CMD...: median wall seconds of N runs of CMD into VAR; the

@@ -310,4 +310,5 @@ want cp && section_cp
 want snap && section_snap
 want delta && section_delta
 echo
+echo "noise: other processes took up to ${MB_OTHERS_MAX}% of the CPU during a timed job of 1 s or more"
 echo "log: $BENCH_LOG (removed with the scratch directory unless BENCH_KEEP=1)"
