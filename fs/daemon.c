@@ -13,8 +13,8 @@
  * Shutdown on a signal: libfuse's own handlers end the loop at once, and
  * fuse_session_unmount then closes the device before the kernel has
  * written back dirty pages of the writeback cache - they would be lost. So
- * a signal thread first calls syncfs() on the mount while the loop still
- * serves the resulting writes, and only then ends the loop.
+ * a signal thread first has the kernel write back (mavfs_writeback) while
+ * the loop still serves the resulting writes, and only then ends the loop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +33,9 @@
 #include "server.h"
 #include "view.h"
 
-#define INVAL_QUEUE_MAX 4096
+#define INVAL_QUEUE_MAX    4096
+#define WRITEBACK_QUIET_NS 100000000LL   /* 100 ms */
+#define WRITEBACK_MAX_NS   10000000000LL /* 10 s */
 
 static bool log_syslog; /* set once by main before threads start */
 
@@ -306,15 +308,7 @@ static void *signal_thread(void *arg)
 	/* rpc ops may wait for the kernel (syncfs): finish them while the
 	 * loop still serves. */
 	mavfs_stop_server(fs);
-	{
-		int fd =
-		    open(fs->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (fd >= 0) {
-			syncfs(fd);
-			close(fd);
-		}
-	}
+	mavfs_writeback(fs);
 	fuse_session_exit(fs->se);
 	/* The loop's main thread sleeps in sem_wait: interrupt it until it
 	 * notices (a wakeup just before it sleeps would be lost). */
@@ -351,6 +345,43 @@ void mavfs_signals_stop(struct mavfs *fs)
 	pthread_kill(fs->sig_thread, SIGHUP); /* ends its sigwait */
 	pthread_join(fs->sig_thread, NULL);
 	fs->sig_started = false;
+}
+
+void mavfs_note_write(struct mavfs *fs)
+{
+	atomic_store(&fs->last_write_ns, mavfs_now_ns());
+}
+
+/* FUSE hands written-back pages to the daemon as background requests,
+ * and syncfs() returns once they are queued, not answered: wait until no
+ * write has arrived for WRITEBACK_QUIET_NS after syncfs returned (idle
+ * workers pick queued requests up within microseconds). */
+void mavfs_writeback(struct mavfs *fs)
+{
+	int64_t synced, deadline;
+	int fd;
+
+	if (!fs->writeback)
+		return;
+	fd = open(fs->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (syncfs(fd) < 0)
+		mavfs_log(LOG_WARNING, "syncfs %s: %s", fs->mountpoint,
+		          strerror(errno));
+	close(fd);
+	synced = mavfs_now_ns();
+	deadline = synced + WRITEBACK_MAX_NS;
+	for (;;) {
+		int64_t last = atomic_load(&fs->last_write_ns), now;
+
+		now = mavfs_now_ns();
+		if (now - (last > synced ? last : synced) >=
+		        WRITEBACK_QUIET_NS ||
+		    now >= deadline)
+			break;
+		usleep(10000);
+	}
 }
 
 void mavfs_stop_server(struct mavfs *fs)

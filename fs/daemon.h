@@ -94,7 +94,8 @@ struct mavfs {
 	pthread_t main_thread; /* runs the session loop */
 	pthread_t sig_thread;
 	bool sig_started;
-	atomic_bool loop_done; /* the session loop has returned */
+	atomic_bool loop_done;         /* the session loop has returned */
+	_Atomic int64_t last_write_ns; /* see mavfs_note_write */
 };
 
 /* Translate a store/-errno code into a positive errno for a FUSE reply.
@@ -120,6 +121,12 @@ int mavfs_signals_start(struct mavfs *fs);
 /* After the loop returned: mark it done and stop the signal thread. */
 void mavfs_signals_stop(struct mavfs *fs);
 void mavfs_block_signals(void);
+
+/* Have the kernel write back the dirty pages of its writeback cache and
+ * wait until they have reached the daemon (the loop must be running). */
+void mavfs_writeback(struct mavfs *fs);
+/* A write or setattr arrived (mavfs_writeback waits for these to stop). */
+void mavfs_note_write(struct mavfs *fs);
 
 /* Stop the rpc server once (whichever of the signal thread and main gets
  * there first; fs->server is guarded by jlock). */

@@ -137,8 +137,9 @@ void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	v = mavfs_pin(req, ino);
 	if (!v)
 		return;
+	mavfs_note_write(fs);
 	if (!v->rw)
-		mavfs_queue_inval(mavfs_of(req), ino);
+		mavfs_queue_inval(fs, ino);
 	if (!mavfs_write_begin(req, v))
 		goto out;
 	n = fs->writeback ? write_keep_times(fs, v, ino, buf, size, off)

@@ -377,6 +377,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	v = mavfs_pin(req, ino);
 	if (!v)
 		return;
+	mavfs_note_write(fs);
 	if (!mavfs_write_begin(req, v))
 		goto out;
 	pthread_mutex_lock(mavfs_time_lock(fs, ino));

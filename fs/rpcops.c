@@ -36,20 +36,6 @@ static int add(struct mav_rpc_msg *res, const char *s)
 	return mav_rpc_msg_add(res, s, strlen(s));
 }
 
-/* Let the kernel write back dirty pages of the writeback cache to us. */
-static void writeback(struct mavfs *fs)
-{
-	int fd;
-
-	if (!fs->writeback)
-		return;
-	fd = open(fs->mountpoint, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
-}
-
 /* Names "NAME" / "@NAME" changed in the root. */
 static void names_changed(struct mavfs *fs, const char *plain, const char *at,
                           const char *at2)
@@ -103,7 +89,7 @@ static int op_snapshot(struct mavfs *fs, char *const *a, const uint32_t *len,
 
 	o.allow_empty =
 	    a[3] && (!strcmp(a[3], "1") || !strcmp(a[3], "allow-empty"));
-	writeback(fs);
+	mavfs_writeback(fs);
 	rc = branch_view(&v, fs, a[0]);
 	if (rc < 0)
 		return rc;
@@ -295,7 +281,7 @@ static int op_status(struct mavfs *fs, char *const *a, const uint32_t *len,
 	struct mavfs_view *v = NULL;
 	int rc;
 
-	writeback(fs);
+	mavfs_writeback(fs);
 	rc = branch_view(&v, fs, a[0]);
 	if (rc < 0)
 		return rc;
