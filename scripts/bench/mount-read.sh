@@ -448,4 +448,5 @@ if want rss; then
 	section_rss
 fi
 echo
+echo "noise: other processes took up to ${MB_OTHERS_MAX}% of the CPU during a timed job of 1 s or more"
 echo "log: $BENCH_LOG (removed with the scratch directory unless BENCH_KEEP=1)"
