@@ -10,6 +10,7 @@
 #   mb_cold                          sync and drop the page cache (required)
 #   mb_time CMD...                   run CMD, MB_T = wall seconds (dies on error)
 #   mb_runs N VAR CMD...             N timed runs; VAR = median seconds
+#   mb_result LABEL V NATIVE UNIT [OP LIMIT]  a result row with ratio, PASS/FAIL
 #   mb_hwm PID                       peak RSS (VmHWM) of PID in KiB
 #   mb_row ...                       one aligned result line
 #
@@ -194,7 +195,7 @@ mb_rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 
 mb_row() { printf '%-34s %12s %12s %10s %s\n' "$@"; }
 
-# mb_ratio_line LABEL VALUE NATIVE UNIT [TARGET_OP TARGET]: "value unit,
+# mb_result LABEL VALUE NATIVE UNIT [TARGET_OP TARGET]: "value unit,
 # ratio x native" plus PASS/FAIL when a target is given. Values are rates
 # (bigger is better).
 mb_result() {
