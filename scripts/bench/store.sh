@@ -49,7 +49,6 @@ SNAP_RUNS=${BENCH_SNAP_RUNS:-11}
 REPEAT=${BENCH_REPEAT:-3}
 TOOLS=${BENCH_TOOLS:-mav restic borg cp}
 row() { printf '%-7s %-3s %-9s %8s %8s %8s %8s %8s %8s %8s\n' "$@"; }
-row8() { printf '%-7s %-3s %-9s %8s %8s %8s %8s %8s\n' "$@"; }
 GEN=$ROOT/scripts/gen-dataset
 
 usage() {
@@ -157,8 +156,9 @@ init_repo() {
 
 # job TOOL VERSION SRC: store SRC as VERSION (v1 or v2); sets JOB_S (the
 # command time), JOB_SYNC_S (command + sync: until the data is on disk) and
-# JOB_RSS_KIB (peak RSS of the process that reads the data), JOB_CPU (its
-# CPU seconds) and JOB_OTHERS (% of the CPU other processes used meanwhile).
+# JOB_RSS_KIB (peak RSS of the process that reads the data), JOB_CPU (CPU
+# seconds of the job's commands, all threads) and JOB_OTHERS (% of the CPU
+# other processes used meanwhile, during the one that reads the data).
 job() {
 	local tool=$1 ver=$2 src=$3 r=$BENCH_WORK/repo-$1 t=0
 	case "$tool" in
@@ -169,6 +169,8 @@ job() {
 		JOB_CPU=$BENCH_CPU
 		JOB_OTHERS=$BENCH_OTHERS
 		bench_measure "$MAVCTL" -R "$r" snapshot -m "$ver"
+		JOB_CPU=$(awk -v a="$JOB_CPU" -v b="$BENCH_CPU" \
+			'BEGIN { printf "%.3f", a + b }')
 		;;
 	restic)
 		bench_measure restic -r "$r" --cache-dir "$BENCH_WORK/restic-cache" \
@@ -253,6 +255,7 @@ import_pass() {
 			keep_min "R_${mode}_${ver}_${tool}" "$JOB_S"
 			keep_min "RS_${mode}_${ver}_${tool}" "$JOB_SYNC_S"
 			keep_max "M_${mode}_${ver}_${tool}" "$JOB_RSS_KIB"
+			keep_min "C_${mode}_${ver}_${tool}" "$JOB_CPU"
 		done
 	done
 }
@@ -281,20 +284,23 @@ stored_bytes() {
 
 # best_table BYTES MODE...: the best of the passes, per mode, version, tool.
 best_table() {
-	local bytes=$1 mode ver tool t ts m
+	local bytes=$1 mode ver tool t ts m c
 	shift
 	echo
-	echo "Best of $REPEAT passes (shortest time and shortest +sync time;" \
+	echo "Best of $REPEAT passes (shortest time, +sync time and CPU time;" \
 		"RSS: highest):"
-	row8 mode ver tool "time s" "MiB/s" "+sync s" "MiB/s" "RSS MiB"
+	row mode ver tool "time s" "MiB/s" "+sync s" "MiB/s" "RSS MiB" "CPU s" "" |
+		sed 's/ *$//'
 	for mode in "$@"; do
 		for ver in v1 v2; do
 			for tool in $TOOLS; do
 				t=R_${mode}_${ver}_${tool} ts=RS_${mode}_${ver}_${tool}
-				m=M_${mode}_${ver}_${tool}
-				row8 "$mode" "$ver" "$(label "$tool" "$ver")" "${!t}" \
+				m=M_${mode}_${ver}_${tool} c=C_${mode}_${ver}_${tool}
+				row "$mode" "$ver" "$(label "$tool" "$ver")" "${!t}" \
 					"$(bench_mibps "$bytes" "${!t}")" "${!ts}" \
-					"$(bench_mibps "$bytes" "${!ts}")" "$((${!m} / 1024))"
+					"$(bench_mibps "$bytes" "${!ts}")" "$((${!m} / 1024))" \
+					"${!c}" "" | sed 's/ *$//'
+				bench_record "import.$mode.$ver.$tool.best_cpu_s" "${!c}"
 				bench_record "import.$mode.$ver.$tool.best_s" "${!t}"
 				bench_record "import.$mode.$ver.$tool.best_sync_s" "${!ts}"
 				bench_record "import.$mode.$ver.$tool.max_rss_kib" "${!m}"
@@ -307,13 +313,16 @@ print_ratios() {
 	local mode=$1 ver
 	uses mav || return 0
 	for ver in v1 v2; do
-		local m=R_${mode}_${ver}_mav ms=RS_${mode}_${ver}_mav other
+		local m=R_${mode}_${ver}_mav ms=RS_${mode}_${ver}_mav
+		local mc=C_${mode}_${ver}_mav other
 		for other in restic borg cp; do
 			uses "$other" || continue
 			local o=R_${mode}_${ver}_${other} os=RS_${mode}_${ver}_${other}
-			printf '  %s %s: mav is %sx %s (command), %sx (to disk)\n' \
+			local oc=C_${mode}_${ver}_${other}
+			printf '  %s %s: mav is %sx %s (command), %sx (to disk), %sx (CPU time)\n' \
 				"$mode" "$ver" "$(bench_ratio "${!o}" "${!m}")" \
-				"$(label "$other" "$ver")" "$(bench_ratio "${!os}" "${!ms}")"
+				"$(label "$other" "$ver")" "$(bench_ratio "${!os}" "${!ms}")" \
+				"$(bench_ratio "${!oc}" "${!mc}")"
 		done
 	done
 }
@@ -333,8 +342,9 @@ section_import() {
 	fi
 	echo "MiB/s = v1 file bytes / time (for v2 too, so v2 shows the speed-up)"
 	echo "time = the command(s); +sync = until the data is on disk"
-	echo "RSS and CPU s: the process reading the data (mav: import);" \
-		"others%: CPU used by other processes meanwhile (noise)"
+	echo "RSS: the process reading the data (mav: import); CPU s: user +" \
+		"system time of the job's commands, all threads; others%: CPU used" \
+		"by other processes meanwhile (noise)"
 	echo "mode/N: pass N of $REPEAT; the modes alternate between passes"
 	row mode ver tool "time s" "MiB/s" "+sync s" "MiB/s" "RSS MiB" \
 		"CPU s" "others%"
