@@ -275,12 +275,17 @@ out:
 	return rc;
 }
 
+#define MAVFS_PREFETCH_THREADS 4
+
 static int open_repo(struct mavfs *fs)
 {
 	struct mav_repo_options ro = {.chunk_cache_bytes = fs->opt.chunk_cache,
 	                              .tree_cache_bytes = fs->opt.tree_cache};
 	int rc = mav_repo_open(&fs->repo, fs->repo_path, &ro);
 
+	/* Cold sequential reads keep several chunk reads in flight. */
+	if (rc == 0)
+		rc = mav_repo_start_prefetch(fs->repo, MAVFS_PREFETCH_THREADS);
 	if (rc == MAV_ELOCKED)
 		fprintf(stderr,
 		        "mavfs: %s: repository is in use by another "

@@ -11,7 +11,10 @@
 
 #include "mav/error.h"
 #include "mav/frame.h"
+#include "prefetch.h"
 #include "repo_internal.h"
+
+#define PREFETCH_AHEAD 8 /* chunks loaded ahead of a sequential reader */
 
 /* A cached decoded object: callers borrow &view (a shallow copy of the
  * decoded header), and release finds the cache entry from it. */
@@ -152,18 +155,48 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 		i++;
 	}
 	*nread = done;
+	/* A read that reached the second half of its last chunk is likely
+	 * followed by the next ones: load them while the reader works. */
+	if (rc == 0 && r->prefetch && i > 0 && done > 0 &&
+	    off + done >=
+	        (mav_blob_chunk_start(b, (uint32_t)(i - 1)) + b->ends[i - 1]) /
+	            2)
+		mav_repo_prefetch(r, b, (uint32_t)i, PREFETCH_AHEAD);
 	return rc;
+}
+
+/* Prefetch threads: load one chunk into the cache, ignoring errors (the
+ * reader that needs it will meet them and report them). */
+static void prefetch_load(struct mav_repo *r, const mav_id *id)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->chunks, id);
+
+	if (!e && load_chunk(&e, r, id) < 0)
+		return;
+	mav_cache_release(r->chunks, e);
 }
 
 void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
                        uint32_t n)
 {
-	/* Synchronous warm-up of the cache is not a prefetch; until a
-	 * background loader exists this is a no-op (see odb.c history). */
-	(void)r;
-	(void)b;
-	(void)i;
-	(void)n;
+	if (!r->prefetch)
+		return;
+	for (; n > 0 && i < b->n; i++, n--) {
+		struct mav_cache_entry *e =
+		    mav_cache_get(r->chunks, &b->ids[i]);
+
+		if (e)
+			mav_cache_release(r->chunks, e);
+		else
+			mav_prefetch_push(r->prefetch, &b->ids[i]);
+	}
+}
+
+int mav_repo_start_prefetch(struct mav_repo *r, int threads)
+{
+	if (r->prefetch)
+		return 0;
+	return mav_prefetch_new(&r->prefetch, r, prefetch_load, threads);
 }
 
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,

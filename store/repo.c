@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "mav/error.h"
 #include "mav/frame.h"
+#include "prefetch.h"
 #include "repo_internal.h"
 
 #define DEFAULT_CHUNK_CACHE (256ull << 20)
@@ -371,6 +372,7 @@ void mav_repo_close(struct mav_repo *r)
 {
 	if (!r)
 		return;
+	mav_prefetch_free(r->prefetch); /* before the caches it fills */
 	mav_cache_free(r->chunks);
 	mav_cache_free(r->trees);
 	mav_cache_free(r->blobs);

@@ -24,9 +24,10 @@ struct mav_repo {
 	struct mav_cache *trees;  /* decoded trees (struct tree_holder) */
 	struct mav_cache *blobs;  /* decoded blobs (struct blob_holder) */
 	bool secondary;
-	int lock_fd;              /* flock on REPO/lock; -1 if none */
-	pthread_mutex_t ref_lock; /* ref CAS and next_version */
-	uint64_t next_version;    /* under ref_lock */
+	int lock_fd;                   /* flock on REPO/lock; -1 if none */
+	struct mav_prefetch *prefetch; /* NULL until started */
+	pthread_mutex_t ref_lock;      /* ref CAS and next_version */
+	uint64_t next_version;         /* under ref_lock */
 };
 
 /* odb.c: cache value destructors. */

@@ -76,6 +76,11 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 /* Read [off, off+len) of a blob; *nread < len only at end of file. */
 int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
                        uint64_t off, void *dst, size_t len, size_t *nread);
+/* Start threads that load chunks ahead of sequential readers (a daemon
+ * serving reads wants this; one-shot commands need not). Idempotent; call
+ * it before reads start. mav_repo_read_blob then queues the next chunks
+ * itself when a read reaches the second half of a chunk. */
+int mav_repo_start_prefetch(struct mav_repo *r, int threads);
 /* Hint: chunks i..i+n of b will be read soon (loads them in the background
  * when a prefetch thread runs; otherwise a no-op). */
 void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
