@@ -534,7 +534,7 @@ static void node_free(struct mav_wt *wt, struct node *n)
 void wt_node_unref(struct mav_wt *wt, struct node *n)
 {
 	while (n && n->nlookup == 0 && n->pins == 0 && n->ino != MAV_WT_ROOT &&
-	       !n->dirty) {
+	       !wt_unsealed(n)) {
 		struct node *parent = NULL;
 
 		if (!n->persisted)

@@ -26,7 +26,25 @@
 
 /* ---- extents ---- */
 
+static void stream_free(struct mav_wt *wt, struct node *n)
+{
+	struct stream *st = n->stream;
+
+	if (!st)
+		return;
+	mav_writer_free(st->w);
+	mav_odb_blob_release(wt->r, st->old);
+	free(st);
+	n->stream = NULL;
+}
+
 void wt_dirty_free(struct mav_wt *wt, struct node *n)
+{
+	stream_free(wt, n);
+	wt_dirty_extents_free(wt, n);
+}
+
+void wt_dirty_extents_free(struct mav_wt *wt, struct node *n)
 {
 	struct dirty *d = n->dirty;
 
@@ -242,6 +260,128 @@ static int recut(struct mav_wt *wt, struct node *n, const struct mav_blob *b,
 	return rc;
 }
 
+/* ---- append streams ---- */
+
+/* Start streaming appends to n: its sealed content must be all of it. */
+static int stream_start(struct mav_wt *wt, struct node *n)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+	uint8_t *buf = NULL;
+	size_t got = 0;
+	uint64_t start;
+	int rc = st ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
+
+	if (rc == 0)
+		rc = mav_odb_get_blob(&st->old, wt->r, &n->rec.id);
+	if (rc == 0 && st->old->size != n->rec.size)
+		rc = 1; /* a hole or a cut since the seal: use extents */
+	if (rc == 0)
+		rc = mav_writer_new(&st->w, wt->r);
+	if (rc < 0 || rc == 1)
+		goto out;
+	mav_writer_set_flags(st->w, 0);
+	/* The old last chunk was cut at the old end: cut it again. */
+	st->prefix_n = st->old->n ? st->old->n - 1 : 0;
+	start = st->old->n ? mav_blob_chunk_start(st->old, st->prefix_n) : 0;
+	st->pos = n->rec.size;
+	if (st->pos > start && !(buf = malloc(st->pos - start)))
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	if (rc == 0 && buf)
+		rc = mav_repo_read_blob(wt->r, st->old, start, buf,
+		                        st->pos - start, &got);
+	if (rc == 0 && buf)
+		rc = mav_writer_feed(st->w, buf, got);
+out:
+	free(buf);
+	if (rc == 0) {
+		n->stream = st;
+		return 0;
+	}
+	if (st) {
+		mav_writer_free(st->w);
+		mav_odb_blob_release(wt->r, st->old);
+		free(st);
+	}
+	return rc;
+}
+
+/* Feed dirty extents that now start at the stream's end (writes that the
+ * kernel sent ahead of the ones before them). */
+static int stream_drain(struct mav_wt *wt, struct node *n)
+{
+	struct dirty *d = n->dirty;
+	int rc = 0;
+
+	while (rc == 0 && d && d->n && d->ext[0].off <= n->stream->pos) {
+		struct extent e = d->ext[0];
+		/* Bytes below pos were overwritten by the later write that
+		 * was just streamed: only the rest of the extent counts. */
+		uint64_t skip = n->stream->pos - e.off;
+
+		if (skip < e.len) {
+			rc = mav_writer_feed(n->stream->w, e.data + skip,
+			                     e.len - skip);
+			n->stream->pos += e.len - skip;
+		}
+		d->bytes -= e.len;
+		wt->dirty_bytes -= e.len;
+		free(e.data);
+		memmove(d->ext, d->ext + 1, (d->n - 1) * sizeof(*d->ext));
+		d->n--;
+	}
+	if (d && d->n == 0)
+		wt_dirty_extents_free(wt, n);
+	return rc;
+}
+
+/* Take the write through an append stream if it continues the stream (or
+ * starts one at the end of a clean file); *taken says whether it did. */
+static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
+                        const void *buf, size_t len, bool *taken)
+{
+	int rc = 0;
+
+	*taken = false;
+	if (len == 0)
+		return 0;
+	if (!n->stream) {
+		if (n->dirty || off != n->rec.size)
+			return 0;
+		rc = stream_start(wt, n);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+	if (off != n->stream->pos)
+		return 0;
+	rc = mav_writer_feed(n->stream->w, buf, len);
+	if (rc == 0) {
+		n->stream->pos += len;
+		n->stream->last_write = wt_now();
+		*taken = true;
+		rc = stream_drain(wt, n);
+	}
+	return rc;
+}
+
+/* Finish the stream: its chunks follow the old prefix in a new blob. */
+static int stream_finish(struct mav_wt *wt, struct node *n)
+{
+	struct stream *st = n->stream;
+	uint64_t size;
+	mav_id id;
+	int rc;
+
+	rc = mav_writer_finish_splice(st->w, st->old, st->prefix_n, st->old->n,
+	                              &id, &size);
+	if (rc == 0 && size != st->pos)
+		rc = mav_error_set(MAV_ECORRUPT, "streamed size mismatch");
+	if (rc < 0)
+		return rc;
+	n->rec.id = id;
+	stream_free(wt, n);
+	return 0;
+}
+
 int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 {
 	const struct mav_blob *blob = NULL;
@@ -251,16 +391,23 @@ int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 	int64_t resync;
 	uint32_t keep = 0;
 	uint64_t size;
+	bool streamed;
 	mav_id id;
 	int rc;
 
 	if (n->rec.type != MAV_T_FILE)
 		return 0;
-	rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
+	streamed = n->stream != NULL;
+	rc = streamed ? stream_finish(wt, n) : 0;
+	if (rc == 0)
+		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
 	if (rc < 0)
 		return rc;
-	if (!n->dirty && blob->size == n->rec.size)
+	if (!n->dirty && blob->size == n->rec.size) {
+		if (streamed)
+			goto persist;
 		goto out;
+	}
 	sr = seal_range(n, blob);
 	rc = mav_writer_new(&w, wt->r);
 	if (rc < 0)
@@ -279,6 +426,7 @@ int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 		goto out;
 	n->rec.id = id;
 	wt_dirty_free(wt, n);
+persist:
 	if (!b) {
 		rc = mav_kv_batch_new(&own);
 		b = own;
@@ -339,6 +487,10 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 		else if (len > size - off)
 			len = (size_t)(size - off);
 	}
+	if (rc == 0 && len && n->stream) /* reading back what is streamed */
+		rc = wt_seal(wt, n, NULL);
+	if (rc == 0)
+		id = n->rec.id;
 	if (rc == 0 && len && n->dirty) {
 		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
 		if (rc == 0)
@@ -370,6 +522,7 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
                      const void *buf, size_t len)
 {
 	struct mav_kv_batch *b = NULL;
+	bool streamed = false;
 	struct node *n;
 	int rc;
 
@@ -389,6 +542,12 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 			rc = wt_write(wt, b, 0);
 	}
 	if (rc == 0 && len)
+		rc = stream_write(wt, n, off, buf, len, &streamed);
+	/* Ahead of the stream: held as an extent until the gap fills.
+	 * Into what was streamed: end the stream first. */
+	if (rc == 0 && len && !streamed && n->stream && off < n->stream->pos)
+		rc = wt_seal(wt, n, NULL);
+	if (rc == 0 && len && !streamed)
 		rc = dirty_add(wt, n, off, buf, len);
 	if (rc == 0 && len) {
 		if (off + len > n->rec.size)
@@ -414,6 +573,11 @@ int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size,
 
 	if (size >= FILE_MAX)
 		return -EFBIG;
+	if (n->stream) {
+		rc = wt_seal(wt, n, b);
+		if (rc < 0)
+			return rc;
+	}
 	dirty_trim(wt, n, size);
 	n->rec.size = size;
 	rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
@@ -459,7 +623,8 @@ static int seal_all(struct mav_wt *wt, int64_t older_ns, int *count)
 	for (size_t i = 0; rc == 0 && i < wt->by_ino.nb; i++)
 		for (struct node *n = wt->by_ino.b[i]; rc == 0 && n;
 		     n = n->next_ino)
-			if (n->dirty && n->dirty->last_write <= cutoff) {
+			if ((n->dirty && n->dirty->last_write <= cutoff) ||
+			    (n->stream && n->stream->last_write <= cutoff)) {
 				rc = wt_seal(wt, n, NULL);
 				(*count)++;
 			}

@@ -51,6 +51,17 @@ struct dirty {
 	int64_t last_write;
 };
 
+/* An append in progress: bytes written at the end of the file go straight
+ * through a writer (chunks stored as they are cut) instead of being held
+ * as dirty extents. The last old chunk is cut again with them. */
+struct stream {
+	struct mav_writer *w;
+	const struct mav_blob *old; /* sealed content, held in the blob cache */
+	uint32_t prefix_n;          /* old chunks kept before the new ones */
+	uint64_t pos;               /* next append offset (== rec.size) */
+	int64_t last_write;
+};
+
 struct listing_ent {
 	char *name;
 	uint64_t ino;    /* overlay child, or 0 */
@@ -72,6 +83,7 @@ struct node {
 	bool persisted, orphan;
 	struct wt_rec rec;
 	struct dirty *dirty;
+	struct stream *stream;
 	struct listing *listing;
 	struct node *next_ino, *next_child, *next_link;
 	bool in_child_tab, in_link_tab;
@@ -150,9 +162,17 @@ int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
 int wt_set_base(struct mav_wt *wt, const mav_id *commit);
 enum { WT_TAB_INO, WT_TAB_CHILD, WT_TAB_LINK };
 
+/* Writes not sealed yet, in extents or in an append stream. */
+static inline bool wt_unsealed(const struct node *n)
+{
+	return n->dirty || n->stream;
+}
+
 /* wt_data.c */
 int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
+/* Drop unsealed writes: the stream and the extents, or the extents only. */
 void wt_dirty_free(struct mav_wt *wt, struct node *n);
+void wt_dirty_extents_free(struct mav_wt *wt, struct node *n);
 /* Set the size; cutting into sealed bytes seals into b at once. */
 int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size,
                 struct mav_kv_batch *b);

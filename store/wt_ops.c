@@ -214,7 +214,7 @@ int wt_drop_link(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 			wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);
 		if (!n->persisted)
 			return 0;
-		if (n->nlookup == 0 && !n->dirty)
+		if (n->nlookup == 0 && !wt_unsealed(n))
 			return mav_kv_batch_del(
 			    b, MAV_CF_WT, key,
 			    wt_key(key, wt, 'i', n->ino, NULL));

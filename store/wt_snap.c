@@ -237,7 +237,7 @@ static int snapshot_locked(mav_id *commit_out, uint64_t *version_out,
 	for (size_t i = 0; rc == 0 && i < wt->by_ino.nb; i++)
 		for (struct node *n = wt->by_ino.b[i]; rc == 0 && n;
 		     n = n->next_ino)
-			if (n->dirty)
+			if (wt_unsealed(n))
 				rc = wt_seal(wt, n, NULL);
 	if (rc == 0)
 		rc = mav_kv_batch_new(&b);

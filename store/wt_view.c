@@ -269,7 +269,7 @@ void mav_wt_forget(struct mav_wt *wt, uint64_t ino, uint64_t nlookup)
 	n = wt_node(wt, ino);
 	if (n) {
 		n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
-		if (n->nlookup == 0 && n->dirty) {
+		if (n->nlookup == 0 && wt_unsealed(n)) {
 			struct mav_kv_batch *b = NULL;
 
 			/* The kernel forgot it: seal now (best effort; an
@@ -611,7 +611,7 @@ int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino)
 	rc = wt_get(&n, wt, ino);
 	if (rc == 0 && n->rec.type != MAV_T_FILE)
 		rc = -EINVAL;
-	if (rc == 0 && n->dirty)
+	if (rc == 0 && wt_unsealed(n))
 		rc = wt_seal(wt, n, NULL);
 	if (rc == 0)
 		*out = n->rec.id;

@@ -421,6 +421,42 @@ static void test_base_hard_link_unlink_all(void **state)
 	expect_content(f->wt, look(f->wt, MAV_WT_ROOT, "b"), "y", 1);
 }
 
+static void test_append_stream_out_of_order(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 3u << 20, k = 256u << 10;
+	uint8_t *want = malloc(len), *ovl = malloc(k);
+	struct mav_wt *view = NULL;
+	uint64_t ino;
+	mav_id c;
+
+	fill(want, len, 11);
+	fill(ovl, k, 12);
+	ino = mkfile(f->wt, MAV_WT_ROOT, "s", want, k); /* streams */
+	/* The kernel may send a later page first: held until the gap fills */
+	assert_int_equal(mav_wt_write(f->wt, ino, 2 * k, want + 2 * k, k),
+	                 (ssize_t)k);
+	assert_int_equal(mav_wt_write(f->wt, ino, k, want + k, k), (ssize_t)k);
+	/* and the same page twice: the later write wins. */
+	assert_int_equal(mav_wt_write(f->wt, ino, 4 * k, ovl, k), (ssize_t)k);
+	assert_int_equal(mav_wt_write(f->wt, ino, 3 * k, want + 3 * k, 2 * k),
+	                 (ssize_t)(2 * k));
+	assert_int_equal(
+	    mav_wt_write(f->wt, ino, 5 * k, want + 5 * k, len - 5 * k),
+	    (ssize_t)(len - 5 * k));
+	/* A rewrite inside what was streamed ends the stream. */
+	memcpy(want + k + 100, ovl, 5000);
+	assert_int_equal(mav_wt_write(f->wt, ino, k + 100, ovl, 5000), 5000);
+	expect_content(f->wt, ino, want, len);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	expect_content(view, look(view, MAV_WT_ROOT, "s"), want, len);
+	mav_wt_close(view);
+	free(want);
+	free(ovl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +480,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_unlink_all,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_stream_out_of_order,
 	                                    setup, teardown),
 	};
 
