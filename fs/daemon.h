@@ -9,13 +9,14 @@
  *   (mav_wt_seal_idle), closes views nobody references any more, and sends
  *   kernel cache invalidations queued by handlers (a handler must never
  *   call fuse_lowlevel_notify_* itself: the kernel may be waiting for it);
- * - the signal thread: on SIGINT/SIGTERM/SIGHUP it first asks the kernel to
- *   write back dirty pages (syncfs on the mount, served by the still
- *   running loop), then ends the session loop.
+ * - the signal thread: on SIGINT/SIGTERM/SIGHUP it stops the rpc server,
+ *   has the kernel write back dirty pages and waits for them to arrive
+ *   (mavfs_writeback, served by the still running loop), then ends the
+ *   session loop.
  *
- * Lock order: gc_lock -> views lock -> root lock -> janitor lock -> (store:
- * wt lock -> ref lock -> cache locks). No lock of ours is held while
- * calling fuse_lowlevel_notify_* or replying to a request.
+ * Lock order: gc_lock -> time stripe -> views lock -> root lock -> janitor
+ * lock -> (store: wt lock -> ref lock -> cache locks). No lock of ours is
+ * held while calling fuse_lowlevel_notify_* or replying to a request.
  */
 #ifndef MAVFS_DAEMON_H
 #define MAVFS_DAEMON_H
