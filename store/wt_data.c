@@ -58,74 +58,104 @@ void wt_dirty_extents_free(struct mav_wt *wt, struct node *n)
 	n->dirty = NULL;
 }
 
-/* Merge [off, off+len) into the sorted extent list. */
+/* Keep d->bytes and the tree's total in step with the extents. */
+static void dirty_recount(struct mav_wt *wt, struct dirty *d)
+{
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < d->n; i++)
+		bytes += d->ext[i].len;
+	wt->dirty_bytes = wt->dirty_bytes - d->bytes + bytes;
+	d->bytes = bytes;
+}
+
+static int ext_insert(struct dirty *d, size_t at, struct extent e)
+{
+	if (d->n == d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 8;
+		struct extent *x = realloc(d->ext, cap * sizeof(*x));
+
+		if (!x)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		d->ext = x;
+		d->cap = cap;
+	}
+	memmove(d->ext + at + 1, d->ext + at, (d->n - at) * sizeof(*d->ext));
+	d->ext[at] = e;
+	d->n++;
+	return 0;
+}
+
+static int ext_copy(struct extent *out, uint64_t off, const uint8_t *p,
+                    size_t len)
+{
+	out->off = off;
+	out->len = len;
+	out->data = malloc(len ? len : 1);
+	if (!out->data)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	memcpy(out->data, p, len);
+	return 0;
+}
+
+/* Make room for [off, end) in the sorted list: cut what overlaps it (the
+ * new write wins). Extents are never merged, so a write costs its own size,
+ * however the kernel orders the pages. Returns the insertion index. */
+static int ext_clear(struct mav_wt *wt, struct dirty *d, uint64_t off,
+                     uint64_t end, size_t *at)
+{
+	size_t i = 0;
+	int rc = 0;
+
+	while (i < d->n && d->ext[i].off + d->ext[i].len <= off)
+		i++;
+	*at = i;
+	while (rc == 0 && i < d->n && d->ext[i].off < end) {
+		struct extent *e = &d->ext[i], tail;
+		uint64_t e_end = e->off + e->len, lo = e->off;
+
+		if (e_end > end) { /* keep what lies after the write */
+			rc = ext_copy(&tail, end, e->data + (end - lo),
+			              e_end - end);
+			if (rc == 0)
+				rc = ext_insert(d, i + 1, tail);
+			e = &d->ext[i];
+		}
+		if (rc < 0)
+			break;
+		if (lo < off) { /* keep what lies before it */
+			e->len = off - lo;
+			*at = ++i;
+			continue;
+		}
+		free(e->data);
+		memmove(d->ext + i, d->ext + i + 1,
+		        (d->n - i - 1) * sizeof(*d->ext));
+		d->n--;
+	}
+	(void)wt;
+	return rc;
+}
+
+/* Add the write [off, off+len) to the node's extents. */
 static int dirty_add(struct mav_wt *wt, struct node *n, uint64_t off,
                      const void *buf, size_t len)
 {
 	struct dirty *d = n->dirty;
-	uint64_t end = off + len, lo = off, hi = end, old_bytes;
-	size_t i = 0, j;
-	uint8_t *data;
+	struct extent e;
+	size_t at;
+	int rc;
 
 	if (!d && !(d = n->dirty = calloc(1, sizeof(*d))))
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	d->last_write = wt_now();
-	while (i < d->n && d->ext[i].off + d->ext[i].len < off)
-		i++;
-	for (j = i; j < d->n && d->ext[j].off <= end; j++) {
-		if (d->ext[j].off < lo)
-			lo = d->ext[j].off;
-		if (d->ext[j].off + d->ext[j].len > hi)
-			hi = d->ext[j].off + d->ext[j].len;
-	}
-	/* Fast path: appending to the end of one extent. */
-	if (j == i + 1 && d->ext[i].off + d->ext[i].len == off &&
-	    lo == d->ext[i].off) {
-		data = realloc(d->ext[i].data, hi - lo);
-		if (!data)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		memcpy(data + (off - lo), buf, len);
-		d->ext[i].data = data;
-		d->ext[i].len = hi - lo;
-		d->bytes += len;
-		wt->dirty_bytes += len;
-		return 0;
-	}
-	data = malloc(hi - lo);
-	if (!data)
-		return mav_error_set(MAV_ENOMEM, "out of memory");
-	old_bytes = 0;
-	for (size_t k = i; k < j; k++) {
-		memcpy(data + (d->ext[k].off - lo), d->ext[k].data,
-		       d->ext[k].len);
-		old_bytes += d->ext[k].len;
-		free(d->ext[k].data);
-	}
-	memcpy(data + (off - lo), buf, len);
-	if (i == j) { /* insert a new slot at i */
-		if (d->n == d->cap) {
-			size_t cap = d->cap ? 2 * d->cap : 8;
-			struct extent *e = realloc(d->ext, cap * sizeof(*e));
-
-			if (!e) {
-				free(data);
-				return mav_error_set(MAV_ENOMEM,
-				                     "out of memory");
-			}
-			d->ext = e;
-			d->cap = cap;
-		}
-		memmove(d->ext + i + 1, d->ext + i,
-		        (d->n - i) * sizeof(*d->ext));
-		d->n++;
-		j = i + 1;
-	}
-	d->ext[i] = (struct extent){.off = lo, .len = hi - lo, .data = data};
-	memmove(d->ext + i + 1, d->ext + j, (d->n - j) * sizeof(*d->ext));
-	d->n -= j - i - 1;
-	d->bytes = d->bytes - old_bytes + (hi - lo);
-	wt->dirty_bytes = wt->dirty_bytes - old_bytes + (hi - lo);
-	return 0;
+	rc = ext_clear(wt, d, off, off + len, &at);
+	if (rc == 0)
+		rc = ext_copy(&e, off, buf, len);
+	if (rc == 0 && (rc = ext_insert(d, at, e)) < 0)
+		free(e.data);
+	dirty_recount(wt, d);
+	return rc;
 }
 
 /* Drop dirty bytes at or beyond size. */
