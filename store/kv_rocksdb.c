@@ -127,14 +127,22 @@ static uint64_t now_ns(void)
 
 /* ---- free-space reserve ---- */
 
+static uint64_t memtable_bytes(struct kvr *k, unsigned mask);
+
 static int space_refresh(struct kvr *k)
 {
 	struct statvfs s;
+	uint64_t mem;
 
 	if (statvfs(k->path, &s) < 0)
 		return mav_error_set(-errno, "statvfs %s: %s", k->path,
 		                     strerror(errno));
 	k->sp.avail = (uint64_t)s.f_bavail * (uint64_t)s.f_frsize;
+	/* What the memtables hold is still to be written as table files
+	 * (and the log it came through is freed only after): count it as
+	 * spent, or a full disk is met at the next flush or reopen. */
+	mem = memtable_bytes(k, ~0u);
+	k->sp.avail = k->sp.avail > mem ? k->sp.avail - mem : 0;
 	k->sp.charged = 0;
 	k->sp.at_ns = now_ns();
 	return 0;

@@ -40,9 +40,11 @@ static int init_opts(struct cli *c, int argc, char **argv,
 	    {"chunk-avg", required_argument, NULL, 2},
 	    {"chunk-max", required_argument, NULL, 3},
 	    {"zstd-level", required_argument, NULL, 4},
+	    {"reserve", required_argument, NULL, 5},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	unsigned long long reserve;
 	int ch, rc = 0;
 	char *end;
 	long lvl;
@@ -66,6 +68,12 @@ static int init_opts(struct cli *c, int argc, char **argv,
 				                 "(0..19)",
 				                 optarg);
 			cfg->zstd_level = (int)lvl;
+			break;
+		case 5:
+			if (cli_parse_size(&reserve, optarg))
+				return cli_usage(
+				    c, "bad size '%s' for --reserve", optarg);
+			cfg->reserve_bytes = reserve;
 			break;
 		case 'h':
 			return cli_show_help(c);

@@ -17,12 +17,14 @@
 const struct cli_cmd cli_cmds[] = {
     {"init", cmd_init,
      "init [PATH] [--chunk-min N] [--chunk-avg N] "
-     "[--chunk-max N] [--zstd-level N]",
+     "[--chunk-max N] [--zstd-level N] [--reserve SIZE]",
      "Create a repository (at PATH, -R or $MAV_REPO) with branch main.",
      "  --chunk-min SIZE   smallest chunk (default 16K)\n"
      "  --chunk-avg SIZE   average chunk, a power of two (default 64K)\n"
      "  --chunk-max SIZE   largest chunk (default 256K)\n"
      "  --zstd-level N     zstd level 1..19, 0 stores raw (default 3)\n"
+     "  --reserve SIZE     free space kept on the disk: writes that would\n"
+     "                     eat into it fail with \"no space\" (default 64M)\n"
      "Sizes take K, M or G suffixes (powers of 1024).\n"},
     {"import", cmd_import, "import SRC [--branch B] [--delete] [-j N]",
      "Copy a directory tree into a branch's working tree, in parallel.",

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# t_enospc.sh: a full disk. The repository lives on a small tmpfs with a
+# free-space reserve; an import bigger than the disk, and a write through
+# the mount bigger than the disk, fail with "no space" (mavctl exit 7,
+# ENOSPC for the writer) before RocksDB can hit the wall, and leave the
+# repository consistent (fsck clean) and usable (what was snapshotted
+# still reads back; the daemon keeps serving).
+# Needs root (tmpfs mount), as CI runs. TAP output; exits 1 on failure.
+. "$(dirname "$0")/lib_mount.sh"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "Bail out! t_enospc needs root to mount a tmpfs"
+	exit 1
+fi
+SMALL=$(mktemp -d /tmp/mav-enospc.XXXXXX)
+small_cleanup() {
+	cleanup
+	umount -l "$SMALL" 2>/dev/null
+	rmdir "$SMALL" 2>/dev/null
+}
+trap small_cleanup EXIT
+mount -t tmpfs -o size=128m tmpfs "$SMALL" || {
+	echo "Bail out! cannot mount a tmpfs"
+	exit 1
+}
+export MAV_REPO="$SMALL/repo"
+S="$T/src"
+mkdir -p "$S/big" "$S/keep"
+head -c 300000 /dev/urandom >"$S/keep/a.bin"
+for i in $(seq 8); do head -c 20000000 /dev/urandom >"$S/big/f$i.bin"; done
+
+echo "1..9"
+
+ok "init with a 24 MiB reserve on a 128 MiB disk" "$M" init --reserve 24M
+setup_v1() {
+	"$M" import "$T/src/keep" >/dev/null && "$M" snapshot -m keep >/dev/null
+}
+ok "a small import and snapshot fit" setup_v1
+import_full() {
+	"$M" import "$S" >"$T/imp.out" 2>"$T/imp.err"
+	local rc=$?
+	cat "$T/imp.err"
+	[ $rc -eq 7 ] && grep -qi "no space" "$T/imp.err"
+}
+ok "an import bigger than the disk exits 7 saying no space" import_full
+ok "fsck is clean after the failed import" "$M" fsck
+ok "v1 still reads back" \
+	bash -c '"$1" cat v1:a.bin | cmp - "$2"' _ "$M" "$S/keep/a.bin"
+ok "mount" mount_fg
+write_full() {
+	! dd if=/dev/urandom of="$MNT/main/huge" bs=1M count=200 conv=fsync \
+		status=none 2>"$T/dd.err" && grep -q "No space left" "$T/dd.err"
+}
+ok "a write through the mount past the disk fails with ENOSPC" write_full
+ok "the mount still serves v1" cmp "$MNT/@v1/a.bin" "$S/keep/a.bin"
+after_umount() {
+	umount_fg && "$M" fsck
+}
+ok "unmount, then fsck is clean" after_umount
+finish
