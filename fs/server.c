@@ -135,6 +135,19 @@ static int peek_header(int fd)
 	return count > MAX_REQ_STRINGS ? -E2BIG : 0;
 }
 
+/* Closing with unread input resets the connection, and the client may
+ * lose our reply: read (a bounded amount of) what it sent first. */
+static void drain(int fd)
+{
+	char buf[4096];
+
+	shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 16; i++) {
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	}
+}
+
 static void serve(struct mavfs *fs, int fd)
 {
 	struct timeval tv = {.tv_sec = RECV_TIMEOUT_S};
@@ -151,6 +164,7 @@ static void serve(struct mavfs *fs, int fd)
 		rc = mav_rpc_recv(fd, &req);
 	if (rc == -E2BIG) {
 		send_reply(fd, rc, "request too large", NULL);
+		drain(fd);
 		return;
 	}
 	if (rc < 0 || req.n == 0)

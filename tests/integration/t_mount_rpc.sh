@@ -43,7 +43,7 @@ snap() { "$M" snapshot -m "$1" | awk '{print $1}'; }
 export M
 export -f snap
 
-echo "1..33"
+echo "1..39"
 
 ok "mount" mount_fg
 ok "edits in the working tree succeed" edit "$W"
@@ -126,6 +126,63 @@ ok "rename of a hard-linked name is kept by a snapshot (branch hl)" \
 		"$2" snapshot -b hl -m hl >/dev/null && [ -e "$1/@hl/odd/hl-renamed" ] &&
 		! [ -e "$1/@hl/odd/hello.txt" ] && [ "$(stat -c %h "$1/@hl/odd/hl-renamed")" = 3 ]' \
 	_ "$MNT" "$M"
+# The protocol itself, spoken directly (framing as in mav/rpc.h).
+cat >"$T/rpc.py" <<'PYEOF'
+import socket, struct, sys
+def call(repo, *args, count=None):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(repo + "/mavfs.sock")
+    msg = b"MAVR" + struct.pack("<I", len(args) if count is None else count)
+    for a in args:
+        a = a if isinstance(a, bytes) else a.encode()
+        msg += struct.pack("<I", len(a)) + a
+    s.sendall(msg)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    assert data[:4] == b"MAVR", data[:16]
+    n, off, out = struct.unpack_from("<I", data, 4)[0], 8, []
+    for _ in range(n):
+        ln = struct.unpack_from("<I", data, off)[0]
+        out.append(data[off + 4:off + 4 + ln])
+        off += 4 + ln
+    return out
+PYEOF
+rpc() { PYTHONPATH="$T" python3 -c "from rpc import call; import sys; r = call(*sys.argv[1:]); print(r[0].decode(), r[1].decode(), *[x.decode() for x in r[2:]])" "$MAV_REPO" "$@"; }
+export T
+export -f rpc
+ok "rpc meta-set puts an xattr on a working-tree file (short and full key)" \
+	bash -c '[ "$(rpc meta-set main odd/plain.txt license CC0 | cut -d" " -f1)" = 0 ] &&
+		[ "$(rpc meta-set main /odd//plain.txt user.source cam7 | cut -d" " -f1)" = 0 ] &&
+		[ "$(getfattr --only-values -n user.mav.license "$1/main/odd/plain.txt")" = CC0 ] &&
+		[ "$(getfattr --only-values -n user.source "$1/main/odd/plain.txt")" = cam7 ]' _ "$MNT"
+ok "rpc meta-set takes binary values" \
+	bash -c 'PYTHONPATH="$2" python3 -c "
+from rpc import call; import os, sys
+r = call(sys.argv[1], \"meta-set\", \"main\", \"odd/plain.txt\", \"bin\", b\"\\0\\xff\\n\")
+assert r[0] == b\"0\", r
+assert os.getxattr(sys.argv[3] + \"/main/odd/plain.txt\", \"user.mav.bin\") == b\"\\0\\xff\\n\"" "$3" "$2" "$1"' \
+	_ "$MNT" "$T" "$MAV_REPO"
+ok "rpc meta-del removes it; a missing path is ENOENT with its name" \
+	bash -c '[ "$(rpc meta-del main odd/plain.txt license | cut -d" " -f1)" = 0 ] &&
+		! getfattr -n user.mav.license "$1/main/odd/plain.txt" 2>/dev/null &&
+		rpc meta-set main no/such/file k v | grep -q "^-2 .*no/such/file"' _ "$MNT"
+ok "rpc refuses unknown ops, wrong argument counts, NUL bytes and .." \
+	bash -c 'rpc frobnicate | grep -q "^-1008 unknown request" &&
+		rpc tag-create onlyname | grep -q "^-1008 tag-create: expected" &&
+		rpc meta-set main ../etc k v | grep -q "^-1008 bad path" &&
+		PYTHONPATH="$1" python3 -c "
+from rpc import call; import sys
+assert call(sys.argv[1], \"status\", b\"ma\\0in\")[0] == b\"-1008\"" "$2"' _ "$T" "$MAV_REPO"
+ok "rpc refuses a request announcing too many strings, before reading it" \
+	bash -c 'PYTHONPATH="$1" python3 -c "
+from rpc import call; import sys
+r = call(sys.argv[1], \"status\", count=1000000)
+assert r[0] == b\"-7\", r" "$2"' _ "$T" "$MAV_REPO"
+ok "mountpoint through rpc" bash -c '[ "$(rpc mountpoint)" = "0  $1" ]' _ "$MNT"
 ok "gc through the daemon" "$M" gc
 ok "fsck through the daemon finds no problems" "$M" fsck
 ok "every version still reads after gc" \
