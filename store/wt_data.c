@@ -335,6 +335,17 @@ out:
 	return rc;
 }
 
+/* The store refused the stream's bytes (a full disk): drop them, as a
+ * failed writeback would, and keep the error for the next fsync. */
+static int stream_abandon(struct mav_wt *wt, struct node *n, int rc)
+{
+	n->rec.size = n->stream->old->size;
+	stream_free(wt, n);
+	wt_dirty_extents_free(wt, n);
+	n->lost = rc;
+	return rc;
+}
+
 /* Feed dirty extents that now start at the stream's end (writes that the
  * kernel sent ahead of the ones before them). */
 static int stream_drain(struct mav_wt *wt, struct node *n)
@@ -390,7 +401,7 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 		*taken = true;
 		rc = stream_drain(wt, n);
 	}
-	return rc;
+	return rc < 0 ? stream_abandon(wt, n, rc) : 0;
 }
 
 /* Finish the stream: its chunks follow the old prefix in a new blob. */
@@ -406,7 +417,7 @@ static int stream_finish(struct mav_wt *wt, struct node *n)
 	if (rc == 0 && size != st->pos)
 		rc = mav_error_set(MAV_ECORRUPT, "streamed size mismatch");
 	if (rc < 0)
-		return rc;
+		return stream_abandon(wt, n, rc);
 	n->rec.id = id;
 	stream_free(wt, n);
 	return 0;
@@ -627,7 +638,10 @@ int mav_wt_fsync(struct mav_wt *wt, uint64_t ino)
 
 	pthread_mutex_lock(&wt->lock);
 	rc = wt_get(&n, wt, ino);
-	if (rc == 0 && !wt->branch)
+	if (rc == 0 && n->lost) { /* writes dropped since the last fsync */
+		rc = n->lost;
+		n->lost = 0;
+	} else if (rc == 0 && !wt->branch)
 		rc = 0; /* nothing to make durable in a snapshot */
 	else if (rc == 0) {
 		rc = mav_kv_batch_new(&b);

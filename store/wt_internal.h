@@ -84,6 +84,8 @@ struct node {
 	struct wt_rec rec;
 	struct dirty *dirty;
 	struct stream *stream;
+	int lost; /* error that dropped unsealed writes; fsync reports it once
+	           */
 	struct listing *listing;
 	struct node *next_ino, *next_child, *next_link;
 	bool in_child_tab, in_link_tab;
