@@ -26,7 +26,7 @@ BIG=$(cd "$S" && find . -type f -size +200k | head -1)
 # test; found through its unique command line, then killed by pid only).
 daemon_pid() { pgrep -f -x "$FS $MAV_REPO $1( .*)?" | head -1; }
 
-echo "1..32"
+echo "1..35"
 
 ok "missing mountpoint: says so" fails_with "does not exist" \
 	"$FS" "$MAV_REPO" "$T/nonexistent"
@@ -135,5 +135,17 @@ ok "the fsync'd file survived the crash" \
 ok "versions are intact after the crash" \
 	bash -c 'cmp "$1/@v1/$3" "$2/$3"' _ "$MNT" "$S" "$BIG"
 ok "unmount" umount_fg
+
+# Awkward repository paths: a comma and spaces (mount options are escaped),
+# and one too long for a socket address (rpc goes through /proc/self/fd).
+ODD="$T/odd, name/$(printf 'x%.0s' $(seq 1 110))"
+mkdir -p "$ODD/mnt 1"
+ok "a repository path with a comma, spaces and 200 bytes mounts" \
+	bash -c '"$1" init "$2/re po" >/dev/null && "$3" "$2/re po" "$2/mnt 1" &&
+		grep -qF "$(printf "%s" "$2/re po" | sed "s/ /\\\\040/g") " /proc/mounts' _ "$M" "$ODD" "$FS"
+ok "and mavctl reaches its daemon through the long socket path" \
+	bash -c 'echo hi >"$1/mnt 1/main/hi" && "$2" -R "$1/re po" snapshot -m long | grep -q "^v1 " &&
+		[ "$(cat "$1/mnt 1/@v1/hi")" = hi ]' _ "$ODD" "$M"
+ok "unmount it" bash -c 'fusermount3 -u "$1/mnt 1" && for i in $(seq 100); do [ -e "$1/re po/mavfs.sock" ] || exit 0; sleep 0.1; done; exit 1' _ "$ODD"
 
 finish
