@@ -144,14 +144,18 @@ int mav_wt_rename(struct mav_wt *wt, uint64_t parent, const char *name,
 		return -EINVAL;
 	if (flags & ~(unsigned)(MAV_RENAME_NOREPLACE | MAV_RENAME_EXCHANGE))
 		return -EINVAL;
-	if (!mav_name_valid(newname))
-		return strlen(newname) > 255 ? -ENAMETOOLONG : -EINVAL;
 	pthread_mutex_lock(&wt->lock);
 	rc = wt_dir_begin(&op.d1, &b, wt, parent);
 	if (rc == 0)
 		rc = wt_dir_begin(&op.d2, &b, wt, newparent);
 	if (rc == 0)
 		rc = wt_resolve(&op.src, wt, op.d1, name);
+	/* The new name is judged after the source, as Linux does. */
+	if (rc == 0 && !mav_name_valid(newname)) {
+		rc = strlen(newname) > 255 ? -ENAMETOOLONG : -EINVAL;
+		wt_node_unref(wt, op.src); /* not pinned yet */
+		op.src = NULL;
+	}
 	if (rc == 0) {
 		op.src->pins++;
 		rc = wt_resolve(&op.dst, wt, op.d2, newname);
