@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced: M, GEN, ... are used by the tests
 # lib_mount.sh: shared by the t_mount_*.sh tests (sourced, not run).
 #
 # Gives: $M (mavctl), $FS (mavfs), $GEN (gen-dataset), $T (a private temp
@@ -108,6 +109,7 @@ wait_gone() { # wait_gone PID: up to 20 s
 mount_fg() {
 	local repo=${1:-$MAV_REPO} mnt=${2:-$MNT}
 	shift 2 2>/dev/null || shift $#
+	# shellcheck disable=SC2086 # MAVFS_TEST_OPTS: words on purpose (e.g. "-d")
 	"$FS" "$repo" "$mnt" -f ${MAVFS_TEST_OPTS:-} "$@" 2>>"$T/daemon.log" &
 	DPID=$!
 	PIDS+=("$DPID")

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
+# shellcheck source=tests/integration/lib_mount.sh
 # t_mount_corrupt.sh: damaged chunk bytes on disk read as EIO through the
 # mount, with one log line naming the file, while every other file still
 # reads; fsck through the daemon reports the damage. The damage is made by
@@ -13,11 +15,11 @@ mkdir -p "$S/sub"
 head -c 3000000 /dev/urandom >"$S/victim.bin"
 head -c 1000000 /dev/urandom >"$S/sub/other.bin"
 printf 'small and inline\n' >"$S/small.txt"
-"$M" init >/dev/null && "$M" import "$S" >/dev/null &&
-	"$M" snapshot -m one >/dev/null || {
+if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
+	"$M" snapshot -m one >/dev/null; }; then
 	echo "Bail out! could not build the repository"
 	exit 1
-}
+fi
 
 echo "1..9"
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
+# shellcheck source=tests/integration/lib_mount.sh
 # t_mount_lifecycle.sh: starting and stopping mavfs. Clear errors for a
 # missing mountpoint, a file as mountpoint, a busy mountpoint, a dead FUSE
 # mount, something that is not a repository, a repository held by another
@@ -12,11 +14,11 @@
 
 S="$T/src"
 python3 "$GEN" generate "$S" --seed 9 --size 6M >/dev/null
-"$M" init >/dev/null && "$M" import "$S" >/dev/null &&
-	"$M" snapshot -m one >/dev/null || {
+if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
+	"$M" snapshot -m one >/dev/null; }; then
 	echo "Bail out! could not build the repository"
 	exit 1
-}
+fi
 M2="$T/mnt2"
 mkdir -p "$M2" "$T/notrepo"
 : >"$T/afile"
@@ -61,7 +63,7 @@ ok "the repository is free afterwards" "$M" log
 # Signals: data still in the kernel's writeback cache is written first.
 sig_test() { # sig_test SIGNAL FILE
 	local sig=$1 f=$2
-	mount_fg || return 1
+	mount_fg "$MAV_REPO" "$MNT" || return 1
 	python3 - "$MNT/main/$f" "$T/ready.$f" <<'PYEOF' &
 import os, sys, time
 fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY, 0o644)

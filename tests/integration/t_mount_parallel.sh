@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
+# shellcheck source=tests/integration/lib_mount.sh
 # t_mount_parallel.sh: many readers at once, cold and warm: processes
 # checksumming every file of @v1 in different orders, threads doing random
 # preads against the source, readers of one version while another branch
@@ -10,11 +12,11 @@
 S="$T/src"
 python3 "$GEN" generate "$S" --seed 21 --size 20M >/dev/null
 python3 "$GEN" manyfiles "$S/small" --files 1500 --seed 22 >/dev/null
-"$M" init >/dev/null && "$M" import "$S" >/dev/null &&
-	"$M" snapshot -m one >/dev/null || {
+if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
+	"$M" snapshot -m one >/dev/null; }; then
 	echo "Bail out! could not build the repository"
 	exit 1
-}
+fi
 (cd "$S" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$T/sums"
 NFILES=$(wc -l <"$T/sums")
 

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
+# shellcheck source=tests/integration/lib_mount.sh
 # t_mount_posix.sh: a working tree behaves like a local filesystem for
 # unmodified programs: O_TRUNC (which reaches the daemon as a setattr),
 # unlinked open files, rename over an open file, the editor's save
@@ -11,11 +13,11 @@
 S="$T/src"
 mkdir -p "$S/docs"
 printf 'original text\n' >"$S/docs/a.txt"
-"$M" init >/dev/null && "$M" import "$S" >/dev/null &&
-	"$M" snapshot -m one >/dev/null && "$M" branch other v1 >/dev/null || {
+if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
+	"$M" snapshot -m one >/dev/null && "$M" branch other v1 >/dev/null; }; then
 	echo "Bail out! could not build the repository"
 	exit 1
-}
+fi
 W="$MNT/main"
 
 echo "1..23"

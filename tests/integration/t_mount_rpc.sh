@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
+# shellcheck source=tests/integration/lib_mount.sh
 # t_mount_rpc.sh: a working tree edited through the mount, and mavctl
 # talking to the running daemon: writes read back, status lists them, a
 # snapshot made while mounted appears as @vN at once (no remount) and
@@ -13,11 +15,11 @@ S1="$T/src1"
 python3 "$GEN" generate "$S1" --seed 4 --size 8M >/dev/null
 add_awkward "$S1"
 printf 'plain\n' >"$S1/odd/plain.txt"
-"$M" init >/dev/null && "$M" import "$S1" >/dev/null &&
-	"$M" snapshot -m one >/dev/null || {
+if ! { "$M" init >/dev/null && "$M" import "$S1" >/dev/null &&
+	"$M" snapshot -m one >/dev/null; }; then
 	echo "Bail out! could not build the repository"
 	exit 1
-}
+fi
 W="$MNT/main"
 E="$T/expect" # the same edits, made on a plain copy
 cp -a "$S1" "$E"
@@ -96,7 +98,7 @@ ok "write and snapshot on the new branch" \
 		[ "$(cat "$1/@dev/dev.txt")" = dev-only ] && [ "$(cat "$1/@v4/dev.txt")" = dev-only ] &&
 		! test -e "$1/main/dev.txt"' _ "$MNT" "$M"
 # A process sits in the branch being deleted.
-sleep 30 <"$MNT/dev/dev.txt" &
+(exec 3<"$MNT/dev/dev.txt" && sleep 30) &
 HOLD=$!
 PIDS+=("$HOLD")
 ok "branch deleted while mounted vanishes (a reader holds a file in it)" \

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # bash -c scripts get their values as "$1"...
+# shellcheck source=tests/integration/lib_mount.sh
 # t_mount_views.sh: a real mount of a repository with two versions, a tag
 # and a branch: every file of @v1 and @v2 equals its source tree byte for
 # byte with its metadata (mode, owner, size, mtime, nlink, symlink target,
@@ -21,16 +23,16 @@ python3 "$GEN" mutate "$S2" --seed 2 >/dev/null
 printf 'new in v2\n' >"$S2/odd/new.txt"
 rm "$S2/odd/empty"
 
-"$M" init >/dev/null &&
+if ! { "$M" init >/dev/null &&
 	"$M" import "$S1" >/dev/null &&
 	"$M" snapshot -m one >"$T/v1" &&
 	"$M" import --delete "$S2" >/dev/null &&
 	"$M" snapshot -m two >"$T/v2" &&
 	"$M" tag first v1 >/dev/null &&
-	"$M" branch side v1 >/dev/null || {
+	"$M" branch side v1 >/dev/null; }; then
 	echo "Bail out! could not build the repository"
 	exit 1
-}
+fi
 C1=$(awk '{print $2}' "$T/v1")
 
 echo "1..37"
