@@ -458,13 +458,14 @@ int wt_write(struct mav_wt *wt, struct mav_kv_batch *b, unsigned flags)
 	int rc = mav_repo_write(wt->r, b, flags);
 
 	if (rc == 0)
-		wt->npend = 0;
+		wt_landed(wt);
 	return rc;
 }
 
 void wt_landed(struct mav_wt *wt)
 {
-	wt->npend = 0;
+	while (wt->npend > 0)
+		wt->pend[--wt->npend].n->pending = false;
 }
 
 /* An operation that materialized nodes and then failed (or never wrote
@@ -476,6 +477,7 @@ void wt_unlock(struct mav_wt *wt)
 		struct node *parent = wt_node(wt, p->n->parent);
 
 		p->n->persisted = false;
+		p->n->pending = false;
 		if (p->unpinned && parent)
 			parent->pins++;
 	}
@@ -498,6 +500,7 @@ static int mark_persisted(struct mav_wt *wt, struct node *n,
 	wt->pend[wt->npend++] =
 	    (struct pending){.n = n, .unpinned = parent != NULL};
 	n->persisted = true;
+	n->pending = true;
 	if (parent)
 		parent->pins--;
 	return 0;
@@ -534,7 +537,7 @@ static void node_free(struct mav_wt *wt, struct node *n)
 void wt_node_unref(struct mav_wt *wt, struct node *n)
 {
 	while (n && n->nlookup == 0 && n->pins == 0 && n->ino != MAV_WT_ROOT &&
-	       !wt_unsealed(n)) {
+	       !wt_unsealed(n) && !n->pending) {
 		struct node *parent = NULL;
 
 		if (!n->persisted)

@@ -81,6 +81,7 @@ struct node {
 	uint64_t parent;
 	char *name; /* name in parent (base nodes; may be NULL otherwise) */
 	bool persisted, orphan;
+	bool pending; /* materialized by the call in progress: never freed */
 	struct wt_rec rec;
 	struct dirty *dirty;
 	struct stream *stream;

@@ -4,11 +4,12 @@
  * changes, each name is served from its own base tree entry and the table
  * maps the link id to one node, so every name is one inode. When the file is
  * first materialized, every other name of the group must start pointing at
- * the materialized inode too, or a later snapshot would keep the old content
- * under the names in untouched directories. Trees have no back pointers, so
- * the names are found by walking the base commit once: costly, but only the
- * first change to a hard-linked file pays it. A name whose directory was
- * moved or deleted in the working tree since is left alone.
+ * the materialized inode too, or the other names would keep the old content
+ * and link count, and a later snapshot would keep them under names in
+ * untouched directories. Trees have no back pointers, so the names are
+ * found by walking the working tree as it is now (directories may have
+ * moved since the snapshot) once: costly, but only the first change to a
+ * hard-linked file pays it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,94 +17,137 @@
 #include "mav/error.h"
 #include "wt_internal.h"
 
-#define LINK_PATH_MAX 4096
+#define LINK_DEPTH_MAX 1024
 
 struct group_walk {
 	struct mav_wt *wt;
 	struct node *n; /* the materialized inode of the group */
 	struct mav_kv_batch *b;
-	char path[LINK_PATH_MAX];
 };
 
-/* Resolve the directory at g->path[0..plen) ('/'-separated, from the root)
- * in the working tree. */
-static int resolve_dir(struct node **out, struct group_walk *g, size_t plen)
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static int names_add(struct names *s, const char *name)
 {
-	struct node *dir = wt_node(g->wt, MAV_WT_ROOT), *child;
-	char *save = NULL, *part, buf[LINK_PATH_MAX];
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		char **v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return mav_error_set(MAV_ENOMEM, "out of memory");
+		s->v = v;
+		s->cap = cap;
+	}
+	if (!(s->v[s->n] = strdup(name)))
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	s->n++;
+	return 0;
+}
+
+static void names_free(struct names *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+/* Sort one base entry of dir into names of the group or subdirectories. */
+static int consider(struct group_walk *g, const struct mav_entry *e,
+                    struct names *match, struct names *sub)
+{
+	if (e->type == MAV_T_DIR)
+		return names_add(sub, e->name);
+	if (e->link_id == g->n->rec.link_id)
+		return names_add(match, e->name);
+	return 0;
+}
+
+/* Collect the names in dir that still come from its base tree. */
+static int collect(struct group_walk *g, struct node *dir, struct names *match,
+                   struct names *sub)
+{
+	const struct mav_tree *t = NULL;
+	size_t n = 0;
 	int rc = 0;
 
-	memcpy(buf, g->path, plen);
-	buf[plen] = '\0';
-	for (part = strtok_r(buf, "/", &save); part && rc == 0;
-	     part = strtok_r(NULL, "/", &save)) {
-		rc = wt_resolve(&child, g->wt, dir, part);
-		if (rc == 0)
-			dir = child;
+	if (!dir->persisted) {
+		if (mav_id_is_zero(&dir->rec.id))
+			return 0;
+		rc = mav_repo_get_tree(g->wt->r, &dir->rec.id, &t);
+		for (uint32_t i = 0; rc == 0 && i < t->n; i++)
+			rc = consider(g, &t->e[i], match, sub);
+		mav_repo_tree_release(g->wt->r, t);
+		return rc;
 	}
-	*out = dir;
+	wt_listing_drop(g->wt, dir);
+	rc = wt_dir_count(g->wt, dir, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const struct listing_ent *le = &dir->listing->e[i];
+		struct node *c;
+
+		if (!le->ino)
+			rc = consider(g, &dir->listing->base->e[le->base_ix],
+			              match, sub);
+		else if ((rc = wt_get(&c, g->wt, le->ino)) == 0 &&
+		         c->rec.type == MAV_T_DIR)
+			rc = names_add(sub, le->name);
+	}
+	wt_listing_drop(g->wt, dir);
 	return rc;
 }
 
-/* Point name in the directory at g->path[0..plen) at the group's inode. */
-static int attach(struct group_walk *g, size_t plen, const char *name)
+/* Point dir/name at the group's inode. */
+static int attach(struct group_walk *g, struct node *dir, const char *name)
 {
-	struct node *dir = NULL;
-	int rc = resolve_dir(&dir, g, plen);
+	int rc;
 
-	if (rc < 0 || dir->rec.type != MAV_T_DIR)
-		return 0; /* moved or deleted since: nothing to keep in step */
 	if (dir->ino == g->n->parent && strcmp(name, g->n->name) == 0)
 		return 0;
-	dir->pins++;
 	rc = wt_materialize(g->wt, dir, g->b);
 	if (rc == 0)
 		rc = wt_put_dirent(g->wt, g->b, dir->ino, name, g->n->ino,
 		                   false);
-	dir->pins--;
+	wt_listing_drop(g->wt, dir);
 	return rc;
 }
 
-static int scan(struct group_walk *g, const mav_id *tree, size_t plen,
-                int depth)
+static int scan(struct group_walk *g, struct node *dir, int depth)
 {
-	const struct mav_tree *t = NULL;
+	struct names match = {0}, sub = {0};
 	int rc;
 
-	if (depth > 1024)
+	if (depth > LINK_DEPTH_MAX)
 		return mav_error_set(MAV_ECORRUPT, "tree nesting too deep");
-	rc = mav_repo_get_tree(g->wt->r, tree, &t);
-	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
-		const struct mav_entry *e = &t->e[i];
-		size_t nl = strlen(e->name);
+	dir->pins++;
+	rc = collect(g, dir, &match, &sub);
+	for (size_t i = 0; rc == 0 && i < match.n; i++)
+		rc = attach(g, dir, match.v[i]);
+	for (size_t i = 0; rc == 0 && i < sub.n; i++) {
+		struct node *c = NULL;
 
-		if (e->type != MAV_T_DIR && e->link_id == g->n->rec.link_id)
-			rc = attach(g, plen, e->name);
-		else if (e->type == MAV_T_DIR &&
-		         plen + nl + 2 < LINK_PATH_MAX) {
-			memcpy(g->path + plen, e->name, nl);
-			g->path[plen + nl] = '/';
-			rc = scan(g, &e->id, plen + nl + 1, depth + 1);
+		rc = wt_resolve(&c, g->wt, dir, sub.v[i]);
+		if (rc == 0) {
+			rc = scan(g, c, depth + 1);
+			wt_node_unref(g->wt, c);
 		}
 	}
-	mav_repo_tree_release(g->wt->r, t);
+	dir->pins--;
+	names_free(&match);
+	names_free(&sub);
 	return rc;
 }
 
 int wt_link_group_attach(struct mav_wt *wt, struct node *n,
                          struct mav_kv_batch *b)
 {
-	struct group_walk *g = calloc(1, sizeof(*g));
+	struct group_walk g = {.wt = wt, .n = n, .b = b};
 	int rc;
 
-	if (!g)
-		return mav_error_set(MAV_ENOMEM, "out of memory");
-	g->wt = wt;
-	g->n = n;
-	g->b = b;
 	n->pins++;
-	rc = scan(g, &wt->root_tree, 0, 0);
+	rc = scan(&g, wt_node(wt, MAV_WT_ROOT), 0);
 	n->pins--;
-	free(g);
 	return rc;
 }
