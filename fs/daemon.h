@@ -74,14 +74,6 @@ struct mavfs {
 	 * and not yet referenced. Prefers writers so gc is not starved. */
 	pthread_rwlock_t gc_lock;
 
-	/* With the writeback cache the kernel owns mtime and ctime of files:
-	 * it sends them by setattr, possibly before the data they belong to.
-	 * A write keeps the times it found (mav_wt_write would stamp the
-	 * arrival time), and the stripe lock of the inode keeps a write and a
-	 * setattr of times from interleaving. */
-#define MAVFS_TIME_STRIPES 64
-	pthread_mutex_t time_lock[MAVFS_TIME_STRIPES];
-
 	/* Janitor state, guarded by jlock. */
 	pthread_mutex_t jlock;
 	pthread_cond_t jcond;

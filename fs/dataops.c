@@ -98,30 +98,6 @@ void mavfs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	mavfs_unpin(fs, v);
 }
 
-/* A write from the writeback cache: the kernel will send the file's mtime
- * and ctime itself (see struct mavfs), so keep the ones it last sent. */
-static ssize_t write_keep_times(struct mavfs *fs, struct mavfs_view *v,
-                                fuse_ino_t ino, const char *buf, size_t size,
-                                off_t off)
-{
-	uint64_t w = mavfs_ino_wino(ino);
-	struct mav_attr before, after;
-	ssize_t n;
-	int rc;
-
-	pthread_mutex_lock(mavfs_time_lock(fs, ino));
-	rc = mav_wt_getattr(&before, v->wt, w);
-	n = rc < 0 ? rc : mav_wt_write(v->wt, w, (uint64_t)off, buf, size);
-	if (n > 0) {
-		rc = mav_wt_setattr(&after, v->wt, w, &before,
-		                    MAV_SET_MTIME | MAV_SET_CTIME);
-		if (rc < 0)
-			mavfs_errno(rc, "keeping file times after a write");
-	}
-	pthread_mutex_unlock(mavfs_time_lock(fs, ino));
-	return n;
-}
-
 void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                     size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -142,9 +118,7 @@ void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		mavfs_queue_inval(fs, ino);
 	if (!mavfs_write_begin(req, v))
 		goto out;
-	n = fs->writeback ? write_keep_times(fs, v, ino, buf, size, off)
-	                  : mav_wt_write(v->wt, mavfs_ino_wino(ino),
-	                                 (uint64_t)off, buf, size);
+	n = mav_wt_write(v->wt, mavfs_ino_wino(ino), (uint64_t)off, buf, size);
 	mavfs_write_end(fs);
 	if (n < 0)
 		mavfs_reply_err(req, (int)n, "write");

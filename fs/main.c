@@ -312,8 +312,6 @@ static int init_state(struct mavfs *fs)
 	pthread_rwlock_init(&fs->gc_lock, &a);
 	pthread_rwlockattr_destroy(&a);
 	pthread_mutex_init(&fs->jlock, NULL);
-	for (int i = 0; i < MAVFS_TIME_STRIPES; i++)
-		pthread_mutex_init(&fs->time_lock[i], NULL);
 	pthread_cond_init(&fs->jcond, NULL);
 	fs->uid = getuid();
 	fs->gid = getgid();

@@ -207,6 +207,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (fs->opt.writeback && !fs->opt.ro)
 		want(conn, FUSE_CAP_WRITEBACK_CACHE);
 	fs->writeback = (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0;
+	mavfs_views_kernel_times(fs->views, fs->writeback);
 	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
 	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 	conn->max_write = MAVFS_MAX_WRITE;
@@ -389,9 +390,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	mavfs_note_write(fs);
 	if (!mavfs_write_begin(req, v))
 		goto out;
-	pthread_mutex_lock(mavfs_time_lock(fs, ino));
 	rc = mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &in, mask);
-	pthread_mutex_unlock(mavfs_time_lock(fs, ino));
 	mavfs_write_end(fs);
 	if (rc < 0) {
 		mavfs_reply_err(req, rc, "setattr");

@@ -53,9 +53,5 @@ bool mavfs_write_begin(fuse_req_t req, struct mavfs_view *v);
 void mavfs_write_end(struct mavfs *fs);
 
 /* The time stripe lock of a FUSE inode (see struct mavfs). */
-static inline pthread_mutex_t *mavfs_time_lock(struct mavfs *fs, fuse_ino_t ino)
-{
-	return &fs->time_lock[(ino * 0x9e3779b97f4a7c15ull) >> 58];
-}
 
 #endif

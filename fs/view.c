@@ -49,6 +49,7 @@ struct mavfs_views {
 	unsigned nused; /* slots in use */
 	struct view **slots;
 	uint32_t gen;
+	bool kernel_times; /* set once at init: see mav_wt_kernel_times */
 };
 
 int mavfs_views_new(struct mavfs_views **out, struct mav_repo *r,
@@ -252,8 +253,10 @@ static int open_tree(struct mavfs_views *vs, struct view *v)
 
 	if (v->pub.rw) {
 		rc = mav_wt_open(&v->pub.wt, vs->r, v->name);
-		if (rc == 0)
+		if (rc == 0) {
+			mav_wt_kernel_times(v->pub.wt, vs->kernel_times);
 			rc = mavfs_inoset_new(&v->inos);
+		}
 		return rc;
 	}
 	if (v->tree) {
@@ -598,6 +601,11 @@ static int for_working_trees(struct mavfs_views *vs, bool sync,
 	}
 	free(w);
 	return first;
+}
+
+void mavfs_views_kernel_times(struct mavfs_views *vs, bool on)
+{
+	vs->kernel_times = on;
 }
 
 void mavfs_views_seal_idle(struct mavfs_views *vs, int64_t older_ns)

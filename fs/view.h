@@ -114,6 +114,9 @@ uint64_t mavfs_views_root_ino(struct mavfs_views *vs, const char *name);
 /* Janitor work: seal quiet inodes of open working trees; close views idle
  * for idle_ns (0: every unreferenced one). */
 void mavfs_views_seal_idle(struct mavfs_views *vs, int64_t older_ns);
+/* Working trees opened from now on leave file times to the kernel
+ * (writeback cache); set at init, before any lookup. */
+void mavfs_views_kernel_times(struct mavfs_views *vs, bool on);
 void mavfs_views_close_idle(struct mavfs_views *vs, int64_t idle_ns);
 /* Above the bound: the names of the views unused for quiet_ns, least
  * recently used first, that the kernel should drop (notify_inval_entry on

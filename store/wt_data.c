@@ -593,7 +593,8 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	if (rc == 0 && len) {
 		if (off + len > n->rec.size)
 			n->rec.size = off + len;
-		n->rec.mtime = n->rec.ctime = wt_now();
+		if (!wt->kernel_times)
+			n->rec.mtime = n->rec.ctime = wt_now();
 		/* Writing clears set-user/group-id, as on ext4. */
 		n->rec.mode &= ~06000u;
 	}

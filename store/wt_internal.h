@@ -112,6 +112,7 @@ struct mav_wt {
 	mav_id root_tree;     /* its root tree (or the empty tree) */
 	uint64_t next_ino;    /* in memory; persisted on materialize */
 	uint64_t dirty_bytes; /* sum over nodes */
+	bool kernel_times;    /* writes do not stamp mtime/ctime */
 	struct wt_table by_ino, by_child, by_link;
 	struct pending *pend; /* materialized since the last landed write */
 	size_t npend, cappend;

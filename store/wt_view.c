@@ -233,6 +233,11 @@ void mav_wt_close(struct mav_wt *wt)
 	free(wt);
 }
 
+void mav_wt_kernel_times(struct mav_wt *wt, bool on)
+{
+	wt->kernel_times = on;
+}
+
 bool mav_wt_readonly(const struct mav_wt *wt)
 {
 	return wt->branch == NULL;

@@ -443,7 +443,7 @@ static const char *errname(long rc)
 static void same_rc(struct run *run, long ref, long wt)
 {
 	if (ref != wt) {
-		char r[64];
+		char r[320];
 
 		snprintf(r, sizeof(r), "%s", errname(ref));
 		die(run, "result differs: reference %s, working tree %s", r,

@@ -70,6 +70,10 @@ int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
 /* Seals nothing: call mav_wt_sync() first to keep buffered writes. */
 void mav_wt_close(struct mav_wt *wt); /* NULL is a no-op */
 bool mav_wt_readonly(const struct mav_wt *wt);
+/* With on, writes leave mtime and ctime alone: the caller sets them with
+ * setattr (a FUSE daemon with the kernel's writeback cache, where the
+ * kernel owns file times and may send them before the data). */
+void mav_wt_kernel_times(struct mav_wt *wt, bool on);
 /* Commit the view shows (read-only) or the working tree is based on (zero id
  * for a branch with no snapshot). */
 void mav_wt_base(mav_id *out, const struct mav_wt *wt);
