@@ -58,6 +58,10 @@ static int check_chunk(struct walk *w, const mav_id *id, uint32_t len)
 		problem(w, "chunk", id, "missing");
 		return 0;
 	}
+	if (rc == MAV_ECORRUPT || rc == -EIO) { /* the database's own check */
+		problem(w, "chunk", id, mav_error_message());
+		return 0;
+	}
 	if (rc < 0)
 		return rc;
 	plain = malloc(len ? len : 1);

@@ -83,6 +83,10 @@ static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
 	if (rc == MAV_ENOTFOUND) {
 		mav_id_hex(hex, id);
 		rc = mav_error_set(MAV_ENOTFOUND, "chunk %s is missing", hex);
+	} else if (rc < 0) { /* e.g. RocksDB's own checksum failed */
+		mav_id_hex(hex, id);
+		rc =
+		    mav_error_set(rc, "chunk %s: %s", hex, mav_error_message());
 	}
 	if (rc < 0)
 		goto out;
