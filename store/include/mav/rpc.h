@@ -4,15 +4,17 @@
  * each state-changing command to the daemon over REPO/mavfs.sock. A message
  * is a list of byte strings:
  *   u32 magic "MAVR" | u32 count | count x (u32 len, bytes)
- * A request is [op, args...]; ops: "snapshot BRANCH MESSAGE AUTHOR",
- * "branch-create NAME REV", "branch-delete NAME", "tag-create NAME REV",
- * "tag-delete NAME", "reset BRANCH REV", "status BRANCH", "gc", "fsck",
+ * A request is [op, args...]; ops: "snapshot BRANCH MESSAGE AUTHOR
+ * [allow-empty]", "branch-create NAME REV", "branch-delete NAME",
+ * "tag-create NAME REV", "tag-delete NAME", "reset BRANCH REV" (the working
+ * tree and the branch move to REV), "status BRANCH", "gc", "fsck",
  * "mountpoint", "meta-set BRANCH PATH KEY VALUE", "meta-del BRANCH PATH KEY".
  * A reply is [code, message, results...]: code is the decimal int the
  * operation returned (0 or a negative mav/errno code), message the error
  * line, results op-specific strings (snapshot: version, commit hex; status:
- * one "K path" per change; fsck: one problem per string). The server learns
- * the caller from SO_PEERCRED. Messages over 64 MiB are refused (-E2BIG).
+ * one "K path" per change; fsck: one problem per string; gc: chunks
+ * deleted, objects deleted, bytes freed, in decimal). The server learns the
+ * caller from SO_PEERCRED. Messages over 64 MiB are refused (-E2BIG).
  */
 #ifndef MAV_RPC_H
 #define MAV_RPC_H
