@@ -5,16 +5,11 @@
 # dir), $MNT, MAV_REPO; ok/check (TAP lines); mount_fg/umount_fg (a
 # foreground daemon whose pid is $DPID); treecmp (names, types, contents,
 # modes, owners, mtimes, nlink, symlink targets, user.* xattrs, hard-link
-# groups). An EXIT trap lazily unmounts everything under $T, kills the
-# daemons this test started (by pid) and removes $T, on every exit path.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-FS="$MAV_BIN/mavfs"
-GEN="$MAV_SRC/scripts/gen-dataset"
-T=$(mktemp -d /tmp/mav-mount.XXXXXX)
+# groups). On every exit path (lib_tap.sh's trap) everything mounted under
+# $T is lazily unmounted and the daemons this test started are stopped (by
+# pid) before $T is removed.
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 MNT="$T/mnt"
 mkdir -p "$MNT"
 export MAV_REPO="$T/repo"
@@ -27,7 +22,7 @@ mounts_under() { # mount points below $T, deepest first
 		sort -r
 }
 
-cleanup() {
+mount_cleanup() {
 	local m p
 	for m in $(mounts_under); do
 		fusermount3 -u -z "$m" 2>/dev/null
@@ -42,47 +37,9 @@ cleanup() {
 		done
 		kill -9 "$p" 2>/dev/null
 	done
-	if [ -n "${MAV_KEEP:-}" ]; then
-		echo "# kept $T" >&2
-	else
-		rm -rf "$T"
-	fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit mount_cleanup
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
-fails_with() { # fails_with PATTERN CMD...: CMD fails and says PATTERN
-	local pat=$1
-	shift
-	if "$@" >"$T/fw" 2>&1; then
-		echo "succeeded, expected failure"
-		cat "$T/fw"
-		return 1
-	fi
-	grep -q -- "$pat" "$T/fw" || {
-		echo "error does not mention '$pat':"
-		cat "$T/fw"
-		return 1
-	}
-}
-finish() {
-	echo "# $fails of $n failed"
-	[ "$fails" -eq 0 ]
-}
 
 is_mounted() { # is_mounted DIR: a mavfs mount sits on DIR
 	awk -v m="$1" '$5 == m && $0 ~ / - fuse\.mavfs / { f = 1 } END { exit !f }' \

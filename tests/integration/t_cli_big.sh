@@ -5,34 +5,12 @@
 # export writes it back sparse), and kill -9 in the middle of a large import
 # (fsck clean afterwards, only whole files referenced, a re-import finishes
 # the job). Prints the timings as TAP comments. Exits 1 on any failure.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-T=$(mktemp -d)
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 IMPORT_PID=
-cleanup() {
-	[ -n "$IMPORT_PID" ] && kill -9 "$IMPORT_PID" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+at_exit '[ -n "$IMPORT_PID" ] && kill -9 "$IMPORT_PID" 2>/dev/null'
 export MAV_REPO="$T/repo"
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 # measure NAME CMD...: run CMD, record wall seconds and peak RSS (MiB) of
 # it in $T/NAME.time as "secs rss"; succeeds if CMD did.
 measure() {
@@ -143,4 +121,4 @@ all_there() {
 ok "every file is in the next version, byte for byte" all_there
 ok "fsck is clean at the end" "$M" fsck
 
-[ "$fails" -eq 0 ] || exit 1
+finish

@@ -5,36 +5,13 @@
 # repository, 4 not found, 5 locked, 8 conflict, 1 generic); --help works
 # everywhere; an unreadable source file stops import naming the file and
 # leaves nothing half-imported. TAP output; exits 1 on any failure.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-T=$(mktemp -d)
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 LOCKPID=
-cleanup() {
-	[ -n "$LOCKPID" ] && kill "$LOCKPID" 2>/dev/null
-	chmod -R u+rwX "$T" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
+at_exit '[ -n "$LOCKPID" ] && kill "$LOCKPID" 2>/dev/null'
 unset MAV_REPO
 R="$T/repo"
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 # exits WANT CMD...: CMD exits WANT, stdout empty, and stderr is exactly one
 # line "mavctl: <command>: <message>" (the command part optional).
 exits() {
@@ -137,4 +114,4 @@ LOCKPID=
 ok "after the lock is gone, snapshot works" \
 	bash -c '"$1" snapshot -m two | grep -q "^v2 "' _ "$M"
 
-[ "$fails" -eq 0 ] || exit 1
+finish

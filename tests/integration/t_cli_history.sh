@@ -4,31 +4,11 @@
 # mutate (the counts must be what mutate reports), renames and deletions,
 # show, branches, tags, reset, and every form of revision (vN, tag, branch,
 # commit-id prefix; a bad one exits 4). TAP output; exits 1 on any failure.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-GEN="$MAV_SRC/scripts/gen-dataset"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 export MAV_REPO="$T/repo"
 export MAV_AUTHOR=tester
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 # exits WANT CMD...: CMD fails with exactly status WANT and one stderr line
 # "mavctl: ...".
 exits() {
@@ -180,4 +160,4 @@ ok "reset drops changes and moves the branch; the next snapshot follows it" \
 ok "branch -d dev; it no longer resolves (exit 4)" \
 	bash -c '"$1" branch -d dev && ! "$1" branch | grep -q dev && "$1" log --branch dev; [ $? -eq 4 ]' _ "$M"
 
-[ "$fails" -eq 0 ] || exit 1
+finish

@@ -6,41 +6,16 @@
 # gc), reads through a secondary (log, ls, cat, diff, du, export), and import
 # through MOUNTPOINT/BRANCH, --delete included. Always unmounts.
 # TAP output; exits 1 on any failure.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-T=$(mktemp -d)
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 MNT="$T/mnt"
 # is_mount DIR: a mavfs mount at DIR (mountinfo: "... DIR opts - type src").
 is_mount() { grep -q " $1 .* - fuse.mavfs " /proc/self/mountinfo; }
 export -f is_mount
-cleanup() {
-	cd /
-	if is_mount "$MNT"; then
-		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
-	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
+at_exit 'cd / && { ! is_mount "$MNT" || fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"; }'
 unset MAV_REPO
 export MAV_AUTHOR=mounted
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 mounted() { grep -q " $MNT [^ ]* - fuse.mavfs $T/repo " /proc/self/mountinfo; }
 # What must match: names, types, modes, mtimes; sizes, link counts and
 # targets of non-directories (a directory's size and link count are the
@@ -161,4 +136,4 @@ ok "umount of something not mounted fails with one line (exit 1)" \
 	bash -c '"$1" umount "$2" 2>"$3/err"; [ $? -eq 1 ] && [ "$(wc -l <"$3/err")" -eq 1 ]' \
 	_ "$M" "$MNT" "$T"
 
-[ "$fails" -eq 0 ] || exit 1
+finish

@@ -5,30 +5,10 @@
 # and export, every --json output stays valid JSON with them, and import
 # --delete makes the working tree an exact mirror of the source.
 # TAP output; exits 1 on any failure.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-GEN="$MAV_SRC/scripts/gen-dataset"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 export MAV_REPO="$T/repo"
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 json_ok() { "$@" | python3 -m json.tool >/dev/null; }
 # Names below a directory as raw bytes, one per NUL.
 names() { (cd "$1" && find . -mindepth 1 -printf '%P\0' | sort -z); }
@@ -104,4 +84,4 @@ ok "types changed in place (file->dir, dir->symlink)" \
 ok "--delete on an unchanged mirror changes nothing" \
 	bash -c '"$1" import --delete "$2" >/dev/null && [ -z "$("$1" status)" ]' _ "$M" "$S"
 
-[ "$fails" -eq 0 ] || exit 1
+finish

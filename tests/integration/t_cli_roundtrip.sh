@@ -5,31 +5,11 @@
 # a symlink loop, hard links, xattrs, empty files, odd modes and owners):
 # export of v1 must equal the source byte for byte with its metadata.
 # TAP output; exits 1 on any failure.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
-M="$MAV_BIN/mavctl"
-GEN="$MAV_SRC/scripts/gen-dataset"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 export MAV_REPO="$T/repo"
 export MAV_AUTHOR=tester
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 
 # treecmp.py A B: same names, types, contents, modes, owners, mtimes,
 # symlink targets, user.* xattrs and hard-link groups (root excluded).
@@ -226,4 +206,4 @@ relinked() {
 }
 ok "re-import after a hard-linked file changed keeps every name right" relinked
 
-[ "$fails" -eq 0 ] || exit 1
+finish

@@ -13,12 +13,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 SMALL=$(mktemp -d /tmp/mav-enospc.XXXXXX)
-small_cleanup() {
-	cleanup
-	umount -l "$SMALL" 2>/dev/null
-	rmdir "$SMALL" 2>/dev/null
-}
-trap small_cleanup EXIT
+at_exit 'umount -l "$SMALL" 2>/dev/null; rmdir "$SMALL" 2>/dev/null'
 mount -t tmpfs -o size=128m tmpfs "$SMALL" || {
 	echo "Bail out! cannot mount a tmpfs"
 	exit 1

@@ -4,29 +4,11 @@
 # the benchmarks trust, so check it: deterministic (across seeds and both
 # Python interpreters), valid files, captions that match the images, the
 # stated mutate fractions, hostile names, and manyfiles. TAP output.
-set -uo pipefail
-
-MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-GEN="$MAV_SRC/scripts/gen-dataset"
+# shellcheck source=lib_tap.sh
+. "$(dirname "$0")/lib_tap.sh"
 PY=python3
 SYS_PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 
-n=0
-fails=0
-ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$T/out" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		sed 's/^/# /' "$T/out"
-		fails=$((fails + 1))
-	fi
-}
 
 gen() { "$PY" "$GEN" "$@" >/dev/null; }
 thash() { "$PY" "$GEN" hash "$1"; }
@@ -261,4 +243,4 @@ mtimes_fixed() {
 ok "mtimes are fixed (not the time of generation) and distinct per file" \
 	mtimes_fixed "$T/a"
 
-exit $((fails > 0))
+finish

@@ -1,0 +1,66 @@
+# shellcheck shell=bash disable=SC2034 # sourced: M, FS, GEN are for the tests
+# lib_tap.sh: what every integration test shares (sourced, not run).
+#
+# Gives: $MAV_SRC, $MAV_BIN, $M (mavctl), $FS (mavfs), $GEN (gen-dataset),
+# $T (a private temp dir, removed on every exit path unless MAV_KEEP is
+# set), at_exit CMD (run CMD, in order, before $T goes), and TAP helpers:
+# ok DESC CMD... (one line from CMD's status, its output as comments on
+# failure), fails_with PATTERN CMD... and finish (the summary and status).
+set -uo pipefail
+
+MAV_SRC=${MAV_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
+M="$MAV_BIN/mavctl"
+FS="$MAV_BIN/mavfs"
+GEN="$MAV_SRC/scripts/gen-dataset"
+T=$(mktemp -d /tmp/mav-test.XXXXXX)
+AT_EXIT=()
+
+at_exit() { AT_EXIT+=("$1"); }
+tap_cleanup() {
+	local c
+	for c in "${AT_EXIT[@]}"; do
+		eval "$c"
+	done
+	if [ -n "${MAV_KEEP:-}" ]; then
+		echo "# kept $T" >&2
+	else
+		chmod -R u+rwX "$T" 2>/dev/null
+		rm -rf "$T"
+	fi
+}
+trap tap_cleanup EXIT
+trap 'exit 130' INT TERM
+
+n=0
+fails=0
+ok() { # ok DESCRIPTION CMD...: one TAP line from CMD's status
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@" >"$T/out" 2>&1; then
+		echo "ok $n - $desc"
+	else
+		echo "not ok $n - $desc"
+		sed 's/^/# /' "$T/out"
+		fails=$((fails + 1))
+	fi
+}
+fails_with() { # fails_with PATTERN CMD...: CMD fails and says PATTERN
+	local pat=$1
+	shift
+	if "$@" >"$T/fw" 2>&1; then
+		echo "succeeded, expected failure"
+		cat "$T/fw"
+		return 1
+	fi
+	grep -q -- "$pat" "$T/fw" || {
+		echo "error does not mention '$pat':"
+		cat "$T/fw"
+		return 1
+	}
+}
+finish() {
+	echo "# $fails of $n failed"
+	[ "$fails" -eq 0 ]
+}
