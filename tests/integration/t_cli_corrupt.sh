@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2016,SC2119 # bash -c gets "$1"; A && B || bail
 # t_cli_corrupt.sh: a damaged chunk (one byte of its stored frame flipped,
 # so the frame's XXH3 checksum must catch it) is reported by fsck (exit 6,
 # naming the chunk) and by the read that meets it (cat exits 6 naming the

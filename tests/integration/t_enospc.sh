@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015,SC2016,SC2119 # bash -c gets "$1"; A && B || bail
 # t_enospc.sh: a full disk. The repository lives on a small tmpfs with a
 # free-space reserve; an import bigger than the disk, and a write through
 # the mount bigger than the disk, fail with "no space" (mavctl exit 7,
