@@ -16,33 +16,27 @@
 
 #define PREFETCH_AHEAD 8 /* chunks loaded ahead of a sequential reader */
 
-/* A cached decoded object: callers borrow &view (a shallow copy of the
- * decoded header), and release finds the cache entry from it. */
-struct tree_holder {
-	struct mav_tree view; /* first: callers hold &view */
-	struct mav_tree *decoded;
+/* A cached decoded tree or blob. Callers borrow &view (a shallow copy of
+ * the decoded header); release finds the cache entry from that pointer,
+ * since view is the first member. */
+struct holder {
+	union {
+		struct mav_tree tree;
+		struct mav_blob blob;
+	} view;
+	void *decoded;
+	bool is_tree;
 	struct mav_cache_entry *entry;
 };
 
-struct blob_holder {
-	struct mav_blob view; /* first: callers hold &view */
-	struct mav_blob *decoded;
-	struct mav_cache_entry *entry;
-};
-
-void mav_odb_tree_holder_free(void *p)
+void mav_odb_holder_free(void *p)
 {
-	struct tree_holder *h = p;
+	struct holder *h = p;
 
-	mav_tree_free(h->decoded);
-	free(h);
-}
-
-void mav_odb_blob_holder_free(void *p)
-{
-	struct blob_holder *h = p;
-
-	mav_blob_free(h->decoded);
+	if (h->is_tree)
+		mav_tree_free(h->decoded);
+	else
+		mav_blob_free(h->decoded);
 	free(h);
 }
 
@@ -313,42 +307,59 @@ static size_t tree_bytes(const struct mav_tree *t)
 	return n;
 }
 
-int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
-                      const struct mav_tree **out)
+/* The decoded object id through cache c, decoding it on a miss. */
+static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
+                  const mav_id *id, bool tree)
 {
-	struct mav_cache_entry *e = mav_cache_get(r->trees, id);
-	struct tree_holder *h;
-	struct mav_tree *t;
-	int rc;
+	struct mav_cache_entry *e = mav_cache_get(c, id);
+	struct mav_tree *t = NULL;
+	struct mav_blob *b = NULL;
+	struct holder *h = NULL;
+	int rc = 0;
 
-	*out = NULL;
 	if (!e) {
-		rc = decode_tree(&t, r, id);
-		if (rc < 0)
-			return rc;
-		h = calloc(1, sizeof(*h));
-		if (!h) {
+		rc = tree ? decode_tree(&t, r, id)
+		          : mav_repo_get_blob(r, id, &b);
+		if (rc == 0 && !(h = calloc(1, sizeof(*h))))
+			rc = mav_error_set(MAV_ENOMEM, "out of memory");
+		if (rc < 0) {
 			mav_tree_free(t);
-			return mav_error_set(MAV_ENOMEM, "out of memory");
+			mav_blob_free(b);
+			return rc;
 		}
-		h->decoded = t;
-		h->view = *t;
-		e = mav_cache_insert(r->trees, id, h, tree_bytes(t));
+		h->is_tree = tree;
+		h->decoded = tree ? (void *)t : (void *)b;
+		if (tree)
+			h->view.tree = *t;
+		else
+			h->view.blob = *b;
+		e = mav_cache_insert(c, id, h,
+		                     tree ? tree_bytes(t)
+		                          : sizeof(*h) + (size_t)b->n *
+		                                             (MAV_ID_LEN + 8));
 		if (!e)
 			return mav_error_set(MAV_ENOMEM, "out of memory");
 	}
 	/* Every thread holding e stores the same value before returning. */
-	((struct tree_holder *)mav_cache_value(e))->entry = e;
-	*out = &((struct tree_holder *)mav_cache_value(e))->view;
+	*out = mav_cache_value(e);
+	(*out)->entry = e;
 	return 0;
+}
+
+int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
+                      const struct mav_tree **out)
+{
+	struct holder *h;
+	int rc = cached(&h, r, r->trees, id, true);
+
+	*out = rc == 0 ? &h->view.tree : NULL;
+	return rc;
 }
 
 void mav_repo_tree_release(struct mav_repo *r, const struct mav_tree *t)
 {
-	const struct tree_holder *h = (const struct tree_holder *)t;
-
 	if (t)
-		mav_cache_release(r->trees, h->entry);
+		mav_cache_release(r->trees, ((const struct holder *)t)->entry);
 }
 
 void mav_repo_empty_blob(mav_id *out)
@@ -374,37 +385,15 @@ void mav_repo_empty_tree(mav_id *out)
 int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id)
 {
-	struct mav_cache_entry *e = mav_cache_get(r->blobs, id);
-	struct blob_holder *h;
-	struct mav_blob *b;
-	int rc;
+	struct holder *h;
+	int rc = cached(&h, r, r->blobs, id, false);
 
-	*out = NULL;
-	if (!e) {
-		rc = mav_repo_get_blob(r, id, &b);
-		if (rc < 0)
-			return rc;
-		h = calloc(1, sizeof(*h));
-		if (!h) {
-			mav_blob_free(b);
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		}
-		h->decoded = b;
-		h->view = *b;
-		e = mav_cache_insert(r->blobs, id, h,
-		                     sizeof(*h) +
-		                         (size_t)b->n * (MAV_ID_LEN + 8));
-		if (!e)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-	}
-	((struct blob_holder *)mav_cache_value(e))->entry = e;
-	*out = &((struct blob_holder *)mav_cache_value(e))->view;
-	return 0;
+	*out = rc == 0 ? &h->view.blob : NULL;
+	return rc;
 }
 
 void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b)
 {
 	if (b)
-		mav_cache_release(r->blobs,
-		                  ((const struct blob_holder *)b)->entry);
+		mav_cache_release(r->blobs, ((const struct holder *)b)->entry);
 }

@@ -94,9 +94,9 @@ static int repo_new(struct mav_repo **out, struct mav_kv *kv,
 	pthread_mutex_init(&r->ref_lock, NULL);
 	rc = mav_cache_new(&r->chunks, cc, free);
 	if (rc == 0)
-		rc = mav_cache_new(&r->trees, tc, mav_odb_tree_holder_free);
+		rc = mav_cache_new(&r->trees, tc, mav_odb_holder_free);
 	if (rc == 0)
-		rc = mav_cache_new(&r->blobs, tc, mav_odb_blob_holder_free);
+		rc = mav_cache_new(&r->blobs, tc, mav_odb_holder_free);
 	if (rc < 0) {
 		r->kv = NULL;
 		mav_repo_close(r);

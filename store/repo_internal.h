@@ -21,8 +21,8 @@ struct mav_repo {
 	struct mav_repo_config cfg;
 	struct mav_chunker chunker;
 	struct mav_cache *chunks; /* decompressed chunk bytes */
-	struct mav_cache *trees;  /* decoded trees (struct tree_holder) */
-	struct mav_cache *blobs;  /* decoded blobs (struct blob_holder) */
+	struct mav_cache *trees;  /* decoded trees (odb.c: struct holder) */
+	struct mav_cache *blobs;  /* decoded blobs (odb.c: struct holder) */
 	bool secondary;
 	int lock_fd;                   /* flock on REPO/lock; -1 if none */
 	struct mav_prefetch *prefetch; /* NULL until started */
@@ -31,8 +31,7 @@ struct mav_repo {
 };
 
 /* odb.c: cache value destructors. */
-void mav_odb_tree_holder_free(void *holder);
-void mav_odb_blob_holder_free(void *holder);
+void mav_odb_holder_free(void *holder);
 /* Decoded blob through the blob cache; release when done. */
 int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id);
