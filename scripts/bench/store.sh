@@ -15,6 +15,7 @@
 # Environment:
 #   BENCH_SIZE        dataset size (default 1.5G; 200M for a quick run)
 #   BENCH_SMALL_SIZE  the small dataset of the memory section (default 200M)
+#   BENCH_MEM_EXTRA   more dataset sizes for the memory section, e.g. "4G"
 #   BENCH_SNAP_FILES  files in the big snapshot tree (default 100000)
 #   BENCH_SNAP_BASE   files in the reference tree (default 10000)
 #   BENCH_SNAP_RUNS   timed snapshots per tree (default 11)
@@ -469,7 +470,8 @@ section_memory() {
 	echo
 	echo "## Peak RSS of mavctl import (fresh repository, warm cache)"
 	MEM_SIZES=()
-	for size in "$BENCH_SMALL_SIZE" "$BENCH_SIZE"; do
+	# shellcheck disable=SC2086 # BENCH_MEM_EXTRA is a list of sizes
+	for size in "$BENCH_SMALL_SIZE" "$BENCH_SIZE" ${BENCH_MEM_EXTRA:-}; do
 		[[ " ${MEM_SIZES[*]} " == *" $size "* ]] && continue
 		MEM_SIZES+=("$size")
 		d=$(dataset "$size")
@@ -526,13 +528,16 @@ summary() {
 		echo "$(bench_check x "$ms" '<' 50) snapshot, 10 changed of $SNAP_FILES: $ms ms (target < 50)"
 		echo "$(bench_check x "$SNAP_RATIO" '<=' 1.5) snapshot $SNAP_FILES vs $SNAP_BASE files: ${SNAP_RATIO}x (target <= 1.5)"
 	fi
-	if want memory && ((${#MEM_SIZES[@]} == 2)); then
-		local a b
+	if want memory && ((${#MEM_SIZES[@]} >= 2)); then
+		local a b i
 		a=$(mem_of "${MEM_SIZES[0]}")
-		b=$(mem_of "${MEM_SIZES[1]}")
-		r=$(bench_ratio "$b" "$a")
-		echo "$(bench_check x "$r" '<=' 1.25) import peak RSS ${MEM_SIZES[1]} vs" \
-			"${MEM_SIZES[0]}: $((b / 1024)) vs $((a / 1024)) MiB, ${r}x (target: flat, <= 1.25)"
+		for ((i = 1; i < ${#MEM_SIZES[@]}; i++)); do
+			b=$(mem_of "${MEM_SIZES[i]}")
+			r=$(bench_ratio "$b" "$a")
+			echo "$(bench_check x "$r" '<=' 1.25) import peak RSS ${MEM_SIZES[i]} vs" \
+				"${MEM_SIZES[0]}: $((b / 1024)) vs $((a / 1024)) MiB, ${r}x" \
+				"(target: flat, <= 1.25)"
+		done
 	fi
 }
 
@@ -540,6 +545,9 @@ summary() {
 
 need=0
 want import && need=$(($(size_bytes "$BENCH_SIZE") * 9))
+for sz in ${BENCH_MEM_EXTRA:-}; do
+	want memory && need=$((need + $(size_bytes "$sz") * 2))
+done
 bench_workdir store "$need"
 BENCH_LOG=$BENCH_WORK/bench.log
 : >"$BENCH_LOG"
