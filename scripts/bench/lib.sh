@@ -170,7 +170,7 @@ bench_warm() {
 
 # bench_file_bytes DIR: sum of the sizes of the regular files under DIR.
 bench_file_bytes() {
-	find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d\n", s }'
+	find "$1" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
 bench_du() { du -sb -- "$1" | cut -f1; }

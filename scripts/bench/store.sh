@@ -75,7 +75,7 @@ size_bytes() {
 		if (u == "K") m = 2^10; else if (u == "M") m = 2^20;
 		else if (u == "G") m = 2^30; else if (u == "T") m = 2^40;
 		if (m > 1) s = substr(s, 1, length(s) - 1);
-		printf "%d\n", s * m }'
+		printf "%.0f\n", s * m }'
 }
 
 # ---------------------------------------------------------------- setup --
