@@ -3,8 +3,9 @@
 # shellcheck source=tests/integration/lib_mount.sh
 # t_mount_writers.sh: snapshots taken while programs keep writing are
 # points in time. 4 writers append fixed-size records ("writer W seq N",
-# padded; one write() each; records of 4096 bytes and, across page
-# boundaries, 1000 and 10000 bytes) to their own files in a working tree
+# padded; one write() each; one writer's records are pages of 4096 bytes,
+# the others' of 1000, 10000 and 6000 bytes straddle page boundaries) to
+# their own files in a working tree
 # while the test takes 10 snapshots. In every version each file holds whole
 # records only, numbered 0..k without a gap or a stray byte, and k never
 # goes down from one version to the next. Once the writers stop, a last
@@ -19,7 +20,7 @@ if ! "$M" init >/dev/null; then
 	echo "Bail out! could not create the repository"
 	exit 1
 fi
-SIZES=(4096 4096 1000 10000)
+SIZES=(4096 1000 10000 6000)
 NSNAP=10
 
 cat >"$T/writer.py" <<'PYEOF'
