@@ -5,10 +5,10 @@
 # points in time. 4 writers append fixed-size records ("writer W seq N",
 # padded; one write() each; one writer's records are pages of 4096 bytes,
 # the others' of 1000, 10000 and 6000 bytes straddle page boundaries) to
-# their own files in a working tree
-# while the test takes 10 snapshots. In every version each file holds whole
-# records only, numbered 0..k without a gap or a stray byte, and k never
-# goes down from one version to the next. Once the writers stop, a last
+# their own files in a working tree while the test takes 10 snapshots. In
+# every version each file holds whole records only, numbered 0..k without
+# a gap or a stray byte, and k never goes down from one version to the
+# next. Once the writers stop, a last
 # snapshot holds every record each of them wrote. TAP output; exits 1 on
 # any failure.
 . "$(dirname "$0")/lib_mount.sh"
