@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""mount_random.py: seeded random POSIX operations, checked against a real disk.
+"""mount_random.py: seeded random POSIX ops, checked against a real disk.
 
   mount_random.py run --seed S --steps N --mnt MNT --ref DIR --snaps DIR
                       [--every K] [--mavctl PATH] [--log]
@@ -16,7 +16,8 @@ modes, owners, bytes, symlink targets, user.* xattrs, file link counts,
 hard-link groups, and mtimes that were set explicitly with utime and not
 written since). Every K steps `mavctl snapshot` freezes the working tree;
 the reference at that moment is copied to SNAPS/ref-vN (hard links and
-xattrs kept) and MNT/@vN must equal it at once, and again at the end.
+xattrs kept) and MNT/@vN must equal it, with every mtime the working tree
+showed right after the snapshot, at once and again at the end.
 Twice a run it sits idle for 2.5 s so the daemon seals idle files.
 recheck: compare every MNT/@vN against its SNAPS/ref-vN copy again.
 compare: MNT/main against DIR as a whole, mtimes left out (after remount).
@@ -645,6 +646,11 @@ class Run:
         dst = os.path.join(self.snaps, b"ref-" + ver.encode())
         copy_tree(self.cmp[1], dst)
         mt = self.mtime_expect(ref)
+        # What the working tree shows right after the snapshot, times
+        # included (the kernel's under the writeback cache): the
+        # snapshot must have frozen exactly that.
+        shown = walk(self.cmp[0])[0]
+        mt.update((k, st.st_mtime_ns) for k, (_, st) in shown.items())
         with open(dst + b".json", "w") as f:
             json.dump({"sub": self.sub.hex(),
                        "mtimes": {k.hex(): v for k, v in mt.items()}}, f)
