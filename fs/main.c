@@ -84,8 +84,11 @@ static void usage(void)
 	       "  -o max_views=N         trees open at once (256)\n"
 	       "  -o ro                  mount read-only\n"
 	       "  -o allow_other         let other users in\n"
-	       "  -o no_writeback_cache  write through: a write into a\n"
-	       "                         read-only view fails at write()\n"
+	       "  -o writeback_cache     kernel writeback cache: faster small\n"
+	       "                         writes, but a snapshot taken while a\n"
+	       "                         program writes may hold part of one\n"
+	       "                         write(); a write() into a read-only\n"
+	       "                         view then fails only at fsync/close\n"
 	       "  -o no_posix_acl        no ACL capability (ls -l then asks\n"
 	       "                         the daemon twice per file)\n"
 	       "\n"
@@ -241,6 +244,11 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	memset(&fs, 0, sizeof(fs));
 	c.posix_acl = 1; /* the kernel caches "no ACL": ls -l asks per file */
+	/* Write-through by default: with the kernel's writeback cache a
+	 * snapshot taken while a program writes can catch part of a write()
+	 * (pages reach the daemon in any order), which t_mount_writers shows.
+	 */
+	c.no_writeback = 1;
 	if (fuse_opt_parse(&args, &c, cli_spec, cli_proc) < 0)
 		goto out;
 	if (c.help || c.version) {

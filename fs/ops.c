@@ -5,18 +5,22 @@
  * again), readdirplus always (not "auto": every listing is followed by
  * stats in the workloads we serve), async and parallel operations, cached
  * symlinks, 1 MiB writes, POSIX ACLs (only so the kernel caches "no ACL":
- * ls -l then asks once per file, not twice) and - for working trees - the
- * writeback cache. Atomic O_TRUNC stays off: an O_TRUNC open the daemon
- * never sees must reach it as a setattr. Because open is zero-message,
- * nothing is per open file: every handler works on inode numbers.
+ * ls -l then asks once per file, not twice) and - only with -o
+ * writeback_cache - the writeback cache. Atomic O_TRUNC stays off: an O_TRUNC
+ * open the daemon never sees must reach it as a setattr. Because open is
+ * zero-message, nothing is per open file: every handler works on inode numbers.
  *
- * The writeback cache is per connection, so it costs read-only views too:
- * the kernel invalidates st_blocks on every close and the next fstat asks
- * the daemon (warm open+fstat+read+close of 100 KiB: 35 us against 21 us
- * native; 23 us with -o no_writeback_cache, which halves small-write
- * throughput instead). And a write() into a snapshot is accepted into the
- * page cache and refused only when written back (EROFS at fsync/close;
- * the daemon then retires the view so the snapshot reads back intact).
+ * The writeback cache is off by default. Its pages reach the daemon in any
+ * order, so a snapshot taken while a program writes could hold part of one
+ * write() (zeros up to a page boundary: t_mount_writers); write-through,
+ * each write() of up to max_write bytes is one request, wholly in or
+ * wholly out of a snapshot. It also costs read-only views (the kernel
+ * invalidates st_blocks on every close and the next fstat asks the daemon:
+ * warm open+fstat+read+close of 100 KiB 35 us against 23 us without it and
+ * 21 us native). It does halve small-write throughput, so -o
+ * writeback_cache remains; with it a write() into a snapshot is refused
+ * only when written back (EROFS at fsync/close; the daemon then retires the
+ * view so the snapshot reads back intact).
  *
  * Timeouts: read-only views never change, so their entries and attributes
  * are cached for a very long time (and their pages kept); working trees
@@ -88,7 +92,7 @@ void mavfs_attr_to_stat(struct stat *st, const struct mav_attr *a, uint64_t ino)
 	st->st_ino = ino;
 	st->st_mode = (a->type <= MAV_T_SYMLINK ? types[a->type] : S_IFREG) |
 	              (a->mode & 07777);
-	st->st_nlink = a->nlink ? a->nlink : 1;
+	st->st_nlink = a->nlink; /* 0 for a file unlinked while open */
 	st->st_uid = a->uid;
 	st->st_gid = a->gid;
 	st->st_size = (off_t)a->size;

@@ -349,7 +349,7 @@ static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
 int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
                       const struct mav_tree **out)
 {
-	struct holder *h;
+	struct holder *h = NULL;
 	int rc = cached(&h, r, r->trees, id, true);
 
 	*out = rc == 0 ? &h->view.tree : NULL;
@@ -385,7 +385,7 @@ void mav_repo_empty_tree(mav_id *out)
 int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id)
 {
-	struct holder *h;
+	struct holder *h = NULL;
 	int rc = cached(&h, r, r->blobs, id, false);
 
 	*out = rc == 0 ? &h->view.blob : NULL;

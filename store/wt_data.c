@@ -595,8 +595,6 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 			n->rec.size = off + len;
 		if (!wt->kernel_times)
 			n->rec.mtime = n->rec.ctime = wt_now();
-		/* Writing clears set-user/group-id, as on ext4. */
-		n->rec.mode &= ~06000u;
 	}
 	if (rc == 0 && n->dirty && n->dirty->bytes >= NODE_DIRTY_MAX)
 		rc = wt_seal(wt, n, NULL);
