@@ -23,6 +23,8 @@
 #define WT_DIRTY_MAX   (256ull << 20) /* seal the largest past this */
 #define SEAL_STEP      (256u << 10)
 #define FILE_MAX       (1ull << 50)
+#define WT_PAGE        4096u
+#define WT_SPLIT_MIN   (1u << 20) /* a whole max_write: more may follow */
 
 /* ---- extents ---- */
 
@@ -591,6 +593,13 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	if (rc == 0 && len && !streamed)
 		rc = dirty_add(wt, n, off, buf, len);
 	if (rc == 0 && len) {
+		/* The kernel cuts a write() that starts inside a page it has
+		 * not cached after that page, and sends the rest next: a
+		 * snapshot waits for the rest (see mav_wt_snapshot). */
+		n->split_at = (off + len) % WT_PAGE == 0 &&
+		                      (off % WT_PAGE || len >= WT_SPLIT_MIN)
+		                  ? wt_now()
+		                  : 0;
 		if (off + len > n->rec.size)
 			n->rec.size = off + len;
 		if (!wt->kernel_times)

@@ -87,6 +87,7 @@ struct node {
 	struct stream *stream;
 	int lost; /* error that dropped unsealed writes; fsync reports it once
 	           */
+	int64_t split_at; /* last write looked like the head of a split one */
 	struct listing *listing;
 	struct node *next_ino, *next_child, *next_link;
 	bool in_child_tab, in_link_tab;

@@ -13,12 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mav/error.h"
 #include "wt_internal.h"
 #include "wt_refs.h"
 
-#define PATH_BUF 8192
+#define PATH_BUF       8192
+#define SPLIT_WAIT_NS  5000000 /* 5 ms: the rest of a split write is due */
+#define SPLIT_WAIT_MAX 200     /* 1 ms pauses before snapshotting anyway */
 
 static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
                       struct mav_kv_batch *b, int depth);
@@ -270,14 +273,36 @@ out:
 	return rc;
 }
 
+/* Has a file, written in the last SPLIT_WAIT_NS, been left with the head
+ * of a write() whose rest the kernel has yet to send? */
+static bool split_in_flight(struct mav_wt *wt)
+{
+	int64_t since = wt_now() - SPLIT_WAIT_NS;
+
+	for (size_t i = 0; i < wt->by_ino.nb; i++)
+		for (struct node *n = wt->by_ino.b[i]; n; n = n->next_ino)
+			if (n->split_at > since)
+				return true;
+	return false;
+}
+
 int mav_wt_snapshot(mav_id *commit_out, uint64_t *version_out,
                     struct mav_wt *wt, const struct mav_snapshot_opts *o)
 {
-	int rc;
+	struct timespec pause = {0, 1000000};
+	int rc, waited = 0;
 
 	if (!wt->branch)
 		return -EROFS;
 	pthread_mutex_lock(&wt->lock);
+	/* Each write() wholly in or wholly out: let split ones finish (the
+	 * rest follows within microseconds; a writer that never pauses only
+	 * delays the snapshot by SPLIT_WAIT_MAX pauses). */
+	while (split_in_flight(wt) && waited++ < SPLIT_WAIT_MAX) {
+		pthread_mutex_unlock(&wt->lock);
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&wt->lock);
+	}
 	rc = snapshot_locked(commit_out, version_out, wt, o);
 	wt_unlock(wt);
 	return rc;
