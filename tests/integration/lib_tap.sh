@@ -2,8 +2,8 @@
 # lib_tap.sh: what every integration test shares (sourced, not run).
 #
 # Gives: $MAV_SRC, $MAV_BIN, $M (mavctl), $FS (mavfs), $GEN (gen-dataset),
-# $T (a private temp dir, removed on every exit path unless MAV_KEEP is
-# set), at_exit CMD (run CMD, in order, before $T goes), and TAP helpers:
+# $TREECMP, $T (a private temp dir, removed on every exit path unless
+# MAV_KEEP is set), at_exit CMD (run CMD, in order, before $T goes), and TAP helpers:
 # ok DESC CMD... (one line from CMD's status, its output as comments on
 # failure), fails_with PATTERN CMD... and finish (the summary and status).
 set -uo pipefail
@@ -13,6 +13,7 @@ MAV_BIN=${MAV_BIN:-$MAV_SRC/build/bin}
 M="$MAV_BIN/mavctl"
 FS="$MAV_BIN/mavfs"
 GEN="$MAV_SRC/scripts/gen-dataset"
+export TREECMP="$MAV_SRC/tests/integration/treecmp.py"
 T=$(mktemp -d /tmp/mav-test.XXXXXX)
 AT_EXIT=()
 
@@ -60,6 +61,10 @@ fails_with() { # fails_with PATTERN CMD...: CMD fails and says PATTERN
 		return 1
 	}
 }
+# treecmp A B [--no-mtime]: the trees hold the same names, types, modes,
+# owners, sizes, link counts, mtimes, bytes, symlink targets, user.* xattrs
+# and hard-link groups.
+treecmp() { python3 "$TREECMP" "$@"; }
 finish() {
 	echo "# $fails of $n failed"
 	[ "$fails" -eq 0 ]

@@ -11,50 +11,6 @@ export MAV_REPO="$T/repo"
 export MAV_AUTHOR=tester
 
 
-# treecmp.py A B: same names, types, contents, modes, owners, mtimes,
-# symlink targets, user.* xattrs and hard-link groups (root excluded).
-cat >"$T/treecmp.py" <<'PYEOF'
-import hashlib, os, stat, sys
-
-def walk(root):
-    out, groups = {}, {}
-    for top, dirs, files in os.walk(root.encode()):
-        for name in dirs + files:
-            p = os.path.join(top, name)
-            rel = os.path.relpath(p, root.encode())
-            st = os.lstat(p)
-            rec = [stat.S_IFMT(st.st_mode), st.st_uid, st.st_gid]
-            if not stat.S_ISLNK(st.st_mode):
-                rec.append(stat.S_IMODE(st.st_mode))
-            rec.append(st.st_mtime_ns)
-            if stat.S_ISREG(st.st_mode):
-                with open(p, "rb") as f:
-                    rec.append(hashlib.sha256(f.read()).hexdigest())
-                rec.append(st.st_size)
-                groups.setdefault((st.st_dev, st.st_ino), []).append(rel)
-            elif stat.S_ISLNK(st.st_mode):
-                rec.append(os.readlink(p))
-            if not stat.S_ISLNK(st.st_mode):
-                rec.append(sorted((k, os.getxattr(p, k))
-                                  for k in os.listxattr(p)
-                                  if k.startswith("user.")))
-            out[rel] = rec
-    links = sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
-    return out, links
-
-a, la = walk(sys.argv[1])
-b, lb = walk(sys.argv[2])
-bad = 0
-for k in sorted(set(a) | set(b)):
-    if a.get(k) != b.get(k):
-        print("differs:", k, a.get(k), b.get(k))
-        bad += 1
-if la != lb:
-    print("hard links differ:", la, lb)
-    bad += 1
-print("compared %d names, %d hard-link groups" % (len(a), len(la)))
-sys.exit(1 if bad else 0)
-PYEOF
 
 # The source: a generated dataset plus every awkward case.
 S="$T/src"
@@ -151,7 +107,7 @@ cat_range() {
 }
 ok "cat --offset/--length writes a byte range" cat_range
 ok "export of v1 equals the source (content, modes, owners, mtimes, links, xattrs)" \
-	bash -c '"$1" export v1 "$2/exp" && python3 "$2/treecmp.py" "$3" "$2/exp"' \
+	bash -c '"$1" export v1 "$2/exp" && python3 "$TREECMP" "$3" "$2/exp"' \
 	_ "$M" "$T" "$S"
 ok "export refuses a non-empty destination (exit 8)" \
 	bash -c '"$1" export v1 "$2"; [ $? -eq 8 ]' _ "$M" "$S"
@@ -192,7 +148,7 @@ ok "gc after all this frees nothing referenced (fsck still clean)" \
 	bash -c '"$1" gc && "$1" fsck && "$1" cat v1:odd/hello.txt | grep -qx hello' _ "$M"
 many_dirs() {
 	rm -rf "$T/exp2"
-	"$M" export v2 "$T/exp2" && python3 "$T/treecmp.py" "$S" "$T/exp2"
+	"$M" export v2 "$T/exp2" && python3 "$TREECMP" "$S" "$T/exp2"
 }
 ok "export of v2 (same tree, after gc) equals the source" many_dirs
 relinked() {
@@ -202,7 +158,7 @@ relinked() {
 	"$M" import "$S" >/dev/null &&
 		[ "$("$M" status | sort | tr '\n' ' ')" = "M odd/deeper/deepest/text M odd/deeper/hello-hardlink-2 M odd/hello-hardlink M odd/hello.txt " ] &&
 		"$M" snapshot -m "chmod a hard-linked file" >/dev/null &&
-		"$M" export v3 "$T/exp3" && python3 "$T/treecmp.py" "$S" "$T/exp3"
+		"$M" export v3 "$T/exp3" && python3 "$TREECMP" "$S" "$T/exp3"
 }
 ok "re-import after a hard-linked file changed keeps every name right" relinked
 

@@ -247,7 +247,7 @@ done
 
 ok "a last mount" mount_fg
 ok "a change and a snapshot work, the version equals the working tree" \
-	bash -c 'echo last >"$3/last" && "$1" snapshot -m after >"$2/last" && python3 "$2/treecmp.py" "$3" "$4/@$(cut -d" " -f1 "$2/last")"' \
+	bash -c 'echo last >"$3/last" && "$1" snapshot -m after >"$2/last" && python3 "$TREECMP" "$3" "$4/@$(cut -d" " -f1 "$2/last")"' \
 	_ "$M" "$T" "$W" "$MNT"
 ok "unmount" umount_fg
 ok "fsck is clean at the end" "$M" fsck

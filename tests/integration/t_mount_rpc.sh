@@ -85,14 +85,14 @@ wait "$WRITER" 2>/dev/null
 
 ok "tag made while mounted appears as @rel" \
 	bash -c '"$1" tag rel v1 && ls "$2" | grep -qx @rel && python3 "$3" "$4" "$2/@rel"' \
-	_ "$M" "$MNT" "$T/treecmp.py" "$S1"
+	_ "$M" "$MNT" "$TREECMP" "$S1"
 ok "tag of a name taken fails" fails_with "exists" "$M" tag rel v2
 ok "tag deleted while mounted vanishes" \
 	bash -c '"$1" tag -d rel && ! ls "$2" | grep -qx @rel && ! stat "$2/@rel"' \
 	_ "$M" "$MNT"
 ok "branch made while mounted appears, with its working tree" \
 	bash -c '"$1" branch dev v1 && ls "$2" | grep -qx dev && ls "$2" | grep -qx @dev &&
-		python3 "$3" "$4" "$2/dev"' _ "$M" "$MNT" "$T/treecmp.py" "$S1"
+		python3 "$3" "$4" "$2/dev"' _ "$M" "$MNT" "$TREECMP" "$S1"
 ok "write and snapshot on the new branch" \
 	bash -c 'echo dev-only >"$1/dev/dev.txt" && [ "$("$2" snapshot -b dev -m d | cut -d" " -f1)" = v4 ] &&
 		[ "$(cat "$1/@dev/dev.txt")" = dev-only ] && [ "$(cat "$1/@v4/dev.txt")" = dev-only ] &&
@@ -109,7 +109,7 @@ kill "$HOLD" 2>/dev/null
 wait "$HOLD" 2>/dev/null
 ok "a branch of the same name can be made again" \
 	bash -c '"$1" branch dev v2 && python3 "$2" --no-mtime "$3/@v2" "$3/dev"' \
-	_ "$M" "$T/treecmp.py" "$MNT"
+	_ "$M" "$TREECMP" "$MNT"
 
 # reset: throw away edits made through the mount.
 ok "more edits, then reset to v2 through the daemon" \
@@ -119,7 +119,7 @@ ok "the working tree equals v2 at once" treecmp --no-mtime "$MNT/@v2" "$W"
 ok "status is empty after reset" bash -c '[ -z "$("$1" status)" ]' _ "$M"
 ok "reset to v1 moves the branch: @main is v1, main/ equals it" \
 	bash -c '"$1" reset v1 && python3 "$2" "$3" "$4/@main" && python3 "$2" --no-mtime "$3" "$4/main"' \
-	_ "$M" "$T/treecmp.py" "$S1" "$MNT"
+	_ "$M" "$TREECMP" "$S1" "$MNT"
 
 ok "rename of a hard-linked name is kept by a snapshot (branch hl)" \
 	bash -c '"$2" branch hl v1 >/dev/null &&
@@ -189,7 +189,7 @@ ok "gc through the daemon" "$M" gc
 ok "fsck through the daemon finds no problems" "$M" fsck
 ok "every version still reads after gc" \
 	bash -c 'python3 "$1" "$2" "$3/@v1" && python3 "$1" --no-mtime "$4" "$3/@v2"' \
-	_ "$T/treecmp.py" "$S1" "$MNT" "$E"
+	_ "$TREECMP" "$S1" "$MNT" "$E"
 
 # Other users: status yes, changes no.
 chmod 0755 "$T" "$MAV_REPO"
@@ -210,6 +210,6 @@ ok "remount" mount_fg
 ok "after a remount the versions and the working tree are as they were" \
 	bash -c 'ls "$1" | grep -qx @v4 && python3 "$2" "$3" "$1/@v1" &&
 		diff "$4/before" <(cd "$1/main" && find . -mindepth 1 -printf "%P %y %s %m %T@\n" | sort)' \
-	_ "$MNT" "$T/treecmp.py" "$S1" "$T"
+	_ "$MNT" "$TREECMP" "$S1" "$T"
 
 finish

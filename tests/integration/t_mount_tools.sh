@@ -143,7 +143,7 @@ ok "snapshot of everything" snap tools
 V=$(awk '{print $1}' "$T/snap.out")
 ok "the snapshot equals the working tree, metadata included" treecmp "$W" "$MNT/@$V"
 ok "and the sources" \
-	bash -c 'for d in cp rsync tar; do python3 "$1/treecmp.py" "$2" "$3/$d" || exit 1; done' _ "$T" "$S" "$MNT/@$V"
+	bash -c 'for d in cp rsync tar; do python3 "$TREECMP" "$2" "$3/$d" || exit 1; done' _ "$T" "$S" "$MNT/@$V"
 ok "the database in the snapshot passes integrity_check (read-only)" \
 	bash -c 'cp "$1/db/journal.db" "$2/snapdb" && sqlite3 "$2/snapdb" "PRAGMA integrity_check;" | grep -qx ok' _ "$MNT/@$V" "$T"
 ok "unmount" umount_fg

@@ -50,10 +50,10 @@ ok "@main is v2" treecmp "$S2" "$MNT/@main"
 ok "@first (a tag) is v1" treecmp "$S1" "$MNT/@first"
 ok "@side (a branch's snapshot) is v1, side/ its working tree" \
 	bash -c 'python3 "$1" "$2" "$3/@side" && python3 "$1" "$2" "$3/side"' \
-	_ "$T/treecmp.py" "$S1" "$MNT"
+	_ "$TREECMP" "$S1" "$MNT"
 ok "@<commit prefix> resolves and is not listed" \
 	bash -c 'python3 "$1" "$2" "$3/@${4:0:10}" && ! ls "$3" | grep -q "${4:0:10}"' \
-	_ "$T/treecmp.py" "$S1" "$MNT" "$C1"
+	_ "$TREECMP" "$S1" "$MNT" "$C1"
 ok "unknown names are absent" \
 	bash -c '! stat "$1/@v9" && ! stat "$1/@nope" && ! stat "$1/.hidden" && ! stat "$1/nobranch" && ! stat "$1/@"' \
 	_ "$MNT"
