@@ -144,8 +144,9 @@ int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino);
 /* Freeze the working tree into the next vN: seals everything, builds trees
  * for changed directories only, writes the commit and moves the branch and
  * vN refs in one synced batch. Concurrent writers wait for it, so each write
- * is wholly in or wholly out. MAV_EEXIST-free: an unchanged tree still makes
- * a new version (like `git commit --allow-empty`) only if allow_empty. */
+ * is wholly in or wholly out (a write() the kernel split in two requests is
+ * waited for). An unchanged tree is refused with MAV_EEXIST unless
+ * allow_empty (like `git commit --allow-empty`). */
 struct mav_snapshot_opts {
 	const char *message;
 	const char *author;
@@ -165,7 +166,7 @@ int mav_wt_status(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx);
 
 /* Put a ready-made file (content already stored by a mav_writer) at
  * parent/name, replacing any non-directory entry there: the fast path of
- * import. xattrs may be NULL. */
+ * import. xattrs may be NULL. Unlike create, adds no reference. */
 int mav_wt_put_file(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
                     const char *name, const struct mav_attr *attr,
                     const mav_id *blob, const struct mav_xattr *xattrs,
