@@ -1,7 +1,12 @@
 /* wt_data.c - file contents of working trees: read, write, seal.
  *
- * Writes land in per-inode dirty extents in memory (sorted, merged). A file
- * is sealed on fsync, snapshot, forget, memory pressure or idle: its changed
+ * A write at the end of a sealed file starts an append stream: the bytes go
+ * straight through the chunker, chunks are stored as they are cut, and the
+ * last old chunk is cut again with them. Other writes land in per-inode
+ * dirty extents in memory (sorted, never merged: a later write trims what it
+ * overwrites); pages the kernel sends ahead of a stream wait there until the
+ * gap fills. A file is sealed on fsync, snapshot, forget, memory pressure,
+ * idle or a read of what is streamed: its changed
  * region is cut again with FastCDC from the start of the chunk holding the
  * first change, and cutting stops as soon as a cut falls on an old chunk
  * boundary past the last change, so the unchanged chunks after it are kept
