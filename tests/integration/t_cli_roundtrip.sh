@@ -35,7 +35,7 @@ chown 1234:5678 "$S/odd/hello.txt"
 touch -h -d '2001-02-03 04:05:06.123456789' "$S/odd/loop-a"
 touch -d '1999-12-31 23:59:59.5' "$S/odd/empty-dir"
 
-echo "1..23"
+echo "1..24"
 
 ok "init creates a repository" "$M" init --chunk-avg 32K
 ok "import copies the tree" "$M" import "$S"
@@ -161,5 +161,14 @@ relinked() {
 		"$M" export v3 "$T/exp3" && python3 "$TREECMP" "$S" "$T/exp3"
 }
 ok "re-import after a hard-linked file changed keeps every name right" relinked
+progress_on_tty() {
+	mkdir -p "$T/prog" && head -c 3000000 /dev/urandom >"$T/prog/p.bin" &&
+		"$M" import "$T/prog" 2>"$T/plain.err" >/dev/null &&
+		! grep -q 'files, .*/s' "$T/plain.err" &&
+		echo more >>"$T/prog/p.bin" &&
+		script -qec "$M import $T/prog" /dev/null >"$T/tty.out" &&
+		tr '\r' '\n' <"$T/tty.out" | grep -q '^import: .* files, .*/s'
+}
+ok "import shows a progress line on a terminal only" progress_on_tty
 
 finish
