@@ -106,26 +106,16 @@ void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	ssize_t n;
 
 	(void)fi;
-	if (ino == FUSE_ROOT_ID) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	v = mavfs_pin(req, ino);
+	mavfs_note_write(fs);
+	v = mavfs_begin_change(req, ino, true);
 	if (!v)
 		return;
-	mavfs_note_write(fs);
-	if (!v->rw)
-		mavfs_queue_inval(fs, ino);
-	if (!mavfs_write_begin(req, v))
-		goto out;
 	n = mav_wt_write(v->wt, mavfs_ino_wino(ino), (uint64_t)off, buf, size);
-	mavfs_write_end(fs);
 	if (n < 0)
 		mavfs_reply_err(req, (int)n, "write");
 	else
 		fuse_reply_write(req, (size_t)n);
-out:
-	mavfs_unpin(fs, v);
+	mavfs_end_change(fs, v);
 }
 
 void mavfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -239,23 +229,12 @@ out:
 static struct mavfs_view *begin_xattr(fuse_req_t req, fuse_ino_t ino,
                                       const char *name)
 {
-	struct mavfs *fs = mavfs_of(req);
-	struct mavfs_view *v;
+	struct mavfs *fs = mavfs_of(req); /* req is gone once answered */
+	struct mavfs_view *v = mavfs_begin_change(req, ino, false);
 
-	if (ino == FUSE_ROOT_ID) {
-		fuse_reply_err(req, EROFS);
-		return NULL;
-	}
-	v = mavfs_pin(req, ino);
-	if (!v)
-		return NULL;
-	if (v->rw && !has_prefix(name, "user.")) {
+	if (v && !has_prefix(name, "user.")) {
 		fuse_reply_err(req, EOPNOTSUPP);
-		mavfs_unpin(fs, v);
-		return NULL;
-	}
-	if (!mavfs_write_begin(req, v)) {
-		mavfs_unpin(fs, v);
+		mavfs_end_change(fs, v);
 		return NULL;
 	}
 	return v;
@@ -272,9 +251,8 @@ void mavfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	rc = mav_wt_setxattr(v->wt, mavfs_ino_wino(ino), name, value, size,
 	                     flags);
-	mavfs_write_end(fs);
 	mavfs_reply_err(req, rc, name);
-	mavfs_unpin(fs, v);
+	mavfs_end_change(fs, v);
 }
 
 void mavfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
@@ -286,7 +264,6 @@ void mavfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (!v)
 		return;
 	rc = mav_wt_removexattr(v->wt, mavfs_ino_wino(ino), name);
-	mavfs_write_end(fs);
 	mavfs_reply_err(req, rc, name);
-	mavfs_unpin(fs, v);
+	mavfs_end_change(fs, v);
 }

@@ -198,36 +198,6 @@ void mavfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	mavfs_unpin(fs, v);
 }
 
-/* Pin the view of a directory about to change: NULL (answered) for the
- * root, read-only views and stale inodes; else pinned with the gc lock. */
-static struct mavfs_view *begin_change(fuse_req_t req, fuse_ino_t dir)
-{
-	struct mavfs *fs = mavfs_of(req);
-	struct mavfs_view *v;
-
-	if (dir == FUSE_ROOT_ID) {
-		fuse_reply_err(req, EROFS);
-		return NULL;
-	}
-	v = mavfs_pin(req, dir);
-	if (v && !mavfs_write_begin(req, v)) {
-		mavfs_unpin(fs, v);
-		return NULL;
-	}
-	return v;
-}
-
-/* After replying (req is gone): drop the gc lock and the pin. Handlers
- * that reply with an entry drop the lock before replying instead: a failed
- * entry reply forgets the reference again, which may seal and take the
- * lock itself, and a writer-preferring lock must never be taken twice by
- * one thread. */
-static void end_change(struct mavfs *fs, struct mavfs_view *v)
-{
-	mavfs_write_end(fs);
-	mavfs_unpin(fs, v);
-}
-
 enum make_kind { MAKE_FILE, MAKE_DIR, MAKE_LINK };
 
 static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -236,7 +206,7 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct mavfs *fs = mavfs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct mavfs_view *v = begin_change(req, parent);
+	struct mavfs_view *v = mavfs_begin_change(req, parent, false);
 	uint64_t p = mavfs_ino_wino(parent);
 	struct mav_attr a;
 	int rc;
@@ -252,7 +222,7 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	else
 		rc = mav_wt_symlink(&a, v->wt, p, name, target, ctx->uid,
 		                    ctx->gid);
-	mavfs_write_end(fs); /* before replying: see end_change */
+	mavfs_write_end(fs); /* before replying: see mavfs_write_end */
 	if (rc < 0) {
 		mavfs_reply_err(req, rc, name);
 	} else {
@@ -283,11 +253,11 @@ void mavfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	/* No devices, fifos or sockets in trees; read-only still wins. */
-	v = begin_change(req, parent);
+	v = mavfs_begin_change(req, parent, false);
 	if (!v)
 		return;
 	fuse_reply_err(req, EPERM);
-	end_change(fs, v);
+	mavfs_end_change(fs, v);
 }
 
 void mavfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -336,7 +306,7 @@ void mavfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		fuse_reply_err(req, across_views(fs, ino, newparent));
 		return;
 	}
-	v = begin_change(req, newparent);
+	v = mavfs_begin_change(req, newparent, false);
 	if (!v)
 		return;
 	rc = mav_wt_link(&a, v->wt, mavfs_ino_wino(ino),
@@ -353,7 +323,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
                         bool dir)
 {
 	struct mavfs *fs = mavfs_of(req);
-	struct mavfs_view *v = begin_change(req, parent);
+	struct mavfs_view *v = mavfs_begin_change(req, parent, false);
 	uint64_t p = mavfs_ino_wino(parent);
 	int rc;
 
@@ -361,7 +331,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	rc = dir ? mav_wt_rmdir(v->wt, p, name) : mav_wt_unlink(v->wt, p, name);
 	mavfs_reply_err(req, rc, name);
-	end_change(fs, v);
+	mavfs_end_change(fs, v);
 }
 
 void mavfs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -394,11 +364,11 @@ void mavfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL); /* RENAME_WHITEOUT */
 		return;
 	}
-	v = begin_change(req, parent);
+	v = mavfs_begin_change(req, parent, false);
 	if (!v)
 		return;
 	rc = mav_wt_rename(v->wt, mavfs_ino_wino(parent), name,
 	                   mavfs_ino_wino(newparent), newname, flags);
 	mavfs_reply_err(req, rc, name);
-	end_change(fs, v);
+	mavfs_end_change(fs, v);
 }

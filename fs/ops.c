@@ -135,19 +135,39 @@ void mavfs_reply_entry(fuse_req_t req, struct mavfs_view *v,
 		mavfs_view_forget(fs->views, e.ino, 1);
 }
 
-bool mavfs_write_begin(fuse_req_t req, struct mavfs_view *v)
+struct mavfs_view *mavfs_begin_change(fuse_req_t req, fuse_ino_t ino,
+                                      bool retire_ro)
 {
-	if (!v->rw) {
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+
+	if (ino == FUSE_ROOT_ID) {
 		fuse_reply_err(req, EROFS);
-		return false;
+		return NULL;
 	}
-	pthread_rwlock_rdlock(&mavfs_of(req)->gc_lock);
-	return true;
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return NULL;
+	if (!v->rw) {
+		if (retire_ro)
+			mavfs_queue_inval(fs, ino);
+		fuse_reply_err(req, EROFS);
+		mavfs_unpin(fs, v);
+		return NULL;
+	}
+	pthread_rwlock_rdlock(&fs->gc_lock);
+	return v;
 }
 
 void mavfs_write_end(struct mavfs *fs)
 {
 	pthread_rwlock_unlock(&fs->gc_lock);
+}
+
+void mavfs_end_change(struct mavfs *fs, struct mavfs_view *v)
+{
+	mavfs_write_end(fs);
+	mavfs_unpin(fs, v);
 }
 
 /* ---- init ---- */
@@ -384,26 +404,18 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int rc;
 
 	(void)fi;
-	if (ino == FUSE_ROOT_ID) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	v = mavfs_pin(req, ino);
+	mavfs_note_write(fs);
+	v = mavfs_begin_change(req, ino, false);
 	if (!v)
 		return;
-	mavfs_note_write(fs);
-	if (!mavfs_write_begin(req, v))
-		goto out;
 	rc = mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &in, mask);
-	mavfs_write_end(fs);
 	if (rc < 0) {
 		mavfs_reply_err(req, rc, "setattr");
 	} else {
 		mavfs_attr_to_stat(&st, &out, ino);
-		fuse_reply_attr(req, &st, mavfs_timeout(mavfs_of(req), v));
+		fuse_reply_attr(req, &st, mavfs_timeout(fs, v));
 	}
-out:
-	mavfs_unpin(fs, v);
+	mavfs_end_change(fs, v);
 }
 
 /* ---- zero-message open ---- */

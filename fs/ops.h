@@ -47,11 +47,19 @@ void mavfs_fill_entry(struct fuse_entry_param *e, const struct mavfs *fs,
 void mavfs_reply_entry(fuse_req_t req, struct mavfs_view *v,
                        const struct mav_attr *a, struct fuse_file_info *fi);
 
-/* Writers on working trees hold the gc lock shared. Returns false (and
- * replies EROFS) for read-only views. */
-bool mavfs_write_begin(fuse_req_t req, struct mavfs_view *v);
+/* Pin the view of ino for a change: NULL (answered EROFS or ESTALE) for
+ * the root, read-only views and stale inodes; else pinned, with the gc lock
+ * held shared (writers on working trees never run under gc). With
+ * retire_ro, a read-only view that was written to is queued for
+ * invalidation (its pages may hold the refused bytes). */
+struct mavfs_view *mavfs_begin_change(fuse_req_t req, fuse_ino_t ino,
+                                      bool retire_ro);
+/* Drop the gc lock. Handlers that reply with an entry call it before
+ * replying: a failed entry reply forgets the reference again, which may
+ * seal and take the lock itself, and a writer-preferring lock must never be
+ * taken twice by one thread. */
 void mavfs_write_end(struct mavfs *fs);
-
-/* The time stripe lock of a FUSE inode (see struct mavfs). */
+/* After replying: drop the gc lock and the pin. */
+void mavfs_end_change(struct mavfs *fs, struct mavfs_view *v);
 
 #endif
