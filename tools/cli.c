@@ -21,6 +21,7 @@
 #include <mav/error.h>
 
 #include "cli.h"
+#include "out.h"
 
 /* ---- exit codes and messages ---- */
 
@@ -78,6 +79,19 @@ int cli_fail(struct cli *c, int rc)
 		msg = mav_error_name(rc);
 	print_line(c->cmd, msg);
 	return cli_exit_code(rc);
+}
+
+int cli_end_listing(struct cli *c, struct json *j, int rc)
+{
+	if (rc)
+		return cli_fail(c, rc);
+	if (j) {
+		json_end_arr(j);
+		json_end_obj(j);
+		json_done(j);
+	}
+	rc = out_flush();
+	return rc ? cli_fail(c, rc) : EXIT_OK;
 }
 
 static int vreport(struct cli *c, int code, const char *fmt, va_list ap)

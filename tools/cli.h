@@ -59,6 +59,11 @@ int cli_exit_code(int rc);
 /* Print "mavctl: cmd: <mav_error_message() or the code's name>", return the
  * exit status for rc. */
 int cli_fail(struct cli *c, int rc);
+/* End a listing command: rc is its walk's result; on success close the
+ * JSON array and object opened for the list (j non-NULL) and flush stdout.
+ * The exit status. */
+struct json;
+int cli_end_listing(struct cli *c, struct json *j, int rc);
 /* Print "mavctl: cmd: <formatted text>", return the exit status for rc. */
 int cli_error(struct cli *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

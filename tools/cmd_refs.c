@@ -91,15 +91,7 @@ static int list_refs(struct cli *c, char kind, bool json)
 	mav_error_clear();
 	rc = mav_ref_list(r, kind, list_one, &x);
 	mav_repo_close(r);
-	if (rc)
-		return cli_fail(c, rc);
-	if (json) {
-		json_end_arr(&j);
-		json_end_obj(&j);
-		json_done(&j);
-	}
-	rc = out_flush();
-	return rc ? cli_fail(c, rc) : EXIT_OK;
+	return cli_end_listing(c, json ? &j : NULL, rc);
 }
 
 /* The commit a new branch or tag starts from: REV, or the current branch's

@@ -188,15 +188,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 	}
 	rc = status_run(c, r, daemon, branch, &x);
 	mav_repo_close(r);
-	if (rc)
-		return cli_fail(c, rc);
-	if (o.json) {
-		json_end_arr(&j);
-		json_end_obj(&j);
-		json_done(&j);
-	}
-	rc = out_flush();
-	return rc ? cli_fail(c, rc) : EXIT_OK;
+	return cli_end_listing(c, o.json ? &j : NULL, rc);
 }
 
 /* ---- log ---- */
@@ -346,15 +338,7 @@ int cmd_log(struct cli *c, int argc, char **argv)
 	rc = o.all ? log_all(r, o.json ? &j : NULL)
 	           : log_branch(r, o.json ? &j : NULL, branch);
 	mav_repo_close(r);
-	if (rc)
-		return cli_fail(c, rc);
-	if (o.json) {
-		json_end_arr(&j);
-		json_end_obj(&j);
-		json_done(&j);
-	}
-	rc = out_flush();
-	return rc ? cli_fail(c, rc) : EXIT_OK;
+	return cli_end_listing(c, o.json ? &j : NULL, rc);
 }
 
 /* ---- show ---- */

@@ -183,15 +183,7 @@ int cmd_ls(struct cli *c, int argc, char **argv)
 	}
 	rc = ls_run(c, r, argv[optind], &x);
 	mav_repo_close(r);
-	if (rc)
-		return cli_fail(c, rc);
-	if (o.json) {
-		json_end_arr(&j);
-		json_end_obj(&j);
-		json_done(&j);
-	}
-	rc = out_flush();
-	return rc ? cli_fail(c, rc) : EXIT_OK;
+	return cli_end_listing(c, o.json ? &j : NULL, rc);
 }
 
 /* ---- cat ---- */
