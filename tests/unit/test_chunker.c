@@ -10,33 +10,13 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
+
 #include "mav/chunker.h"
 #include "mav/error.h"
 
 #define KiB 1024u
 #define MiB (1024u * 1024u)
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint8_t *random_buf(size_t len, uint64_t seed)
-{
-	uint8_t *b = malloc(len + 8);
-
-	assert_non_null(b);
-	for (size_t i = 0; i < len; i += 8) {
-		uint64_t v = rng_next(&seed);
-
-		memcpy(b + i, &v, 8);
-	}
-	return b;
-}
 
 /* Cut the whole buffer; returns the number of chunks, lengths in *lens. */
 static size_t cut_all(const struct mav_chunker *c, const uint8_t *buf,

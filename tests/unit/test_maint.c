@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
+
 #include "mav/error.h"
 #include "mav/maint.h"
 #include "mav/repo.h"
@@ -43,15 +45,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void put(struct fx *f, const char *name, size_t len, uint32_t seed)
+static void put(struct fx *f, const char *name, size_t len, uint64_t seed)
 {
-	uint8_t *p = malloc(len);
+	uint8_t *p = random_buf(len, seed);
 	struct mav_attr a;
 
-	for (size_t i = 0; i < len; i++) {
-		seed = seed * 1103515245u + 12345u;
-		p[i] = (uint8_t)(seed >> 16);
-	}
 	assert_int_equal(
 	    mav_wt_create(&a, f->wt, MAV_WT_ROOT, name, 0644, 0, 0), 0);
 	assert_int_equal(mav_wt_write(f->wt, a.ino, 0, p, len), (ssize_t)len);

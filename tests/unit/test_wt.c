@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
+
 #include "mav/error.h"
 #include "mav/kv.h"
 #include "mav/repo.h"
@@ -75,14 +77,6 @@ static void expect_content(struct mav_wt *wt, uint64_t ino, const void *data,
 	assert_int_equal(mav_wt_read(wt, ino, 0, buf, len + 16), (ssize_t)len);
 	assert_memory_equal(buf, data, len);
 	free(buf);
-}
-
-static void fill(uint8_t *p, size_t n, uint32_t seed)
-{
-	for (size_t i = 0; i < n; i++) {
-		seed = seed * 1103515245u + 12345u;
-		p[i] = (uint8_t)(seed >> 16);
-	}
 }
 
 static uint64_t snap(struct mav_wt *wt, mav_id *commit)
@@ -152,11 +146,10 @@ static void test_small_edit_costs_few_chunks(void **state)
 {
 	struct fx *f = *state;
 	size_t len = 8u << 20, before;
-	uint8_t *data = malloc(len);
+	uint8_t *data = random_buf(len, 7);
 	uint64_t ino;
 	mav_id c;
 
-	fill(data, len, 7);
 	ino = mkfile(f->wt, MAV_WT_ROOT, "big", data, len);
 	snap(f->wt, &c);
 	before = count_chunks(f->r);
@@ -425,13 +418,11 @@ static void test_append_stream_out_of_order(void **state)
 {
 	struct fx *f = *state;
 	size_t len = 3u << 20, k = 256u << 10;
-	uint8_t *want = malloc(len), *ovl = malloc(k);
+	uint8_t *want = random_buf(len, 11), *ovl = random_buf(k, 12);
 	struct mav_wt *view = NULL;
 	uint64_t ino;
 	mav_id c;
 
-	fill(want, len, 11);
-	fill(ovl, k, 12);
 	ino = mkfile(f->wt, MAV_WT_ROOT, "s", want, k); /* streams */
 	/* The kernel may send a later page first: held until the gap fills */
 	assert_int_equal(mav_wt_write(f->wt, ino, 2 * k, want + 2 * k, k),

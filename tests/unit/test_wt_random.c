@@ -2167,7 +2167,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 /* ---- fixed cases: store bugs the random walk found ----
  *
  * Each case is the smallest sequence found for one bug, named after the
- * behaviour it checks; the comment says where the store went wrong. Most
+ * behaviour it checks; the comment says where the store went wrong. All
  * were fixed while this test was written and stay as regression tests. */
 
 struct bx {
@@ -2356,11 +2356,11 @@ static void hardlink_other_name_after_snapshot(void **state)
 	mav_wt_close(view);
 }
 
-/* Design gap (wt_snap.c): hard links across directories. A snapshot
- * rebuilds only materialized directories, but a change to a hard-linked
- * file (content, xattrs, nlink) must change its entry in every directory
- * holding one of its names. Here y is untouched after the first snapshot,
- * so the second snapshot keeps y's old tree: y/b has the old size and
+/* Design gap in wt_snap.c, closed by wt_links.c: hard links across dirs. A
+ * snapshot rebuilds only materialized directories, but a change to a
+ * hard-linked file (content, xattrs, nlink) must change its entry in every
+ * directory holding one of its names. Here y is untouched after the first
+ * snapshot, so the second snapshot keeps y's old tree: y/b has the old size and
  * nlink 2 after x/a was unlinked. */
 static void hardlink_across_dirs_after_snapshot(void **state)
 {
