@@ -66,14 +66,10 @@ void wt_dirty_extents_free(struct mav_wt *wt, struct node *n)
 }
 
 /* Keep d->bytes and the tree's total in step with the extents. */
-static void dirty_recount(struct mav_wt *wt, struct dirty *d)
+static void dirty_account(struct mav_wt *wt, struct dirty *d, int64_t delta)
 {
-	uint64_t bytes = 0;
-
-	for (size_t i = 0; i < d->n; i++)
-		bytes += d->ext[i].len;
-	wt->dirty_bytes = wt->dirty_bytes - d->bytes + bytes;
-	d->bytes = bytes;
+	d->bytes += (uint64_t)delta;
+	wt->dirty_bytes += (uint64_t)delta;
 }
 
 static int ext_insert(struct dirty *d, size_t at, struct extent e)
@@ -121,6 +117,9 @@ static int ext_clear(struct mav_wt *wt, struct dirty *d, uint64_t off,
 		struct extent *e = &d->ext[i], tail;
 		uint64_t e_end = e->off + e->len, lo = e->off;
 
+		dirty_account(wt, d,
+		              -(int64_t)((e_end < end ? e_end : end) -
+		                         (lo > off ? lo : off)));
 		if (e_end > end) { /* keep what lies after the write */
 			rc = ext_copy(&tail, end, e->data + (end - lo),
 			              e_end - end);
@@ -140,7 +139,6 @@ static int ext_clear(struct mav_wt *wt, struct dirty *d, uint64_t off,
 		        (d->n - i - 1) * sizeof(*d->ext));
 		d->n--;
 	}
-	(void)wt;
 	return rc;
 }
 
@@ -161,7 +159,8 @@ static int dirty_add(struct mav_wt *wt, struct node *n, uint64_t off,
 		rc = ext_copy(&e, off, buf, len);
 	if (rc == 0 && (rc = ext_insert(d, at, e)) < 0)
 		free(e.data);
-	dirty_recount(wt, d);
+	if (rc == 0)
+		dirty_account(wt, d, (int64_t)len);
 	return rc;
 }
 
@@ -174,14 +173,13 @@ static void dirty_trim(struct mav_wt *wt, struct node *n, uint64_t size)
 		struct extent *e = &d->ext[d->n - 1];
 
 		if (e->off >= size) {
-			d->bytes -= e->len;
-			wt->dirty_bytes -= e->len;
+			dirty_account(wt, d, -(int64_t)e->len);
 			free(e->data);
 			d->n--;
 		} else {
 			if (e->off + e->len > size) {
-				d->bytes -= e->off + e->len - size;
-				wt->dirty_bytes -= e->off + e->len - size;
+				dirty_account(
+				    wt, d, -(int64_t)(e->off + e->len - size));
 				e->len = size - e->off;
 			}
 			break;
@@ -371,8 +369,7 @@ static int stream_drain(struct mav_wt *wt, struct node *n)
 			                     e.len - skip);
 			n->stream->pos += e.len - skip;
 		}
-		d->bytes -= e.len;
-		wt->dirty_bytes -= e.len;
+		dirty_account(wt, d, -(int64_t)e.len);
 		free(e.data);
 		memmove(d->ext, d->ext + 1, (d->n - 1) * sizeof(*d->ext));
 		d->n--;
@@ -529,7 +526,6 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 		rc = -EINVAL;
 	if (rc == 0) {
 		size = n->rec.size;
-		id = n->rec.id;
 		if (off >= size)
 			len = 0;
 		else if (len > size - off)
@@ -538,7 +534,7 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 	if (rc == 0 && len && n->stream) /* reading back what is streamed */
 		rc = wt_seal(wt, n, NULL);
 	if (rc == 0)
-		id = n->rec.id;
+		id = n->rec.id; /* the sealed blob, after any seal */
 	if (rc == 0 && len && n->dirty) {
 		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
 		if (rc == 0)
