@@ -90,14 +90,10 @@ static int view_new(struct mav_wt **out, struct mav_repo *r, const char *branch)
 	return 0;
 }
 
-int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
-                       const mav_id *commit)
+/* Give a prepared view its root node and hand it out, or free it. */
+static int view_finish(struct mav_wt **out, struct mav_wt *wt, int rc)
 {
-	struct mav_wt *wt = NULL;
-	int rc = view_new(&wt, r, NULL);
-
-	if (rc == 0)
-		rc = wt_set_base(wt, commit);
+	*out = NULL;
 	if (rc == 0)
 		rc = root_node(wt);
 	if (rc < 0) {
@@ -106,6 +102,17 @@ int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
 	}
 	*out = wt;
 	return 0;
+}
+
+int mav_wt_open_commit(struct mav_wt **out, struct mav_repo *r,
+                       const mav_id *commit)
+{
+	struct mav_wt *wt = NULL;
+	int rc = view_new(&wt, r, NULL);
+
+	if (rc == 0)
+		rc = wt_set_base(wt, commit);
+	return view_finish(out, wt, rc);
 }
 
 /* Drop inodes unlinked while open in a previous life of the daemon. */
@@ -190,14 +197,7 @@ int mav_wt_open(struct mav_wt **out, struct mav_repo *r, const char *branch)
 		rc = load_header(wt);
 	if (rc == 0 && !r->secondary)
 		rc = purge_orphans(wt);
-	if (rc == 0)
-		rc = root_node(wt);
-	if (rc < 0) {
-		mav_wt_close(wt);
-		return rc;
-	}
-	*out = wt;
-	return 0;
+	return view_finish(out, wt, rc);
 }
 
 static void free_all_nodes(struct mav_wt *wt)
