@@ -33,17 +33,22 @@ static int hexval(char c)
 	return -1;
 }
 
-int mav_id_from_hex(mav_id *out, const char *hex)
+int mav_id_from_hex(mav_id *out, size_t *ndigits, const char *hex)
 {
-	if (strlen(hex) != MAV_ID_HEX_LEN)
-		return mav_error_set(MAV_EINVAL, "id must be 64 hex digits");
-	for (int i = 0; i < MAV_ID_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+	size_t n = strlen(hex);
 
-		if (hi < 0 || lo < 0)
+	if (n == 0 || n > MAV_ID_HEX_LEN)
+		return mav_error_set(MAV_EINVAL,
+		                     "an id has 1 to 64 hex digits");
+	memset(out->b, 0, MAV_ID_LEN);
+	for (size_t i = 0; i < n; i++) {
+		int v = hexval(hex[i]);
+
+		if (v < 0)
 			return mav_error_set(MAV_EINVAL, "bad hex digit in id");
-		out->b[i] = (uint8_t)(hi << 4 | lo);
+		out->b[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
 	}
+	*ndigits = n;
 	return 0;
 }
 

@@ -246,52 +246,22 @@ int mav_ref_list(struct mav_repo *r, char kind, mav_ref_fn fn, void *ctx)
 }
 
 /* Commit-id prefix search over the objects family. */
-struct prefix_search {
-	mav_id found;
-	int matches;
-};
-
-static int hexval(char c)
-{
-	return isdigit((unsigned char)c) ? c - '0'
-	       : (c >= 'a' && c <= 'f')  ? c - 'a' + 10
-	       : (c >= 'A' && c <= 'F')  ? c - 'A' + 10
-	                                 : -1;
-}
-
-static int parse_prefix(uint8_t *bytes, size_t *nbytes, bool *odd,
-                        const char *hex)
-{
-	size_t n = strlen(hex);
-
-	if (n < 4 || n > MAV_ID_HEX_LEN)
-		return MAV_EBADREV;
-	memset(bytes, 0, MAV_ID_LEN);
-	for (size_t i = 0; i < n; i++) {
-		int v = hexval(hex[i]);
-
-		if (v < 0)
-			return MAV_EBADREV;
-		bytes[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
-	}
-	*nbytes = (n + 1) / 2;
-	*odd = n % 2;
-	return 0;
-}
-
 static int commit_by_prefix(mav_id *out, struct mav_repo *r, const char *hex)
 {
-	uint8_t p[MAV_ID_LEN];
 	struct mav_kv_iter *it = NULL;
 	int matches = 0, rc;
-	size_t plen;
+	size_t ndigits, plen;
 	bool odd;
+	mav_id prefix;
+	uint8_t *p = prefix.b;
 
-	if (parse_prefix(p, &plen, &odd, hex) < 0)
+	if (mav_id_from_hex(&prefix, &ndigits, hex) < 0 || ndigits < 4)
 		return mav_error_set(MAV_ENOTFOUND,
 		                     "unknown revision '%s' (not a version, "
 		                     "tag, branch or commit id)",
 		                     hex);
+	plen = (ndigits + 1) / 2;
+	odd = ndigits % 2;
 	rc = mav_kv_iter_new(&it, r->kv, MAV_CF_OBJECTS);
 	if (rc < 0)
 		return rc;

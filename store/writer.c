@@ -192,11 +192,6 @@ uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
 	return w->n;
 }
 
-size_t mav_writer_pending(const struct mav_writer *w)
-{
-	return w->end - w->start;
-}
-
 void mav_writer_rewind(struct mav_writer *w, uint32_t n)
 {
 	while (w->n > n)

@@ -200,9 +200,6 @@ int wt_dir_is_empty(struct mav_wt *wt, struct node *dir);
 int wt_link_group_attach(struct mav_wt *wt, struct node *n,
                          struct mav_kv_batch *b);
 
-/* wt_snap.c */
-int wt_status_walk(struct mav_wt *wt, mav_wt_status_fn fn, void *ctx);
-
 #define WT_KEY_MAX 512
 
 #endif

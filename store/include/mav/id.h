@@ -23,8 +23,9 @@ void mav_id_hash(mav_id *out, const void *data, size_t len);
 /* Lower-case hex, NUL-terminated: out must hold MAV_ID_HEX_LEN + 1 bytes. */
 void mav_id_hex(char *out, const mav_id *id);
 
-/* Parse exactly 64 hex digits; MAV_EINVAL otherwise. */
-int mav_id_from_hex(mav_id *out, const char *hex);
+/* Parse 1..64 hex digits (an id or a prefix of one) into the leading bytes
+ * of out, the rest zero; *ndigits = how many. MAV_EINVAL otherwise. */
+int mav_id_from_hex(mav_id *out, size_t *ndigits, const char *hex);
 
 int mav_id_cmp(const mav_id *a, const mav_id *b);
 bool mav_id_is_zero(const mav_id *id);

@@ -123,8 +123,6 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
 /* Chunks cut so far (ids and lengths in order). Borrowed. */
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
                            const uint32_t **lens);
-/* Bytes fed but not yet cut into a chunk. */
-size_t mav_writer_pending(const struct mav_writer *w);
 /* Keep only the first n chunks cut; drop later ones and the pending bytes
  * (a splice that fell back in step with the old boundaries). */
 void mav_writer_rewind(struct mav_writer *w, uint32_t n);
