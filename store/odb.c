@@ -236,36 +236,37 @@ int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
 	return 0;
 }
 
-/* Fetch and decode; on a decode error name the object. */
-#define GET_DECODED(r, id, out, decode)                                        \
-	do {                                                                   \
-		void *buf_ = NULL;                                             \
-		size_t len_;                                                   \
-		char hex_[MAV_ID_HEX_LEN + 1];                                 \
-		int rc_ = mav_repo_get_object(r, id, &buf_, &len_);            \
-		if (rc_ == 0)                                                  \
-			rc_ = decode(out, buf_, len_);                         \
-		free(buf_);                                                    \
-		if (rc_ < 0 && rc_ != MAV_ENOTFOUND) {                         \
-			mav_id_hex(hex_, id);                                  \
-			rc_ = mav_error_set(rc_, "object %s: %s", hex_,        \
-			                    mav_error_message());              \
-		}                                                              \
-		return rc_;                                                    \
-	} while (0)
+/* Fetch object id and decode it as kind 'B', 'C' or 'T' into *out (a
+ * struct mav_blob **, mav_commit ** or mav_tree **); a decode error names
+ * the object. */
+static int fetch_decoded(void *out, struct mav_repo *r, const mav_id *id,
+                         char kind)
+{
+	char hex[MAV_ID_HEX_LEN + 1];
+	void *buf = NULL;
+	size_t len;
+	int rc = mav_repo_get_object(r, id, &buf, &len);
+
+	if (rc == 0 && kind == 'B')
+		rc = mav_blob_decode(out, buf, len);
+	else if (rc == 0 && kind == 'C')
+		rc = mav_commit_decode(out, buf, len);
+	else if (rc == 0)
+		rc = mav_tree_decode(out, buf, len);
+	free(buf);
+	if (rc < 0 && rc != MAV_ENOTFOUND) {
+		mav_id_hex(hex, id);
+		rc = mav_error_set(rc, "object %s: %s", hex,
+		                   mav_error_message());
+	}
+	return rc;
+}
 
 int mav_repo_get_blob(struct mav_repo *r, const mav_id *id,
                       struct mav_blob **out)
 {
 	*out = NULL;
-	GET_DECODED(r, id, out, mav_blob_decode);
-}
-
-static int decode_commit(struct mav_commit **out, struct mav_repo *r,
-                         const mav_id *id)
-{
-	*out = NULL;
-	GET_DECODED(r, id, out, mav_commit_decode);
+	return fetch_decoded(out, r, id, 'B');
 }
 
 int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
@@ -273,7 +274,10 @@ int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
 {
 	char hex[MAV_ID_HEX_LEN + 1];
 	mav_id check;
-	int rc = decode_commit(out, r, id);
+	int rc;
+
+	*out = NULL;
+	rc = fetch_decoded(out, r, id, 'C');
 
 	if (rc == 0)
 		rc = mav_commit_id(&check, *out);
@@ -287,13 +291,6 @@ int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
 		*out = NULL;
 	}
 	return rc;
-}
-
-static int decode_tree(struct mav_tree **out, struct mav_repo *r,
-                       const mav_id *id)
-{
-	*out = NULL;
-	GET_DECODED(r, id, out, mav_tree_decode);
 }
 
 /* Rough memory of a decoded tree, for the cache budget. */
@@ -318,7 +315,7 @@ static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
 	int rc = 0;
 
 	if (!e) {
-		rc = tree ? decode_tree(&t, r, id)
+		rc = tree ? fetch_decoded(&t, r, id, 'T')
 		          : mav_repo_get_blob(r, id, &b);
 		if (rc == 0 && !(h = calloc(1, sizeof(*h))))
 			rc = mav_error_set(MAV_ENOMEM, "out of memory");
