@@ -566,8 +566,8 @@ void wt_node_unref(struct mav_wt *wt, struct node *n)
 }
 
 /* A node for a base tree entry of directory dir. */
-static int base_node(struct node **out, struct mav_wt *wt, struct node *dir,
-                     const struct mav_entry *e)
+int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
+                 const struct mav_entry *e)
 {
 	struct node *n = NULL;
 	int rc;
@@ -681,7 +681,7 @@ int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
 	if (rc < 0)
 		return rc;
 	ix = mav_tree_find(t, name);
-	rc = ix < 0 ? -ENOENT : base_node(out, wt, dir, &t->e[ix]);
+	rc = ix < 0 ? -ENOENT : wt_base_node(out, wt, dir, &t->e[ix]);
 	mav_repo_tree_release(wt->r, t);
 	return rc;
 }

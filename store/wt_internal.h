@@ -133,6 +133,10 @@ void wt_name_drop(struct mav_wt *wt, struct node *n, uint64_t dir,
 int wt_get(struct node **out, struct mav_wt *wt, uint64_t ino);
 int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
                const char *name);
+/* The node for entry e of the base tree of dir (which is not persisted, or
+ * whose overlay does not mention e's name); no reference added. */
+int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
+                 const struct mav_entry *e);
 int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
 int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n);
 int wt_put_dirent(struct mav_wt *wt, struct mav_kv_batch *b, uint64_t dir,

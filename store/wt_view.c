@@ -431,7 +431,8 @@ static int listing_node(struct node **out, struct mav_wt *wt, struct node *dir,
 
 	if (e->ino)
 		return wt_get(out, wt, e->ino);
-	return wt_resolve(out, wt, dir, e->name);
+	/* The listing knows no overlay entry shadows it: no store lookup. */
+	return wt_base_node(out, wt, dir, &dir->listing->base->e[e->base_ix]);
 }
 
 static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
@@ -447,7 +448,8 @@ static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 	for (uint64_t i = cookie; rc == 0 && i < t->n; i++) {
 		struct node *n = NULL;
 
-		rc = wt_resolve(&n, wt, dir, t->e[i].name);
+		/* The entry is at hand: no second search of the tree. */
+		rc = wt_base_node(&n, wt, dir, &t->e[i]);
 		if (rc < 0)
 			break;
 		wt_attr(&a, n);
