@@ -65,6 +65,30 @@ fails_with() { # fails_with PATTERN CMD...: CMD fails and says PATTERN
 # owners, sizes, link counts, mtimes, bytes, symlink targets, user.* xattrs
 # and hard-link groups.
 treecmp() { python3 "$TREECMP" "$@"; }
+# The awkward cases every source tree gets on top of a generated dataset.
+add_awkward() {
+	local s=$1
+	mkdir -p "$s/odd/deeper/deepest" "$s/odd/empty-dir"
+	: >"$s/odd/empty"
+	printf 'hello\n' >"$s/odd/hello.txt"
+	ln "$s/odd/hello.txt" "$s/odd/hello-hardlink"
+	ln "$s/odd/hello.txt" "$s/odd/deeper/hello-hardlink-2"
+	ln -s ../hello.txt "$s/odd/deeper/rel-link"
+	ln -s /nonexistent/target "$s/odd/dangling"
+	ln -s loop-b "$s/odd/loop-a"
+	ln -s loop-a "$s/odd/loop-b"
+	ln -s . "$s/odd/self"
+	setfattr -n user.license -v CC-BY-4.0 "$s/odd/hello.txt"
+	setfattr -n user.mav.source -v "camera 7" "$s/odd/deeper"
+	printf 'x%.0s' $(seq 1 3000) >"$s/odd/deeper/deepest/text"
+	setfattr -n user.bin -v 0x00ff10 "$s/odd/deeper/deepest/text"
+	chmod 0751 "$s/odd/deeper/deepest/text"
+	chmod 0700 "$s/odd/deeper/deepest"
+	chown 1234:5678 "$s/odd/hello.txt"
+	touch -h -d '2001-02-03 04:05:06.123456789' "$s/odd/dangling" \
+		"$s/odd/loop-a"
+	touch -d '1999-12-31 23:59:59.5' "$s/odd/empty-dir"
+}
 finish() {
 	echo "# $fails of $n failed"
 	[ "$fails" -eq 0 ]

@@ -15,25 +15,7 @@ export MAV_AUTHOR=tester
 # The source: a generated dataset plus every awkward case.
 S="$T/src"
 python3 "$GEN" generate "$S" --seed 7 --size 20M >/dev/null
-mkdir -p "$S/odd/deeper/deepest" "$S/odd/empty-dir"
-: >"$S/odd/empty"
-printf 'hello\n' >"$S/odd/hello.txt"
-ln "$S/odd/hello.txt" "$S/odd/hello-hardlink"
-ln "$S/odd/hello.txt" "$S/odd/deeper/hello-hardlink-2"
-ln -s ../hello.txt "$S/odd/deeper/rel-link"
-ln -s /nonexistent/target "$S/odd/dangling"
-ln -s loop-b "$S/odd/loop-a"
-ln -s loop-a "$S/odd/loop-b"
-ln -s . "$S/odd/self"
-setfattr -n user.license -v CC-BY-4.0 "$S/odd/hello.txt"
-setfattr -n user.mav.source -v "camera 7" "$S/odd/deeper"
-printf 'x%.0s' $(seq 1 3000) >"$S/odd/deeper/deepest/text"
-setfattr -n user.bin -v 0x00ff10 "$S/odd/deeper/deepest/text"
-chmod 0751 "$S/odd/deeper/deepest/text"
-chmod 0700 "$S/odd/deeper/deepest"
-chown 1234:5678 "$S/odd/hello.txt"
-touch -h -d '2001-02-03 04:05:06.123456789' "$S/odd/loop-a"
-touch -d '1999-12-31 23:59:59.5' "$S/odd/empty-dir"
+add_awkward "$S"
 
 echo "1..24"
 
