@@ -283,7 +283,7 @@ out:
 	return rc;
 }
 
-#define MAVFS_PREFETCH_THREADS 4
+#define MAVFS_PREFETCH_THREADS 8
 
 static int open_repo(struct mavfs *fs)
 {

@@ -216,6 +216,11 @@ int mav_kv_flush(struct mav_kv *kv)
 	return kv->ops->flush(kv->self);
 }
 
+int mav_kv_compact(struct mav_kv *kv)
+{
+	return kv->ops->compact ? kv->ops->compact(kv->self) : 0;
+}
+
 void mav_kv_close(struct mav_kv *kv)
 {
 	if (kv)

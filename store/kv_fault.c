@@ -217,6 +217,11 @@ static int fault_flush(void *self)
 	return rc;
 }
 
+static int fault_compact(void *self)
+{
+	return mav_kv_compact(((struct fault *)self)->inner);
+}
+
 static void fault_close(void *self)
 {
 	struct fault *f = self;
@@ -233,6 +238,7 @@ static const struct mav_kv_ops fault_ops = {
     .write = fault_write,
     .iter = fault_iter,
     .flush = fault_flush,
+    .compact = fault_compact,
     .close = fault_close,
 };
 

@@ -290,6 +290,8 @@ int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
 		           &out->bytes_freed);
 	if (rc == 0)
 		rc = mav_kv_flush(r->kv);
+	if (rc == 0 && out->chunks_deleted > 0)
+		rc = mav_kv_compact(r->kv);
 	walk_free(&w);
 	return rc;
 }

@@ -14,7 +14,7 @@
 #include "prefetch.h"
 #include "repo_internal.h"
 
-#define PREFETCH_AHEAD 8 /* chunks loaded ahead of a sequential reader */
+#define PREFETCH_AHEAD 32 /* chunks loaded ahead of a sequential reader */
 
 /* A cached decoded tree or blob. Callers borrow &view (a shallow copy of
  * the decoded header); release finds the cache entry from that pointer,
@@ -115,6 +115,8 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 	char hex[MAV_ID_HEX_LEN + 1];
 	int rc = 0;
 
+	if (!e && r->prefetch && mav_prefetch_claim(r->prefetch, id))
+		e = mav_cache_get(r->chunks, id);
 	if (!e)
 		rc = load_chunk(&e, r, id);
 	if (rc < 0)
@@ -131,6 +133,25 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 	return rc;
 }
 
+/* A read from the start of a file, or one that reaches the second half of
+ * its last chunk, is likely followed by the next chunks: queue them before
+ * this read waits for its own, so the disk sees several reads at once. */
+static void prefetch_after(struct mav_repo *r, const struct mav_blob *b,
+                           uint64_t off, size_t len)
+{
+	uint64_t end = off + len < b->size ? off + len : b->size;
+	int64_t last;
+
+	if (!r->prefetch || end <= off)
+		return;
+	last = mav_blob_locate(b, end - 1);
+	if (last >= 0 &&
+	    (off == 0 ||
+	     end >=
+	         (mav_blob_chunk_start(b, (uint32_t)last) + b->ends[last]) / 2))
+		mav_repo_prefetch(r, b, (uint32_t)last + 1, PREFETCH_AHEAD);
+}
+
 int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
                        uint64_t off, void *dst, size_t len, size_t *nread)
 {
@@ -138,6 +159,7 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 	size_t done = 0;
 	int rc = 0;
 
+	prefetch_after(r, b, off, len);
 	while (i >= 0 && (uint32_t)i < b->n && done < len) {
 		uint64_t start = mav_blob_chunk_start(b, (uint32_t)i);
 		uint64_t pos = off + done;
@@ -153,13 +175,6 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 		i++;
 	}
 	*nread = done;
-	/* A read that reached the second half of its last chunk is likely
-	 * followed by the next ones: load them while the reader works. */
-	if (rc == 0 && r->prefetch && i > 0 && done > 0 &&
-	    off + done >=
-	        (mav_blob_chunk_start(b, (uint32_t)(i - 1)) + b->ends[i - 1]) /
-	            2)
-		mav_repo_prefetch(r, b, (uint32_t)i, PREFETCH_AHEAD);
 	return rc;
 }
 

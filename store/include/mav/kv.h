@@ -70,6 +70,9 @@ struct mav_kv_ops {
 	/* Make everything written so far durable (memtables to disk, log
 	 * synced). */
 	int (*flush)(void *self);
+	/* Optional: give back the disk space of deleted values. May rewrite
+	 * every live value, so it is for gc, not for the write path. */
+	int (*compact)(void *self);
 	void (*close)(void *self);
 };
 
@@ -110,7 +113,8 @@ int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
 int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
                     enum mav_cf cf);
 int mav_kv_flush(struct mav_kv *kv);
-void mav_kv_close(struct mav_kv *kv); /* NULL is a no-op */
+int mav_kv_compact(struct mav_kv *kv); /* 0 where the backend has none */
+void mav_kv_close(struct mav_kv *kv);  /* NULL is a no-op */
 
 void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen);
 bool mav_kv_iter_valid(const struct mav_kv_iter *it);
