@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,11 @@ int main(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	memset(&fs, 0, sizeof(fs));
+	/* 16 FUSE threads and the prefetchers each got a malloc arena of
+	 * their own, and freed chunk buffers stayed spread over all of them:
+	 * reading the whole 1.5G benchmark tree peaked at 143 MiB RSS with a
+	 * 64 MiB chunk cache, 112 MiB with 4 arenas, no slower. */
+	mallopt(M_ARENA_MAX, 4);
 	c.posix_acl = 1; /* the kernel caches "no ACL": ls -l asks per file */
 	/* Write-through by default: with the kernel's writeback cache a
 	 * snapshot taken while a program writes can catch part of a write()

@@ -134,22 +134,27 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 }
 
 /* A read from the start of a file, or one that reaches the second half of
- * its last chunk, is likely followed by the next chunks: queue them before
- * this read waits for its own, so the disk sees several reads at once. */
+ * its last chunk, is likely followed by the next chunks: queue them, and the
+ * read's own chunks after its first, before this read waits for its first
+ * chunk, so the disk sees several reads at once. */
 static void prefetch_after(struct mav_repo *r, const struct mav_blob *b,
-                           uint64_t off, size_t len)
+                           int64_t first, uint64_t off, size_t len)
 {
 	uint64_t end = off + len < b->size ? off + len : b->size;
 	int64_t last;
 
-	if (!r->prefetch || end <= off)
+	if (!r->prefetch || first < 0 || end <= off)
 		return;
 	last = mav_blob_locate(b, end - 1);
-	if (last >= 0 &&
-	    (off == 0 ||
-	     end >=
-	         (mav_blob_chunk_start(b, (uint32_t)last) + b->ends[last]) / 2))
-		mav_repo_prefetch(r, b, (uint32_t)last + 1, PREFETCH_AHEAD);
+	if (last < 0)
+		return;
+	if (off == 0 ||
+	    end >=
+	        (mav_blob_chunk_start(b, (uint32_t)last) + b->ends[last]) / 2)
+		last += PREFETCH_AHEAD;
+	if (last > first)
+		mav_repo_prefetch(r, b, (uint32_t)first + 1,
+		                  (uint32_t)(last - first));
 }
 
 int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
@@ -159,7 +164,7 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 	size_t done = 0;
 	int rc = 0;
 
-	prefetch_after(r, b, off, len);
+	prefetch_after(r, b, i, off, len);
 	while (i >= 0 && (uint32_t)i < b->n && done < len) {
 		uint64_t start = mav_blob_chunk_start(b, (uint32_t)i);
 		uint64_t pos = off + done;
