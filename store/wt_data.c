@@ -12,7 +12,10 @@
  * boundary past the last change, so the unchanged chunks after it are kept
  * as they are: an edit costs the size of the edit, not of the file. Sealed
  * chunks and the new blob are written through the log (not synced); the
- * inode record that points at them follows, synced on fsync.
+ * inode record that points at them follows, synced on fsync. A stream that
+ * grows past STREAM_LOGGED_MAX stops logging its chunks (the log doubled
+ * every byte written, and RocksDB checksums it with a software CRC32c) and
+ * flushes the memtables when it is sealed, before the record is written.
  *
  * Reads of a file with no dirty data run outside wt->lock: the blob is
  * immutable and held through the blob cache.
@@ -24,12 +27,13 @@
 #include "mav/error.h"
 #include "wt_internal.h"
 
-#define NODE_DIRTY_MAX (32ull << 20)  /* seal a file past this much */
-#define WT_DIRTY_MAX   (256ull << 20) /* seal the largest past this */
-#define SEAL_STEP      (256u << 10)
-#define FILE_MAX       (1ull << 50)
-#define WT_PAGE        4096u
-#define WT_SPLIT_MIN   (1u << 20) /* a whole max_write: more may follow */
+#define NODE_DIRTY_MAX    (32ull << 20)  /* seal a file past this much */
+#define WT_DIRTY_MAX      (256ull << 20) /* seal the largest past this */
+#define SEAL_STEP         (256u << 10)
+#define FILE_MAX          (1ull << 50)
+#define WT_PAGE           4096u
+#define WT_SPLIT_MIN      (1u << 20)    /* a whole max_write: more may follow */
+#define STREAM_LOGGED_MAX (16ull << 20) /* appended bytes still logged */
 
 /* ---- extents ---- */
 
@@ -405,6 +409,11 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 		*taken = true;
 		rc = stream_drain(wt, n);
 	}
+	if (rc == 0 && !n->stream->unlogged &&
+	    n->stream->pos - n->stream->old->size > STREAM_LOGGED_MAX) {
+		mav_writer_set_flags(n->stream->w, MAV_KV_NO_WAL);
+		n->stream->unlogged = true;
+	}
 	return rc < 0 ? stream_abandon(wt, n, rc) : 0;
 }
 
@@ -420,6 +429,8 @@ static int stream_finish(struct mav_wt *wt, struct node *n)
 	                              &id, &size);
 	if (rc == 0 && size != st->pos)
 		rc = mav_error_set(MAV_ECORRUPT, "streamed size mismatch");
+	if (rc == 0 && st->unlogged)
+		rc = mav_kv_flush(wt->r->kv);
 	if (rc < 0)
 		return stream_abandon(wt, n, rc);
 	n->rec.id = id;

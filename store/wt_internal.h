@@ -60,6 +60,7 @@ struct stream {
 	uint32_t prefix_n;          /* old chunks kept before the new ones */
 	uint64_t pos;               /* next append offset (== rec.size) */
 	int64_t last_write;
+	bool unlogged; /* chunks skip the log: flush before the record */
 };
 
 struct listing_ent {
