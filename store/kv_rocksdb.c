@@ -6,13 +6,10 @@
  * short: chunk values are zstd frames already, so the chunks family has
  * RocksDB compression off, a large write buffer and a bloom filter (most gets
  * of a chunk id ask "already stored?" and miss), and its reads bypass the
- * block cache; the small families use LZ4. Chunk frames live in RocksDB's
- * blob files: a flush writes each frame once, and compaction then moves
- * only the small index entries that point at it. Level compaction used to
- * rewrite every chunk byte at least once more, a sixth of an import's CPU.
- * The price: deleting a chunk frees no space until compact() (gc) rewrites
- * the blob files with garbage collection on. All share one LRU block cache that
- * also holds index and filter blocks, so memory stays bounded by
+ * block cache; the small families use LZ4. No blob files: RocksDB does not
+ * support them in secondary instances, which mavctl opens beside a running
+ * mavfs (7.8.3 crashed there reading a blob). All share one LRU block cache
+ * that also holds index and filter blocks, so memory stays bounded by
  * block_cache_bytes plus the write buffers whatever the size of the store.
  *
  * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
@@ -54,7 +51,6 @@
 #define MIB              (1024ull * 1024)
 #define SPACE_MAX_AGE_NS (50ull * 1000 * 1000)
 #define SPACE_MAX_CHARGE (8 * MIB)
-#define BLOB_MIN_BYTES   4096 /* smaller frames stay in the table files */
 
 static const char *const cf_names[MAV_CF_COUNT] = {
     [MAV_CF_META] = "default",    [MAV_CF_CHUNKS] = "chunks",
@@ -218,11 +214,6 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
 	    o,
 	    cf == MAV_CF_CHUNKS || cf == MAV_CF_OBJECTS ? 64 * MIB : 16 * MIB);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-	if (cf == MAV_CF_CHUNKS) {
-		rocksdb_options_set_enable_blob_files(o, 1);
-		rocksdb_options_set_min_blob_size(o, BLOB_MIN_BYTES);
-		rocksdb_options_set_blob_file_size(o, 256 * MIB);
-	}
 	return o;
 }
 
@@ -571,30 +562,23 @@ static int kvr_flush(void *self)
 	return err ? map_err(err, "sync log") : 0;
 }
 
-/* Garbage collection of blob files is off in normal running (it made
- * imports 30% slower): here it is switched on for one full compaction of the
- * chunks family, which copies every live frame into new blob files and drops
- * the old ones. That needs room for a copy of the live frames; without it
- * nothing is done, and a later gc tries again. */
+/* A deleted chunk frame keeps its space until compaction reaches the table
+ * file that holds it, which for a family nobody writes to may be never: gc
+ * asks for one full compaction of the chunks family. That needs room for a
+ * copy of its table files; without it nothing is done, and a later gc tries
+ * again. */
 static int kvr_compact(void *self)
 {
-	static const char *const keys[] = {
-	    "enable_blob_garbage_collection",
-	    "blob_garbage_collection_age_cutoff",
-	};
-	static const char *const gc_on[] = {"true", "1.0"};
-	static const char *const gc_off[] = {"false", "0.25"};
 	rocksdb_column_family_handle_t *cf;
 	rocksdb_compactoptions_t *co;
 	struct kvr *k = self;
 	uint64_t live = 0;
-	char *err = NULL;
 	int rc;
 
 	if (k->secondary)
 		return mav_error_set(-EROFS, "compact on a read-only instance");
 	cf = k->cf[MAV_CF_CHUNKS];
-	rocksdb_property_int_cf(k->db, cf, "rocksdb.live-blob-file-size",
+	rocksdb_property_int_cf(k->db, cf, "rocksdb.total-sst-files-size",
 	                        &live);
 	pthread_mutex_lock(&k->sp.lock);
 	rc = space_refresh(k);
@@ -603,16 +587,12 @@ static int kvr_compact(void *self)
 	pthread_mutex_unlock(&k->sp.lock);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	rocksdb_set_options_cf(k->db, cf, 2, keys, gc_on, &err);
-	if (err)
-		return map_err(err, "enable blob gc");
 	co = rocksdb_compactoptions_create();
 	/* kForce: rewrite the last level too, where the old frames are. */
 	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
 	rocksdb_compact_range_cf_opt(k->db, cf, co, NULL, 0, NULL, 0);
 	rocksdb_compactoptions_destroy(co);
-	rocksdb_set_options_cf(k->db, cf, 2, keys, gc_off, &err);
-	return err ? map_err(err, "disable blob gc") : 0;
+	return 0;
 }
 
 /* ---- iterators ---- */

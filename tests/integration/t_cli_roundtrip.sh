@@ -133,8 +133,8 @@ many_dirs() {
 	"$M" export v2 "$T/exp2" && python3 "$TREECMP" "$S" "$T/exp2"
 }
 ok "export of v2 (same tree, after gc) equals the source" many_dirs
-# Chunk frames live in RocksDB blob files, which deletes alone never shrink:
-# gc must give the space back, or a repository only ever grows.
+# Deleted chunks keep their space until compaction reaches them, which for
+# a repository nobody writes to is never: gc must give the space back.
 gc_gives_space_back() {
 	local before after
 	mkdir -p "$T/junk" && head -c 24000000 /dev/urandom >"$T/junk/j.bin" &&
