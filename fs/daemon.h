@@ -48,6 +48,7 @@ struct mavfs_opts {
 	bool posix_acl;      /* ask for FUSE_CAP_POSIX_ACL */
 	double ro_timeout;   /* entry/attr timeout of read-only views */
 	double rw_timeout;   /* entry/attr timeout of working trees */
+	double root_timeout; /* the root and the names refs can move */
 	double idle_seconds; /* unreferenced views closed after this */
 	double seal_seconds; /* quiet inodes sealed after this */
 };

@@ -178,7 +178,8 @@ static int fill_opts(struct mavfs_opts *o, const struct cli *c)
 	o->writeback = !c->no_writeback;
 	o->posix_acl = c->posix_acl;
 	o->ro_timeout = 1e6;
-	o->rw_timeout = 1.0;
+	o->rw_timeout = 3600;
+	o->root_timeout = 1.0;
 	o->idle_seconds = 30;
 	o->seal_seconds = 2;
 	return 0;

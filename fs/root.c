@@ -164,7 +164,7 @@ int mavfs_root_resolve(struct mavfs_view **out, double *entry_timeout,
 	if (!rw && is_version(name + 1))
 		*entry_timeout = fs->opt.ro_timeout;
 	else
-		*entry_timeout = fs->opt.rw_timeout;
+		*entry_timeout = fs->opt.root_timeout;
 	if (atomic_load(&fs->root->gen) != gen)
 		*entry_timeout = 0;
 	return 0;
