@@ -289,7 +289,7 @@ int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
 		rc = sweep(r, MAV_CF_CHUNKS, &w.chunks, &out->chunks_deleted,
 		           &out->bytes_freed);
 	if (rc == 0)
-		rc = mav_kv_flush(r->kv);
+		rc = mav_repo_flush(r);
 	if (rc == 0 && out->chunks_deleted > 0)
 		rc = mav_kv_compact(r->kv);
 	walk_free(&w);

@@ -40,20 +40,27 @@ void mav_odb_holder_free(void *p)
 	free(h);
 }
 
-static bool exists(struct mav_repo *r, enum mav_cf cf, const mav_id *id)
+/* Whether a write with these flags may skip storing id again. */
+static bool stored(struct mav_repo *r, unsigned flags, enum mav_cf cf,
+                   const mav_id *id)
 {
+	if (!(flags & MAV_KV_NO_WAL) &&
+	    __atomic_load_n(&r->nowal_writes, __ATOMIC_SEQ_CST) !=
+	        __atomic_load_n(&r->nowal_flushed, __ATOMIC_SEQ_CST))
+		return false;
 	return mav_kv_get(r->kv, cf, id->b, MAV_ID_LEN, NULL, NULL) == 0;
 }
 
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                       mav_id *id_out, const void *data, size_t len)
+                       unsigned flags, mav_id *id_out, const void *data,
+                       size_t len)
 {
 	uint8_t *frame = NULL;
 	size_t flen;
 	int rc;
 
 	mav_id_hash(id_out, data, len);
-	if (exists(r, MAV_CF_CHUNKS, id_out))
+	if (stored(r, flags, MAV_CF_CHUNKS, id_out))
 		return 0;
 	rc = mav_frame_encode(&frame, &flen, data, len, r->cfg.zstd_level);
 	if (rc == 0)
@@ -218,10 +225,11 @@ int mav_repo_start_prefetch(struct mav_repo *r, int threads)
 }
 
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
-                        mav_id *id_out, const void *buf, size_t len)
+                        unsigned flags, mav_id *id_out, const void *buf,
+                        size_t len)
 {
 	mav_id_hash(id_out, buf, len);
-	if (exists(r, MAV_CF_OBJECTS, id_out))
+	if (stored(r, flags, MAV_CF_OBJECTS, id_out))
 		return 0;
 	return mav_kv_batch_put(b, MAV_CF_OBJECTS, id_out->b, MAV_ID_LEN, buf,
 	                        len);

@@ -402,7 +402,28 @@ const char *mav_repo_path(const struct mav_repo *r)
 int mav_repo_write(struct mav_repo *r, const struct mav_kv_batch *b,
                    unsigned flags)
 {
+	int rc;
+
 	if (r->secondary)
 		return mav_error_set(-EROFS, "repository opened read-only");
-	return mav_kv_write(r->kv, b, flags);
+	rc = mav_kv_write(r->kv, b, flags);
+	/* Counted after the write: a flush that read the count before it
+	 * may have missed it, and leaves it pending. */
+	if (rc == 0 && (flags & MAV_KV_NO_WAL))
+		__atomic_add_fetch(&r->nowal_writes, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+int mav_repo_flush(struct mav_repo *r)
+{
+	uint64_t seen = __atomic_load_n(&r->nowal_writes, __ATOMIC_SEQ_CST);
+	uint64_t was = __atomic_load_n(&r->nowal_flushed, __ATOMIC_SEQ_CST);
+	int rc = mav_kv_flush(r->kv);
+
+	while (rc == 0 && was < seen &&
+	       !__atomic_compare_exchange_n(&r->nowal_flushed, &was, seen,
+	                                    false, __ATOMIC_SEQ_CST,
+	                                    __ATOMIC_SEQ_CST))
+		;
+	return rc;
 }

@@ -28,6 +28,10 @@ struct mav_repo {
 	struct mav_prefetch *prefetch; /* NULL until started */
 	pthread_mutex_t ref_lock;      /* ref CAS and next_version */
 	uint64_t next_version;         /* under ref_lock */
+	/* Atomic: NO_WAL writes made, and how many of them the last
+	 * mav_repo_flush covered. Unequal: some content may live only in
+	 * memtables, and a logged write must not lean on it. */
+	uint64_t nowal_writes, nowal_flushed;
 };
 
 /* odb.c: cache value destructors. */

@@ -95,7 +95,8 @@ static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
 		w->lens = lens;
 		w->ncap = ncap;
 	}
-	rc = mav_repo_put_chunk(w->r, w->batch, &w->ids[w->n], data, len);
+	rc = mav_repo_put_chunk(w->r, w->batch, w->flags, &w->ids[w->n], data,
+	                        len);
 	if (rc < 0)
 		return rc;
 	w->lens[w->n++] = (uint32_t)len;
@@ -238,7 +239,8 @@ static int store_blob(struct mav_writer *w, const struct mav_blob *old,
 		*size += lens[i];
 	rc = mav_blob_encode(&enc, &elen, ids, lens, k);
 	if (rc == 0)
-		rc = mav_repo_put_object(w->r, w->batch, blob_id, enc, elen);
+		rc = mav_repo_put_object(w->r, w->batch, w->flags, blob_id, enc,
+		                         elen);
 	if (rc == 0)
 		rc = write_batch(w);
 out:

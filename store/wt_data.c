@@ -430,7 +430,7 @@ static int stream_finish(struct mav_wt *wt, struct node *n)
 	if (rc == 0 && size != st->pos)
 		rc = mav_error_set(MAV_ECORRUPT, "streamed size mismatch");
 	if (rc == 0 && st->unlogged)
-		rc = mav_kv_flush(wt->r->kv);
+		rc = mav_repo_flush(wt->r);
 	if (rc < 0)
 		return stream_abandon(wt, n, rc);
 	n->rec.id = id;

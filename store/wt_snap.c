@@ -89,7 +89,7 @@ static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
 	if (rc == 0)
 		rc = mav_tree_encode(&enc, &len, ents, (uint32_t)n);
 	if (rc == 0)
-		rc = mav_repo_put_object(wt->r, b, out, enc, len);
+		rc = mav_repo_put_object(wt->r, b, MAV_KV_SYNC, out, enc, len);
 	if (rc == 0)
 		dir->rec.id = *out; /* same content as base + overlay */
 	free(enc);

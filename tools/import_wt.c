@@ -2,7 +2,7 @@
  *
  * Workers stream each file through their own mav_writer; the writer stores
  * chunks without the write-ahead log (MAV_KV_NO_WAL), so a file is put into
- * the working tree only after mav_kv_flush() has made its chunks durable:
+ * the working tree only after mav_repo_flush() has made its chunks durable:
  * finished files wait on a short pending list (at most COMMIT_FILES files or
  * COMMIT_BYTES bytes) and are put in one go after a flush. After a crash the
  * working tree therefore never names a chunk that was lost; at worst some
@@ -359,7 +359,7 @@ static int commit_locked(struct imp *m)
 
 	if (!s->pending)
 		return 0;
-	rc = mav_kv_flush(mav_repo_kv(s->r));
+	rc = mav_repo_flush(s->r);
 	for (d = s->pending; d; d = next) {
 		next = d->next;
 		if (rc == 0) {
@@ -506,7 +506,7 @@ static int op_finish(struct imp *m)
 	rc = commit_locked(m);
 	pthread_mutex_unlock(&s->mu);
 	if (rc == 0)
-		rc = mav_kv_flush(mav_repo_kv(s->r));
+		rc = mav_repo_flush(s->r);
 	if (rc == 0)
 		rc = mav_wt_sync(s->wt);
 	return rc ? imp_fail(m, rc) : 0;

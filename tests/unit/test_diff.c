@@ -90,7 +90,7 @@ static mav_id tree(struct mav_entry *e, uint32_t n)
 	qsort(e, n, sizeof(*e), entry_cmp);
 	assert_int_equal(mav_tree_encode(&enc, &len, e, n), 0);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
-	assert_int_equal(mav_repo_put_object(repo, b, &id, enc, len), 0);
+	assert_int_equal(mav_repo_put_object(repo, b, 0, &id, enc, len), 0);
 	assert_int_equal(mav_repo_write(repo, b, 0), 0);
 	mav_kv_batch_free(b);
 	free(enc);

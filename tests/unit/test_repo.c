@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "mav/error.h"
+#include "mav/kv.h"
 #include "mav/repo.h"
 #include "mav/wt.h"
 
@@ -157,6 +158,52 @@ static void test_refs_and_revs(void **state)
 	mav_repo_close(r);
 }
 
+/* A logged write never leans on a chunk that only a NO_WAL write stored
+ * and no flush has made durable: after a power cut the logged referrer
+ * survives, so the chunk must too. */
+static void test_logged_put_does_not_lean_on_nowal(void **state)
+{
+	static const char data[] = "the same bytes twice";
+	struct mav_kv_batch *b = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *mem = NULL, *kv = NULL;
+	mav_id id;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&kv, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
+	    0);
+	assert_int_equal(mav_kv_batch_count(b), 1);
+	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
+	mav_kv_batch_clear(b);
+	/* Another NO_WAL writer may dedup against it; a logged one may not. */
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
+	    0);
+	assert_int_equal(mav_kv_batch_count(b), 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_SYNC, &id, data, sizeof(data)), 0);
+	assert_int_equal(mav_kv_batch_count(b), 1);
+	assert_int_equal(mav_repo_write(r, b, MAV_KV_SYNC), 0);
+	mav_kv_batch_clear(b);
+	assert_int_equal(mav_kv_fault_crash(kv), 0);
+	assert_int_equal(
+	    mav_kv_get(kv, MAV_CF_CHUNKS, id.b, MAV_ID_LEN, NULL, NULL), 0);
+
+	/* Once flushed, everything counts as stored again. */
+	assert_int_equal(mav_repo_flush(r), 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_SYNC, &id, data, sizeof(data)), 0);
+	assert_int_equal(mav_kv_batch_count(b), 0);
+	mav_kv_batch_free(b);
+	mav_repo_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +212,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_newer_format_refused,
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_refs_and_revs),
+	    cmocka_unit_test(test_logged_put_does_not_lean_on_nowal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

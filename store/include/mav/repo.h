@@ -62,12 +62,21 @@ const char *mav_repo_path(const struct mav_repo *r); /* NULL for mem repos */
 /* Write a batch (checks nothing else; the kv applies the reserve). */
 int mav_repo_write(struct mav_repo *r, const struct mav_kv_batch *b,
                    unsigned flags);
+/* Make everything written so far durable (mav_kv_flush), NO_WAL content
+ * included. Use this rather than mav_kv_flush on the repository's kv: it
+ * tells the put functions below that content is durable again. */
+int mav_repo_flush(struct mav_repo *r);
 
 /* ---- chunks ---- */
 
-/* Hash, frame and add the chunk to b unless already stored (idempotent). */
+/* Hash, frame and add the chunk to b unless already stored (idempotent).
+ * flags: those of the write that will carry b. A logged write does not
+ * count a chunk as stored while NO_WAL writes wait for a flush: the chunk
+ * may be one of them, and would not survive a crash that its referrer
+ * survives. */
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                       mav_id *id_out, const void *data, size_t len);
+                       unsigned flags, mav_id *id_out, const void *data,
+                       size_t len);
 /* Copy bytes [off, off+len) of chunk id into dst (through the chunk cache).
  * MAV_ENOTFOUND if missing, MAV_ECORRUPT if its frame or id does not verify
  * (the message names the chunk). */
@@ -88,9 +97,11 @@ void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
 
 /* ---- objects ---- */
 
-/* Add an encoded object to b under its id (BLAKE2b of buf), idempotent. */
+/* Add an encoded object to b under its id (BLAKE2b of buf), idempotent;
+ * flags as for mav_repo_put_chunk. */
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
-                        mav_id *id_out, const void *buf, size_t len);
+                        unsigned flags, mav_id *id_out, const void *buf,
+                        size_t len);
 /* Raw encoding, malloc'd. MAV_ENOTFOUND / MAV_ECORRUPT (id mismatch). */
 int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
                         size_t *len);
