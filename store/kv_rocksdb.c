@@ -208,8 +208,9 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
 	                                       ? rocksdb_no_compression
 	                                       : rocksdb_lz4_compression);
 	rocksdb_options_set_write_buffer_size(o, wbuf);
-	rocksdb_options_set_max_write_buffer_number(o, cf == MAV_CF_CHUNKS ? 3
-	                                                                   : 2);
+	/* Two buffers, also for chunks: a third let a 4 GiB import peak at
+	 * 350 MiB instead of 232 MiB, and writes were no faster with it. */
+	rocksdb_options_set_max_write_buffer_number(o, 2);
 	rocksdb_options_set_target_file_size_base(
 	    o,
 	    cf == MAV_CF_CHUNKS || cf == MAV_CF_OBJECTS ? 64 * MIB : 16 * MIB);
