@@ -304,6 +304,8 @@ static int op_gc(struct mavfs *fs, char *const *a, const uint32_t *len,
 	pthread_rwlock_wrlock(&fs->gc_lock);
 	rc = mav_gc(&r, fs->repo);
 	pthread_rwlock_unlock(&fs->gc_lock);
+	if (rc == 0 && r.chunks_deleted > 0)
+		rc = mav_gc_compact(fs->repo); /* slow: outside the lock */
 	if (rc < 0)
 		return rc;
 	snprintf(n[0], sizeof(n[0]), "%" PRIu64, r.chunks_deleted);

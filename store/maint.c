@@ -290,10 +290,13 @@ int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
 		           &out->bytes_freed);
 	if (rc == 0)
 		rc = mav_repo_flush(r);
-	if (rc == 0 && out->chunks_deleted > 0)
-		rc = mav_kv_compact(r->kv);
 	walk_free(&w);
 	return rc;
+}
+
+int mav_gc_compact(struct mav_repo *r)
+{
+	return mav_kv_compact(r->kv);
 }
 
 /* ---- du ---- */

@@ -124,12 +124,12 @@ out:
 	pthread_mutex_unlock(&pf->lock);
 }
 
-static int busy_slot(const struct mav_prefetch *pf, const mav_id *id)
+static bool loading(const struct mav_prefetch *pf, const mav_id *id)
 {
 	for (int i = 0; i < pf->nthreads; i++)
 		if (pf->busy_set[i] && mav_id_cmp(&pf->busy[i], id) == 0)
-			return i;
-	return -1;
+			return true;
+	return false;
 }
 
 bool mav_prefetch_claim(struct mav_prefetch *pf, const mav_id *id)
@@ -149,7 +149,7 @@ bool mav_prefetch_claim(struct mav_prefetch *pf, const mav_id *id)
 		pf->n--;
 		goto out;
 	}
-	while (busy_slot(pf, id) >= 0) {
+	while (loading(pf, id)) {
 		pthread_cond_wait(&pf->loaded, &pf->lock);
 		waited = true;
 	}

@@ -400,6 +400,8 @@ int cmd_gc(struct cli *c, int argc, char **argv)
 	} else if (rc == 0) {
 		mav_error_clear();
 		rc = mav_gc(&g, r);
+		if (rc == 0 && g.chunks_deleted > 0)
+			rc = mav_gc_compact(r);
 		if (rc == 0)
 			gc_print(&g, json);
 	}

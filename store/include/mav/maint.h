@@ -31,6 +31,12 @@ struct mav_gc_report {
 	uint64_t bytes_freed; /* stored bytes of deleted chunks and objects */
 };
 int mav_gc(struct mav_gc_report *out, struct mav_repo *r);
+/* Give the disk space of the chunks gc deleted back: one full compaction
+ * of the chunks family (RocksDB keeps deleted values until compaction
+ * reaches them). Slow, about the stored bytes; needs no lock, so a daemon
+ * runs it after gc has let writers go. Skipped when the disk lacks room for
+ * a copy of the chunk table files. */
+int mav_gc_compact(struct mav_repo *r);
 
 struct mav_du_report {
 	uint64_t files;

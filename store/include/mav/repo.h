@@ -87,8 +87,10 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
                        uint64_t off, void *dst, size_t len, size_t *nread);
 /* Start threads that load chunks ahead of sequential readers (a daemon
  * serving reads wants this; one-shot commands need not). Idempotent; call
- * it before reads start. mav_repo_read_blob then queues the next chunks
- * itself when a read reaches the second half of a chunk. */
+ * it before reads start. mav_repo_read_blob then queues, before it waits
+ * for its first chunk, the rest of its own chunks and, for a read from the
+ * start of a file or into the second half of its last chunk, the next
+ * ones; a reader that needs a chunk being loaded waits for that load. */
 int mav_repo_start_prefetch(struct mav_repo *r, int threads);
 /* Hint: chunks i..i+n of b will be read soon (loads them in the background
  * when a prefetch thread runs; otherwise a no-op). */
