@@ -300,9 +300,14 @@ static int op_gc(struct mavfs *fs, char *const *a, const uint32_t *len,
 
 	(void)len;
 	(void)a;
-	/* No working-tree writer may hold new, not yet referenced chunks. */
+	/* No working-tree writer may hold new, not yet referenced chunks:
+	 * with the lock held none is in a call, and sealing every working
+	 * tree makes the chunks that open append streams have already stored
+	 * reachable from their inodes (gc used to sweep them). */
 	pthread_rwlock_wrlock(&fs->gc_lock);
-	rc = mav_gc(&r, fs->repo);
+	rc = mavfs_views_sync_locked(fs->views);
+	if (rc == 0)
+		rc = mav_gc(&r, fs->repo);
 	pthread_rwlock_unlock(&fs->gc_lock);
 	if (rc == 0 && r.chunks_deleted > 0)
 		rc = mav_gc_compact(fs->repo); /* slow: outside the lock */

@@ -577,8 +577,10 @@ static struct view **pin_working_trees(struct mavfs_views *vs, size_t *n)
 	return out;
 }
 
+/* Seal (all, or what has been quiet for older_ns) in every open working
+ * tree, each under the gc lock for reading unless the caller holds it. */
 static int for_working_trees(struct mavfs_views *vs, bool sync,
-                             int64_t older_ns)
+                             int64_t older_ns, bool locked)
 {
 	size_t n;
 	struct view **w = pin_working_trees(vs, &n);
@@ -589,10 +591,12 @@ static int for_working_trees(struct mavfs_views *vs, bool sync,
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
-		pthread_rwlock_rdlock(vs->gc_lock);
+		if (!locked)
+			pthread_rwlock_rdlock(vs->gc_lock);
 		rc = sync ? mav_wt_sync(w[i]->pub.wt)
 		          : mav_wt_seal_idle(w[i]->pub.wt, older_ns);
-		pthread_rwlock_unlock(vs->gc_lock);
+		if (!locked)
+			pthread_rwlock_unlock(vs->gc_lock);
 		if (rc < 0) {
 			mavfs_errno(rc, sync ? "sync" : "sealing idle files");
 			first = first ? first : rc;
@@ -610,12 +614,17 @@ void mavfs_views_kernel_times(struct mavfs_views *vs, bool on)
 
 void mavfs_views_seal_idle(struct mavfs_views *vs, int64_t older_ns)
 {
-	for_working_trees(vs, false, older_ns);
+	for_working_trees(vs, false, older_ns, false);
 }
 
 int mavfs_views_sync(struct mavfs_views *vs)
 {
-	return for_working_trees(vs, true, 0);
+	return for_working_trees(vs, true, 0, false);
+}
+
+int mavfs_views_sync_locked(struct mavfs_views *vs)
+{
+	return for_working_trees(vs, true, 0, true);
 }
 
 void mavfs_views_close_idle(struct mavfs_views *vs, int64_t idle_ns)

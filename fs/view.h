@@ -126,6 +126,8 @@ size_t mavfs_views_trim(struct mavfs_views *vs, char ***names,
                         int64_t quiet_ns);
 /* mav_wt_sync every open working tree; first error returned. */
 int mavfs_views_sync(struct mavfs_views *vs);
+/* The same, for a caller that holds the gc lock for writing. */
+int mavfs_views_sync_locked(struct mavfs_views *vs);
 
 /* Counters for logs and tests. */
 void mavfs_views_stats(struct mavfs_views *vs, unsigned *open, unsigned *trees);

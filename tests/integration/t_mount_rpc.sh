@@ -45,7 +45,7 @@ snap() { "$M" snapshot -m "$1" | awk '{print $1}'; }
 export M
 export -f snap
 
-echo "1..39"
+echo "1..40"
 
 ok "mount" mount_fg
 ok "edits in the working tree succeed" edit "$W"
@@ -185,6 +185,23 @@ from rpc import call; import sys
 r = call(sys.argv[1], \"status\", count=1000000)
 assert r[0] == b\"-7\", r" "$2"' _ "$T" "$MAV_REPO"
 ok "mountpoint through rpc" bash -c '[ "$(rpc mountpoint)" = "0  $1" ]' _ "$MNT"
+# A file being written holds chunks that no inode record points at yet:
+# gc in the middle of it must keep them.
+gc_mid_write() {
+	head -c $((40 << 20)) /dev/urandom >"$T/midgc" &&
+		python3 - "$T/midgc" "$MNT/main/midgc.bin" "$M" <<'PYEOF'
+import os, subprocess, sys
+data = open(sys.argv[1], "rb").read()
+fd = os.open(sys.argv[2], os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644)
+os.write(fd, data[:20 << 20])
+subprocess.run([sys.argv[3], "gc"], check=True, stdout=subprocess.DEVNULL)
+os.write(fd, data[20 << 20:])
+os.fsync(fd)
+os.close(fd)
+PYEOF
+	cmp "$T/midgc" "$MNT/main/midgc.bin" && "$M" fsck >/dev/null
+}
+ok "gc while a file is being written keeps its chunks (cmp, fsck)" gc_mid_write
 ok "gc through the daemon" "$M" gc
 ok "fsck through the daemon finds no problems" "$M" fsck
 ok "every version still reads after gc" \
