@@ -26,8 +26,8 @@ struct mav_prefetch {
 	unsigned head, n;
 	bool stop;             /* lock */
 	pthread_cond_t loaded; /* signalled whenever a worker finishes a load */
-	mav_id busy[MAX_THREADS]; /* lock: what worker i is loading */
-	bool busy_set[MAX_THREADS];
+	mav_id busy[MAX_THREADS];   /* lock: what worker i is loading, */
+	bool busy_set[MAX_THREADS]; /* lock: if busy_set[i] */
 	int nthreads;
 	pthread_t th[MAX_THREADS];
 };
