@@ -133,7 +133,7 @@ out:
 	pthread_mutex_unlock(&fs->jlock);
 }
 
-static void send_invals(struct mavfs *fs, const uint64_t *inos, size_t n)
+void mavfs_send_invals(struct mavfs *fs, const uint64_t *inos, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		fuse_lowlevel_notify_inval_inode(fs->se, inos[i], 0, 0);
@@ -155,7 +155,7 @@ static void undo_rejected_writes(struct mavfs *fs, const uint64_t *inos,
 		}
 		free(name);
 	}
-	send_invals(fs, inos, n);
+	mavfs_send_invals(fs, inos, n);
 }
 
 /* Above the view bound: let the kernel drop the least recently used root
@@ -266,7 +266,7 @@ void mavfs_inval_branch(struct mavfs *fs, const char *branch)
 	size_t n = 0;
 
 	if (mavfs_views_branch_inos(fs->views, branch, &inos, &n) == 0)
-		send_invals(fs, inos, n);
+		mavfs_send_invals(fs, inos, n);
 	free(inos);
 	/* Drop the name too: its whole subtree of dentries goes with it. */
 	fuse_lowlevel_notify_inval_entry(fs->se, FUSE_ROOT_ID, branch,

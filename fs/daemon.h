@@ -133,6 +133,9 @@ void mavfs_root_changed(struct mavfs *fs, const char *const *names, size_t n);
 /* Drop the kernel's caches for every inode it holds of the working tree of
  * branch (after a reset or a branch deletion). Call with no lock held. */
 void mavfs_inval_branch(struct mavfs *fs, const char *branch);
+/* Drop the kernel's attributes and pages of inos[0..n). No lock held, and
+ * never from a request handler (see daemon.c). */
+void mavfs_send_invals(struct mavfs *fs, const uint64_t *inos, size_t n);
 
 int64_t mavfs_now_ns(void);
 

@@ -129,12 +129,6 @@ static int op_branch_create(struct mavfs *fs, char *const *a,
 	return rc;
 }
 
-static void send_invals(struct mavfs *fs, const uint64_t *inos, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		fuse_lowlevel_notify_inval_inode(fs->se, inos[i], 0, 0);
-}
-
 static int op_branch_delete(struct mavfs *fs, char *const *a,
                             const uint32_t *len, struct mav_rpc_msg *res)
 {
@@ -158,7 +152,7 @@ static int op_branch_delete(struct mavfs *fs, char *const *a,
 	pthread_rwlock_rdlock(&fs->gc_lock);
 	rc = mav_branch_delete(fs->repo, a[0]);
 	pthread_rwlock_unlock(&fs->gc_lock);
-	send_invals(fs, inos, n);
+	mavfs_send_invals(fs, inos, n);
 	free(inos);
 	names_changed(fs, a[0], a[0], NULL);
 	return rc;
