@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "mav/error.h"
 #include "mav/maint.h"
 
@@ -66,16 +67,8 @@ static int record(struct diff *d, char kind, const struct mav_entry *old,
 	const struct mav_entry *e = new ? new : old;
 	struct rec *x;
 
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 64;
-		struct rec *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v)
-			return mav_error_set(MAV_ENOMEM, "diff: %zu changes",
-			                     d->n);
-		d->v = v;
-		d->cap = cap;
-	}
+	if (mav_grow(&d->v, &d->cap, d->n, sizeof(*d->v), 64) < 0)
+		return MAV_ENOMEM;
 	x = &d->v[d->n];
 	memset(x, 0, sizeof(*x));
 	x->path = strdup(path);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "grow.h"
 #include "codec.h"
 #include "mav/error.h"
 #include "wt_internal.h"
@@ -488,15 +489,9 @@ void wt_unlock(struct mav_wt *wt)
 static int mark_persisted(struct mav_wt *wt, struct node *n,
                           struct node *parent)
 {
-	if (wt->npend == wt->cappend) {
-		size_t cap = wt->cappend ? 2 * wt->cappend : 16;
-		struct pending *p = realloc(wt->pend, cap * sizeof(*p));
-
-		if (!p)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		wt->pend = p;
-		wt->cappend = cap;
-	}
+	if (mav_grow(&wt->pend, &wt->cappend, wt->npend, sizeof(*wt->pend),
+	             16) < 0)
+		return MAV_ENOMEM;
 	wt->pend[wt->npend++] =
 	    (struct pending){.n = n, .unpinned = parent != NULL};
 	n->persisted = true;

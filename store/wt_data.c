@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "mav/error.h"
 #include "wt_internal.h"
 
@@ -78,15 +79,8 @@ static void dirty_account(struct mav_wt *wt, struct dirty *d, int64_t delta)
 
 static int ext_insert(struct dirty *d, size_t at, struct extent e)
 {
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 8;
-		struct extent *x = realloc(d->ext, cap * sizeof(*x));
-
-		if (!x)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		d->ext = x;
-		d->cap = cap;
-	}
+	if (mav_grow(&d->ext, &d->cap, d->n, sizeof(*d->ext), 8) < 0)
+		return MAV_ENOMEM;
 	memmove(d->ext + at + 1, d->ext + at, (d->n - at) * sizeof(*d->ext));
 	d->ext[at] = e;
 	d->n++;

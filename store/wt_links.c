@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "mav/error.h"
 #include "wt_internal.h"
 
@@ -32,15 +33,8 @@ struct names {
 
 static int names_add(struct names *s, const char *name)
 {
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		char **v = realloc(s->v, cap * sizeof(*v));
-
-		if (!v)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		s->v = v;
-		s->cap = cap;
-	}
+	if (mav_grow(&s->v, &s->cap, s->n, sizeof(*s->v), 16) < 0)
+		return MAV_ENOMEM;
 	if (!(s->v[s->n] = strdup(name)))
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	s->n++;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "grow.h"
 #include "codec.h"
 #include "mav/error.h"
 #include "wt_internal.h"
@@ -320,15 +321,8 @@ void wt_listing_drop(struct mav_wt *wt, struct node *n)
 static int listing_add(struct listing *l, size_t *cap, const char *name,
                        size_t nlen, uint64_t ino, int64_t base_ix)
 {
-	if (l->n == *cap) {
-		size_t c = *cap ? 2 * *cap : 64;
-		struct listing_ent *e = realloc(l->e, c * sizeof(*e));
-
-		if (!e)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-		l->e = e;
-		*cap = c;
-	}
+	if (mav_grow(&l->e, cap, l->n, sizeof(*l->e), 64) < 0)
+		return MAV_ENOMEM;
 	l->e[l->n].name = strndup(name, nlen);
 	if (!l->e[l->n].name)
 		return mav_error_set(MAV_ENOMEM, "out of memory");

@@ -2228,6 +2228,17 @@ static void bx_snap(struct bx *x, mav_id *c)
 	assert_int_equal(mav_wt_snapshot(c, &v, x->wt, &o), 0);
 }
 
+/* Snapshot the working tree and open the new version as a view. */
+static struct mav_wt *bx_snap_view(struct bx *x)
+{
+	struct mav_wt *view = NULL;
+	mav_id c;
+
+	bx_snap(x, &c);
+	assert_int_equal(mav_wt_open_commit(&view, x->r, &c), 0);
+	return view;
+}
+
 static uint64_t bx_size(struct mav_wt *wt, uint64_t ino)
 {
 	struct mav_attr a;
@@ -2349,8 +2360,7 @@ static void hardlink_other_name_after_snapshot(void **state)
 	assert_int_equal(mav_wt_link(&a, x->wt, f, MAV_WT_ROOT, "b"), 0);
 	bx_snap(x, &c);
 	assert_int_equal(mav_wt_write(x->wt, f, 1, "22", 2), 2);
-	bx_snap(x, &c);
-	assert_int_equal(mav_wt_open_commit(&view, x->r, &c), 0);
+	view = bx_snap_view(x);
 	assert_int_equal(
 	    bx_size(view, (uint64_t)bx_look(view, MAV_WT_ROOT, "b")), 3);
 	mav_wt_close(view);
@@ -2376,8 +2386,7 @@ static void hardlink_across_dirs_after_snapshot(void **state)
 	bx_snap(x, &c);
 	assert_int_equal(mav_wt_write(x->wt, f, 0, "new", 3), 3);
 	assert_int_equal(mav_wt_unlink(x->wt, dx, "a"), 0);
-	bx_snap(x, &c);
-	assert_int_equal(mav_wt_open_commit(&view, x->r, &c), 0);
+	view = bx_snap_view(x);
 	dy = (uint64_t)bx_look(view, MAV_WT_ROOT, "y");
 	assert_int_equal(
 	    mav_wt_getattr(&a, view, (uint64_t)bx_look(view, dy, "a")), 0);
@@ -2483,8 +2492,7 @@ static void hardlink_in_moved_dir_kept_in_step(void **state)
 	assert_int_equal(
 	    mav_wt_rename(x->wt, MAV_WT_ROOT, "Q", MAV_WT_ROOT, "R", 0), 0);
 	assert_int_equal(mav_wt_write(x->wt, f, 0, "new", 3), 3);
-	bx_snap(x, &c);
-	assert_int_equal(mav_wt_open_commit(&view, x->r, &c), 0);
+	view = bx_snap_view(x);
 	q = (uint64_t)bx_look(view, MAV_WT_ROOT, "R");
 	assert_int_equal(bx_size(view, (uint64_t)bx_look(view, q, "b")), 3);
 	mav_wt_close(view);
@@ -2511,8 +2519,7 @@ static void hardlinked_symlink_kept_in_step(void **state)
 	assert_int_equal(
 	    mav_wt_setattr(&a, x->wt, s, &in, MAV_SET_ATIME | MAV_SET_MTIME),
 	    0);
-	bx_snap(x, &c);
-	assert_int_equal(mav_wt_open_commit(&view, x->r, &c), 0);
+	view = bx_snap_view(x);
 	e = (uint64_t)bx_look(view, MAV_WT_ROOT, "E");
 	assert_int_equal(
 	    mav_wt_getattr(&a, view, (uint64_t)bx_look(view, e, "s2")), 0);
@@ -2567,8 +2574,7 @@ static void hardlink_in_moved_subdir_after_unlink(void **state)
 	assert_int_equal(
 	    mav_wt_getattr(&a, x->wt, (uint64_t)bx_look(x->wt, q, "b")), 0);
 	assert_int_equal(a.nlink, 1);
-	bx_snap(x, &c);
-	assert_int_equal(mav_wt_open_commit(&view, x->r, &c), 0);
+	view = bx_snap_view(x);
 	s = (uint64_t)bx_look(view, MAV_WT_ROOT, "S");
 	q = (uint64_t)bx_look(view, s, "Q");
 	assert_int_equal(
