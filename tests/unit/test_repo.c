@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -16,6 +17,9 @@
 #include "mav/kv.h"
 #include "mav/repo.h"
 #include "mav/wt.h"
+#include "cache.h"
+#include "repo_internal.h"
+#include "testdata.h"
 
 static char dir[64];
 
@@ -204,6 +208,64 @@ static void test_logged_put_does_not_lean_on_nowal(void **state)
 	mav_repo_close(r);
 }
 
+static bool chunk_cached(struct mav_repo *r, const struct mav_blob *b,
+                         uint32_t i)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->chunks, &b->ids[i]);
+
+	if (e)
+		mav_cache_release(r->chunks, e);
+	return e != NULL;
+}
+
+static uint32_t cached_count(struct mav_repo *r, const struct mav_blob *b,
+                             uint32_t from, uint32_t to)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = from; i <= to; i++)
+		n += chunk_cached(r, b, i);
+	return n;
+}
+
+/* odb.c's prefetch policy: a small read at the start of a file queues the
+ * next PREFETCH_AHEAD (32) chunks for the prefetch threads, and no more. */
+static void test_read_from_start_prefetches_32(void **state)
+{
+	const size_t len = 6u << 20;
+	uint8_t *data = random_buf(len, 11), out[100];
+	struct mav_writer *w = NULL;
+	struct mav_blob *b = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	uint64_t size;
+	size_t got;
+	mav_id id;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	assert_int_equal(mav_writer_feed(w, data, len), 0);
+	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
+	mav_writer_free(w);
+	assert_int_equal(mav_repo_get_blob(r, &id, &b), 0);
+	assert_true(b->n > 40);
+	mav_cache_clear(r->chunks);
+	assert_int_equal(mav_repo_start_prefetch(r, 2), 0);
+
+	assert_int_equal(mav_repo_read_blob(r, b, 0, out, sizeof(out), &got),
+	                 0);
+	assert_memory_equal(out, data, sizeof(out));
+	for (int t = 0; t < 5000 && cached_count(r, b, 1, 32) < 32; t++)
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	assert_int_equal(cached_count(r, b, 1, 32), 32);
+	assert_false(chunk_cached(r, b, 33));
+	mav_blob_free(b);
+	mav_repo_close(r); /* joins the prefetch threads */
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -213,6 +275,7 @@ int main(void)
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_refs_and_revs),
 	    cmocka_unit_test(test_logged_put_does_not_lean_on_nowal),
+	    cmocka_unit_test(test_read_from_start_prefetches_32),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
