@@ -115,6 +115,25 @@ static int walk_blob(struct walk *w, const mav_id *id)
 	return rc;
 }
 
+/* Mark the pages of tree id if it is paged (mav_repo_get_tree reads and
+ * checks them next). */
+static int walk_pages(struct walk *w, const mav_id *id)
+{
+	const struct mav_tree_index *x = NULL;
+	const struct mav_tree *t = NULL;
+	int rc = mav_odb_get_tree(&t, &x, w->r, id);
+
+	for (uint32_t k = 0; rc == 0 && x && k < x->npages; k++) {
+		rc = mav_idset_add(&w->objs, &x->p[k].id, 0);
+		if (rc == 1 && w->rep)
+			w->rep->trees++;
+		rc = rc < 0 ? rc : 0;
+	}
+	mav_odb_release(w->r, t);
+	mav_odb_release(w->r, x);
+	return rc;
+}
+
 static int walk_tree(struct walk *w, const mav_id *id, int depth)
 {
 	const struct mav_tree *t = NULL;
@@ -124,7 +143,9 @@ static int walk_tree(struct walk *w, const mav_id *id, int depth)
 		return rc;
 	if (depth > 4096)
 		return mav_error_set(MAV_ECORRUPT, "tree nesting too deep");
-	rc = mav_repo_get_tree(w->r, id, &t);
+	rc = walk_pages(w, id);
+	if (rc == 0)
+		rc = mav_repo_get_tree(w->r, id, &t);
 	if (rc == MAV_ENOTFOUND || rc == MAV_ECORRUPT || rc == MAV_EVERSION) {
 		problem(w, "tree", id, mav_error_message());
 		return 0;

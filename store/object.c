@@ -27,6 +27,8 @@
 #define XATTR_NAME_MAX_LEN 255
 #define XATTR_VALUE_MAX    65536 /* Linux XATTR_SIZE_MAX */
 #define BLOB_ITEM_LEN      (MAV_ID_LEN + 4)
+/* Smallest index item: id, count, 1-byte first name. */
+#define PAGE_ITEM_MIN_LEN (MAV_ID_LEN + 4 + 2 + 1)
 /* Smallest tree entry: 1-byte name, no target, no xattrs. */
 #define ENTRY_MIN_LEN (2 + 1 + 1 + 4 * 3 + 8 + 8 + 4 + 8 + MAV_ID_LEN + 4 + 2)
 
@@ -112,6 +114,8 @@ char mav_object_kind(const void *buf, size_t len)
 		return 'B';
 	if (memcmp(buf, "MAVT", 4) == 0)
 		return 'T';
+	if (memcmp(buf, "MAVI", 4) == 0)
+		return 'I';
 	if (memcmp(buf, "MAVC", 4) == 0)
 		return 'C';
 	return 0;
@@ -499,6 +503,137 @@ int64_t mav_tree_find(const struct mav_tree *t, const char *name)
 			hi = mid;
 	}
 	return -1;
+}
+
+/* ---- paged-tree indexes ---- */
+
+int mav_tree_index_encode(uint8_t **out, size_t *outlen,
+                          const struct mav_tree_page *p, uint32_t npages)
+{
+	struct mav_wbuf w;
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < npages; i++) {
+		if (!mav_name_valid(p[i].first) || p[i].n == 0 ||
+		    (i && strcmp(p[i - 1].first, p[i].first) >= 0))
+			return mav_error_set(MAV_EINVAL,
+			                     "tree index: page %u is empty, "
+			                     "badly named or out of order",
+			                     i);
+		n += p[i].n;
+	}
+	if (npages == 0 || n > UINT32_MAX)
+		return mav_error_set(MAV_EINVAL,
+		                     "tree index: %u pages of "
+		                     "%llu entries",
+		                     npages, (unsigned long long)n);
+	mav_wbuf_init(&w, 13 + (size_t)npages * (PAGE_ITEM_MIN_LEN + 32));
+	mav_wbuf_put_magic(&w, "MAVI", OBJ_VERSION);
+	mav_wbuf_put_u32(&w, (uint32_t)n);
+	mav_wbuf_put_u32(&w, npages);
+	for (uint32_t i = 0; i < npages; i++) {
+		size_t flen = strlen(p[i].first);
+
+		mav_wbuf_put_bytes(&w, p[i].id.b, MAV_ID_LEN);
+		mav_wbuf_put_u32(&w, p[i].n);
+		mav_wbuf_put_u16(&w, (uint16_t)flen);
+		mav_wbuf_put_bytes(&w, p[i].first, flen);
+	}
+	return mav_wbuf_finish(&w, out, outlen);
+}
+
+static int index_parse(void **obj, struct arena *a, const void *buf, size_t len)
+{
+	struct name_view prev = {NULL, 0};
+	struct mav_tree_index *x;
+	struct mav_tree_page *p;
+	struct mav_rbuf r;
+	uint32_t n, np;
+	uint64_t start = 0;
+	uint8_t version;
+
+	mav_rbuf_init(&r, buf, len, "tree index");
+	mav_rbuf_get_magic(&r, "MAVI", OBJ_VERSION, &version);
+	mav_rbuf_get_u32(&r, &n);
+	if (mav_rbuf_get_u32(&r, &np) < 0)
+		return r.err;
+	if (np == 0 || np > mav_rbuf_left(&r) / PAGE_ITEM_MIN_LEN)
+		return mav_rbuf_fail(&r, "page count does not fit the data");
+	x = arena_take(a, sizeof(*x), alignof(struct mav_tree_index));
+	p = arena_take(a, (size_t)np * sizeof(*p),
+	               alignof(struct mav_tree_page));
+	for (uint32_t i = 0; i < np; i++) {
+		struct mav_tree_page f = {0};
+		const uint8_t *nm;
+		uint16_t flen;
+
+		mav_rbuf_get_bytes(&r, f.id.b, MAV_ID_LEN);
+		mav_rbuf_get_u32(&r, &f.n);
+		mav_rbuf_get_u16(&r, &flen);
+		if (mav_rbuf_view(&r, &nm, flen) < 0)
+			return r.err;
+		if (f.n == 0 || !name_ok(nm, flen))
+			return mav_rbuf_fail(&r, "empty or badly named page");
+		if (prev.p && bytes_cmp(prev.p, prev.n, nm, flen) >= 0)
+			return mav_rbuf_fail(&r, "pages not sorted and unique");
+		prev = (struct name_view){nm, flen};
+		f.start = (uint32_t)start;
+		start += f.n;
+		if (start > n)
+			return mav_rbuf_fail(&r,
+			                     "page counts exceed the total");
+		f.first = arena_str(a, nm, flen);
+		if (p)
+			p[i] = f;
+	}
+	if (start != n)
+		return mav_rbuf_fail(&r, "page counts do not add up");
+	if (x)
+		*x = (struct mav_tree_index){n, np, p};
+	*obj = x;
+	return mav_rbuf_end(&r);
+}
+
+int mav_tree_index_decode(struct mav_tree_index **out, const void *buf,
+                          size_t len)
+{
+	return decode_arena((void **)out, index_parse, buf, len, "tree index");
+}
+
+void mav_tree_index_free(struct mav_tree_index *x)
+{
+	free(x);
+}
+
+int64_t mav_tree_index_find(const struct mav_tree_index *x, const char *name)
+{
+	uint32_t lo = 0, hi = x->npages;
+
+	/* The first page whose first name is above name, minus one. */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(x->p[mid].first, name) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (int64_t)lo - 1;
+}
+
+uint32_t mav_tree_index_page_of(const struct mav_tree_index *x, uint32_t i)
+{
+	uint32_t lo = 0, hi = x->npages;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (x->p[mid].start <= i)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* ---- commits ---- */

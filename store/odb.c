@@ -16,28 +16,72 @@
 
 #define PREFETCH_AHEAD 32 /* chunks loaded ahead of a sequential reader */
 
-/* A cached decoded tree or blob. Callers borrow &view (a shallow copy of
- * the decoded header); release finds the cache entry from that pointer,
- * since view is the first member. */
+/* A decoded tree, tree index or blob, cached or not. Callers borrow &view
+ * (a shallow copy of the decoded header); release finds the holder from
+ * that pointer, since view is the first member. */
+enum holder_kind { H_BLOB, H_TREE, H_INDEX };
+
 struct holder {
 	union {
 		struct mav_tree tree;
 		struct mav_blob blob;
+		struct mav_tree_index index;
 	} view;
 	void *decoded;
-	bool is_tree;
-	struct mav_cache_entry *entry;
+	enum holder_kind kind;
+	struct mav_cache_entry *entry; /* NULL: not cached, freed on release */
 };
 
 void mav_odb_holder_free(void *p)
 {
 	struct holder *h = p;
 
-	if (h->is_tree)
+	if (h->kind == H_TREE)
 		mav_tree_free(h->decoded);
+	else if (h->kind == H_INDEX)
+		mav_tree_index_free(h->decoded);
 	else
 		mav_blob_free(h->decoded);
 	free(h);
+}
+
+static struct holder *holder_new(enum holder_kind kind, void *decoded)
+{
+	struct holder *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->decoded = decoded;
+	if (kind == H_TREE)
+		h->view.tree = *(struct mav_tree *)decoded;
+	else if (kind == H_INDEX)
+		h->view.index = *(struct mav_tree_index *)decoded;
+	else
+		h->view.blob = *(struct mav_blob *)decoded;
+	return h;
+}
+
+const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t)
+{
+	struct holder *h = holder_new(H_TREE, t);
+
+	if (!h)
+		mav_tree_free(t);
+	return h ? &h->view.tree : NULL;
+}
+
+void mav_odb_release(struct mav_repo *r, const void *view)
+{
+	struct holder *h = (struct holder *)view;
+
+	if (!h)
+		return;
+	if (h->entry)
+		mav_cache_release(h->kind == H_BLOB ? r->blobs : r->trees,
+		                  h->entry);
+	else
+		mav_odb_holder_free(h);
 }
 
 /* Whether a write with these flags may skip storing id again. */
@@ -264,21 +308,28 @@ int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
 	return 0;
 }
 
-/* Fetch object id and decode it as kind 'B', 'C' or 'T' into *out (a
- * struct mav_blob **, mav_commit ** or mav_tree **); a decode error names
- * the object. */
-static int fetch_decoded(void *out, struct mav_repo *r, const mav_id *id,
-                         char kind)
+/* Fetch object id and decode it into *out: kind 'B', 'C' or 'T' (a
+ * struct mav_blob **, mav_commit ** or mav_tree **), or, for 'T', an
+ * index when the object is one (*kind_out 'I', a mav_tree_index **); a
+ * decode error names the object. */
+static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
+                         const mav_id *id, char kind)
 {
 	char hex[MAV_ID_HEX_LEN + 1];
 	void *buf = NULL;
 	size_t len;
 	int rc = mav_repo_get_object(r, id, &buf, &len);
 
+	if (rc == 0 && kind == 'T' && mav_object_kind(buf, len) == 'I')
+		kind = 'I';
+	if (kind_out)
+		*kind_out = kind;
 	if (rc == 0 && kind == 'B')
 		rc = mav_blob_decode(out, buf, len);
 	else if (rc == 0 && kind == 'C')
 		rc = mav_commit_decode(out, buf, len);
+	else if (rc == 0 && kind == 'I')
+		rc = mav_tree_index_decode(out, buf, len);
 	else if (rc == 0)
 		rc = mav_tree_decode(out, buf, len);
 	free(buf);
@@ -294,7 +345,7 @@ int mav_repo_get_blob(struct mav_repo *r, const mav_id *id,
                       struct mav_blob **out)
 {
 	*out = NULL;
-	return fetch_decoded(out, r, id, 'B');
+	return fetch_decoded(out, NULL, r, id, 'B');
 }
 
 int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
@@ -305,7 +356,7 @@ int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
 	int rc;
 
 	*out = NULL;
-	rc = fetch_decoded(out, r, id, 'C');
+	rc = fetch_decoded(out, NULL, r, id, 'C');
 
 	if (rc == 0)
 		rc = mav_commit_id(&check, *out);
@@ -321,11 +372,22 @@ int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
 	return rc;
 }
 
-/* Rough memory of a decoded tree, for the cache budget. */
-static size_t tree_bytes(const struct mav_tree *t)
+/* Rough memory of a decoded object, for the cache budget. */
+static size_t holder_bytes(const struct holder *h)
 {
-	size_t n = sizeof(*t) + (size_t)t->n * sizeof(struct mav_entry);
+	const struct mav_tree *t = &h->view.tree;
+	const struct mav_tree_index *x = &h->view.index;
+	size_t n = sizeof(*h);
 
+	if (h->kind == H_BLOB)
+		return n + (size_t)h->view.blob.n * (MAV_ID_LEN + 8);
+	if (h->kind == H_INDEX) {
+		n += (size_t)x->npages * sizeof(*x->p);
+		for (uint32_t i = 0; i < x->npages; i++)
+			n += strlen(x->p[i].first) + 1;
+		return n;
+	}
+	n += (size_t)t->n * sizeof(struct mav_entry);
 	for (uint32_t i = 0; i < t->n; i++)
 		n += strlen(t->e[i].name) + 1 +
 		     t->e[i].nxattrs * sizeof(struct mav_xattr);
@@ -337,31 +399,23 @@ static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
                   const mav_id *id, bool tree)
 {
 	struct mav_cache_entry *e = mav_cache_get(c, id);
-	struct mav_tree *t = NULL;
-	struct mav_blob *b = NULL;
-	struct holder *h = NULL;
-	int rc = 0;
+	void *decoded = NULL;
+	char kind = 'B';
+	struct holder *h;
+	int rc;
 
 	if (!e) {
-		rc = tree ? fetch_decoded(&t, r, id, 'T')
-		          : mav_repo_get_blob(r, id, &b);
-		if (rc == 0 && !(h = calloc(1, sizeof(*h))))
-			rc = mav_error_set(MAV_ENOMEM, "out of memory");
-		if (rc < 0) {
-			mav_tree_free(t);
-			mav_blob_free(b);
+		rc = fetch_decoded(&decoded, &kind, r, id, tree ? 'T' : 'B');
+		if (rc < 0)
 			return rc;
-		}
-		h->is_tree = tree;
-		h->decoded = tree ? (void *)t : (void *)b;
-		if (tree)
-			h->view.tree = *t;
-		else
-			h->view.blob = *b;
-		e = mav_cache_insert(c, id, h,
-		                     tree ? tree_bytes(t)
-		                          : sizeof(*h) + (size_t)b->n *
-		                                             (MAV_ID_LEN + 8));
+		h = holder_new(kind == 'B'   ? H_BLOB
+		               : kind == 'I' ? H_INDEX
+		                             : H_TREE,
+		               decoded);
+		if (!h)
+			free(decoded); /* one block, whatever its kind */
+		/* On failure the cache frees h. */
+		e = h ? mav_cache_insert(c, id, h, holder_bytes(h)) : NULL;
 		if (!e)
 			return mav_error_set(MAV_ENOMEM, "out of memory");
 	}
@@ -371,20 +425,21 @@ static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
 	return 0;
 }
 
-int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
-                      const struct mav_tree **out)
+int mav_odb_get_tree(const struct mav_tree **tree,
+                     const struct mav_tree_index **index, struct mav_repo *r,
+                     const mav_id *id)
 {
 	struct holder *h = NULL;
 	int rc = cached(&h, r, r->trees, id, true);
 
-	*out = rc == 0 ? &h->view.tree : NULL;
+	*tree = rc == 0 && h->kind == H_TREE ? &h->view.tree : NULL;
+	*index = rc == 0 && h->kind == H_INDEX ? &h->view.index : NULL;
 	return rc;
 }
 
 void mav_repo_tree_release(struct mav_repo *r, const struct mav_tree *t)
 {
-	if (t)
-		mav_cache_release(r->trees, ((const struct holder *)t)->entry);
+	mav_odb_release(r, t);
 }
 
 void mav_repo_empty_blob(mav_id *out)
@@ -419,6 +474,5 @@ int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
 
 void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b)
 {
-	if (b)
-		mav_cache_release(r->blobs, ((const struct holder *)b)->entry);
+	mav_odb_release(r, b);
 }

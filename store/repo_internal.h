@@ -40,6 +40,16 @@ void mav_odb_holder_free(void *holder);
 int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id);
 void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b);
+/* Tree object id through the tree cache: a "MAVT" tree (*tree) or a paged
+ * tree's index (*index); the other is NULL. Release with mav_odb_release. */
+int mav_odb_get_tree(const struct mav_tree **tree,
+                     const struct mav_tree_index **index, struct mav_repo *r,
+                     const mav_id *id);
+/* Hold an assembled tree outside the cache; mav_odb_release frees it.
+ * NULL (t freed) when out of memory. */
+const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t);
+/* Release anything the odb handed out (NULL is a no-op). */
+void mav_odb_release(struct mav_repo *r, const void *view);
 
 /* refs.c: load next_version from the refs family at open. */
 int mav_refs_load(struct mav_repo *r);

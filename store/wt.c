@@ -672,10 +672,9 @@ int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
 	}
 	if (mav_id_is_zero(&dir->rec.id))
 		return -ENOENT;
-	rc = mav_repo_get_tree(wt->r, &dir->rec.id, &t);
+	rc = mav_repo_tree_find(wt->r, &dir->rec.id, name, &t, &ix);
 	if (rc < 0)
 		return rc;
-	ix = mav_tree_find(t, name);
 	rc = ix < 0 ? -ENOENT : wt_base_node(out, wt, dir, &t->e[ix]);
 	mav_repo_tree_release(wt->r, t);
 	return rc;

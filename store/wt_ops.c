@@ -51,14 +51,12 @@ static bool base_has(struct mav_wt *wt, const struct node *dir,
                      const char *name)
 {
 	const struct mav_tree *t = NULL;
-	bool has = false;
+	int64_t ix = -1;
 
 	if (!mav_id_is_zero(&dir->rec.id) &&
-	    mav_repo_get_tree(wt->r, &dir->rec.id, &t) == 0) {
-		has = mav_tree_find(t, name) >= 0;
+	    mav_repo_tree_find(wt->r, &dir->rec.id, name, &t, &ix) == 0)
 		mav_repo_tree_release(wt->r, t);
-	}
-	return has;
+	return ix >= 0;
 }
 
 /* Queue removal of name from dir (whiteout if the base has it). */
@@ -231,6 +229,7 @@ int wt_drop_link(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 int wt_dir_is_empty(struct mav_wt *wt, struct node *dir)
 {
 	const struct mav_tree *t = NULL;
+	uint64_t first;
 	size_t n = 0;
 	int rc;
 
@@ -241,8 +240,8 @@ int wt_dir_is_empty(struct mav_wt *wt, struct node *dir)
 	}
 	if (mav_id_is_zero(&dir->rec.id))
 		return 0;
-	rc = mav_repo_get_tree(wt->r, &dir->rec.id, &t);
-	if (rc == 0 && t->n)
+	rc = mav_repo_tree_page(wt->r, &dir->rec.id, 0, &t, &first);
+	if (rc == 0 && t)
 		rc = -ENOTEMPTY;
 	mav_repo_tree_release(wt->r, t);
 	return rc;

@@ -63,8 +63,7 @@ static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
                       struct mav_kv_batch *b, int depth)
 {
 	struct mav_entry *ents = NULL;
-	uint8_t *enc = NULL;
-	size_t n = 0, len;
+	size_t n = 0;
 	int rc;
 
 	if (depth > 2048)
@@ -86,13 +85,13 @@ static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
 		if (rc == 0)
 			rc = entry_of(&ents[i], wt, dir, c, le->name, b, depth);
 	}
+	if (rc == 0 && n > UINT32_MAX)
+		rc = mav_error_set(MAV_EINVAL, "directory of %zu entries", n);
 	if (rc == 0)
-		rc = mav_tree_encode(&enc, &len, ents, (uint32_t)n);
-	if (rc == 0)
-		rc = mav_repo_put_object(wt->r, b, MAV_KV_SYNC, out, enc, len);
+		rc = mav_repo_put_tree(wt->r, b, MAV_KV_SYNC, out, ents,
+		                       (uint32_t)n);
 	if (rc == 0)
 		dir->rec.id = *out; /* same content as base + overlay */
-	free(enc);
 	free(ents);
 	wt_listing_drop(wt, dir);
 	dir->pins--;

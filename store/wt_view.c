@@ -434,27 +434,35 @@ static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 {
 	const struct mav_tree *t = NULL;
 	struct mav_attr a;
-	int rc;
+	uint64_t first = 0;
+	bool full = false;
+	int rc = 0;
 
 	if (mav_id_is_zero(&dir->rec.id))
 		return 0;
-	rc = mav_repo_get_tree(wt->r, &dir->rec.id, &t);
-	for (uint64_t i = cookie; rc == 0 && i < t->n; i++) {
+	/* One page of a big directory in memory at a time. */
+	for (uint64_t i = cookie; rc == 0 && !full; i++) {
+		const struct mav_entry *e;
 		struct node *n = NULL;
 
+		if (!t || i - first >= t->n) {
+			mav_repo_tree_release(wt->r, t);
+			rc = mav_repo_tree_page(wt->r, &dir->rec.id, i, &t,
+			                        &first);
+			if (rc < 0 || !t)
+				break;
+		}
 		/* The entry is at hand: no second search of the tree. */
-		rc = wt_base_node(&n, wt, dir, &t->e[i]);
+		e = &t->e[i - first];
+		rc = wt_base_node(&n, wt, dir, e);
 		if (rc < 0)
 			break;
 		wt_attr(&a, n);
-		if (fn(ctx, t->e[i].name, &a, i + 1)) {
+		full = fn(ctx, e->name, &a, i + 1);
+		if (full || !plus)
 			wt_node_unref(wt, n);
-			break;
-		}
-		if (plus)
-			n->nlookup++;
 		else
-			wt_node_unref(wt, n);
+			n->nlookup++;
 	}
 	mav_repo_tree_release(wt->r, t);
 	return rc;

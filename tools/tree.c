@@ -34,10 +34,9 @@ static int step(struct mav_repo *r, struct tree_node *n, const char *name,
 
 	if (n->type != MAV_T_DIR)
 		return mav_error_set(-ENOTDIR, "'%s': not a directory", path);
-	rc = mav_repo_get_tree(r, &n->id, &t);
+	rc = mav_repo_tree_find(r, &n->id, name, &t, &i);
 	if (rc)
 		return rc;
-	i = mav_tree_find(t, name);
 	if (i < 0) {
 		mav_repo_tree_release(r, t);
 		return mav_error_set(MAV_ENOTFOUND,

@@ -1,8 +1,9 @@
 /* tree.h - reading snapshots for ls, cat and export: "REV[:PATH]" to an
  * entry, and blob contents to a file descriptor.
  *
- * Trees come from the repository's shared cache (mav_repo_get_tree) and
- * stay valid until tree_node_release(); a node borrows its tree.
+ * Trees come from the repository's shared cache (mav_repo_tree_find: the
+ * tree, or the page of a big one, holding the name) and stay valid until
+ * tree_node_release(); a node borrows its tree.
  */
 #ifndef MAVCTL_TREE_H
 #define MAVCTL_TREE_H

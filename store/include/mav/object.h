@@ -76,6 +76,38 @@ int64_t mav_tree_find(const struct mav_tree *t, const char *name);
 /* Check a name: non-empty, <= 255 bytes, no '/', not "." or "..". */
 bool mav_name_valid(const char *name);
 
+/* ---- paged trees: a big directory as pages under an index ---- */
+
+/* A directory of more than MAV_TREE_PAGE_MAX entries is stored as pages
+ * (each an ordinary "MAVT" tree of consecutive entries) named by an index,
+ * so a reader loads only the page it needs (store/FORMAT.md). */
+#define MAV_TREE_PAGE_MAX 1024
+
+struct mav_tree_page {
+	mav_id id;      /* the page: a "MAVT" tree */
+	uint32_t n;     /* its entries, at least one */
+	uint32_t start; /* entries in the pages before it */
+	char *first;    /* its first name */
+};
+
+struct mav_tree_index {
+	uint32_t n; /* entries of the whole directory */
+	uint32_t npages;
+	struct mav_tree_page *p; /* first names strictly increasing */
+};
+
+/* Encoding: "MAVI" v1 | u32 n | u32 npages | npages x (id[32], u32 n,
+ * u16 first_len, first name); start is implied. */
+int mav_tree_index_encode(uint8_t **out, size_t *outlen,
+                          const struct mav_tree_page *p, uint32_t npages);
+int mav_tree_index_decode(struct mav_tree_index **out, const void *buf,
+                          size_t len);
+void mav_tree_index_free(struct mav_tree_index *x);
+/* The page that would hold name, or -1 if name sorts before them all. */
+int64_t mav_tree_index_find(const struct mav_tree_index *x, const char *name);
+/* The page holding entry i (i < x->n). */
+uint32_t mav_tree_index_page_of(const struct mav_tree_index *x, uint32_t i);
+
 /* ---- commits ---- */
 
 #define MAV_MAX_PARENTS 8
@@ -104,7 +136,8 @@ int mav_commit_decode(struct mav_commit **out, const void *buf, size_t len);
 void mav_commit_free(struct mav_commit *c);
 int mav_commit_id(mav_id *out, const struct mav_commit *c);
 
-/* Kind of an encoded object from its magic: 'B', 'T', 'C' or 0. */
+/* Kind of an encoded object from its magic: 'B', 'T', 'I' (a paged tree's
+ * index), 'C' or 0. */
 char mav_object_kind(const void *buf, size_t len);
 
 #endif

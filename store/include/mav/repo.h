@@ -111,10 +111,30 @@ int mav_repo_get_blob(struct mav_repo *r, const mav_id *id,
                       struct mav_blob **out);
 int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
                         struct mav_commit **out);
-/* Decoded trees are shared and cached: *out stays valid until
+
+/* ---- trees (tree.c) ----
+ * A directory is one tree object or, past MAV_TREE_PAGE_MAX entries, pages
+ * under an index. Trees handed out stay valid until
  * mav_repo_tree_release(). */
+
+/* Store a directory's entries (sorted, unique) under *out; a big one as
+ * pages cut where the names say, so an edit changes one page. */
+int mav_repo_put_tree(struct mav_repo *r, struct mav_kv_batch *b,
+                      unsigned flags, mav_id *out, const struct mav_entry *e,
+                      uint32_t n);
+/* The whole directory. Small trees are shared and cached; a paged one is
+ * assembled into a private copy, so the daemon's lookups and listings use
+ * the page calls below instead. */
 int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
                       const struct mav_tree **out);
+/* The page of tree id that would hold name, and name's index in it (-1 if
+ * absent); reads one page at most. */
+int mav_repo_tree_find(struct mav_repo *r, const mav_id *id, const char *name,
+                       const struct mav_tree **page, int64_t *ix);
+/* The page holding entry i of tree id, and the entries before that page;
+ * *page NULL once i is past the end. */
+int mav_repo_tree_page(struct mav_repo *r, const mav_id *id, uint64_t i,
+                       const struct mav_tree **page, uint64_t *first);
 void mav_repo_tree_release(struct mav_repo *r, const struct mav_tree *t);
 /* The id of the empty blob and of the empty tree (stored by init). */
 void mav_repo_empty_blob(mav_id *out);

@@ -1,0 +1,410 @@
+/* test_tree.c - paged trees: the index encoding, pages cut by names, and
+ * readers that load one page at a time. */
+#include <errno.h>
+#include <malloc.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cache.h"
+#include "mav/error.h"
+#include "mav/kv.h"
+#include "mav/maint.h"
+#include "mav/object.h"
+#include "mav/repo.h"
+#include "mav/wt.h"
+#include "repo_internal.h"
+
+#define BIG 5000 /* entries of the big directory: well over one page */
+
+static char names[BIG][16];
+static struct mav_entry ents[BIG];
+
+/* BIG sorted file entries "f00000".."f04999"; size i marks entry i. */
+static void fill_entries(void)
+{
+	for (uint32_t i = 0; i < BIG; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%05u", i);
+		ents[i] = (struct mav_entry){.name = names[i],
+		                             .type = MAV_T_FILE,
+		                             .mode = 0644,
+		                             .nlink = 1,
+		                             .size = 0};
+		mav_repo_empty_blob(&ents[i].id);
+	}
+}
+
+static struct mav_repo *mem_repo(void)
+{
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	return r;
+}
+
+static void put_tree(struct mav_repo *r, mav_id *id, const struct mav_entry *e,
+                     uint32_t n)
+{
+	struct mav_kv_batch *b = NULL;
+
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_tree(r, b, 0, id, e, n), 0);
+	assert_int_equal(mav_kv_write(mav_repo_kv(r), b, 0), 0);
+	mav_kv_batch_free(b);
+}
+
+static struct mav_tree_index *get_index(struct mav_repo *r, const mav_id *id)
+{
+	struct mav_tree_index *x = NULL;
+	void *buf = NULL;
+	size_t len;
+
+	assert_int_equal(mav_repo_get_object(r, id, &buf, &len), 0);
+	assert_int_equal(mav_object_kind(buf, len), 'I');
+	assert_int_equal(mav_tree_index_decode(&x, buf, len), 0);
+	free(buf);
+	return x;
+}
+
+static void test_index_encoding(void **state)
+{
+	struct mav_tree_page p[3] = {{.n = 2, .first = "a"},
+	                             {.n = 5, .first = "b"},
+	                             {.n = 1, .first = "q"}};
+	struct mav_tree_index *x = NULL;
+	uint8_t *enc = NULL;
+	size_t len;
+
+	(void)state;
+	p[1].id.b[0] = 7;
+	assert_int_equal(mav_tree_index_encode(&enc, &len, p, 3), 0);
+	assert_int_equal(mav_object_kind(enc, len), 'I');
+	assert_int_equal(mav_tree_index_decode(&x, enc, len), 0);
+	assert_int_equal(x->n, 8);
+	assert_int_equal(x->npages, 3);
+	assert_int_equal(x->p[1].id.b[0], 7);
+	assert_int_equal(x->p[2].start, 7);
+	assert_string_equal(x->p[2].first, "q");
+	/* Which page would hold a name; which holds an entry number. */
+	assert_int_equal(mav_tree_index_find(x, "0"), -1);
+	assert_int_equal(mav_tree_index_find(x, "a"), 0);
+	assert_int_equal(mav_tree_index_find(x, "az"), 0);
+	assert_int_equal(mav_tree_index_find(x, "b"), 1);
+	assert_int_equal(mav_tree_index_find(x, "zz"), 2);
+	assert_int_equal(mav_tree_index_page_of(x, 0), 0);
+	assert_int_equal(mav_tree_index_page_of(x, 1), 0);
+	assert_int_equal(mav_tree_index_page_of(x, 2), 1);
+	assert_int_equal(mav_tree_index_page_of(x, 6), 1);
+	assert_int_equal(mav_tree_index_page_of(x, 7), 2);
+	mav_tree_index_free(x);
+
+	/* Every truncation is refused, and so is a total that disagrees. */
+	for (size_t cut = 0; cut < len; cut++) {
+		x = NULL;
+		assert_int_equal(mav_tree_index_decode(&x, enc, cut),
+		                 MAV_ECORRUPT);
+		assert_null(x);
+	}
+	enc[5] = 9; /* n: 9, the pages hold 8 */
+	assert_int_equal(mav_tree_index_decode(&x, enc, len), MAV_ECORRUPT);
+	enc[5] = 8;
+	enc[13 + MAV_ID_LEN] = 0; /* page 0 holds no entry */
+	assert_int_equal(mav_tree_index_decode(&x, enc, len), MAV_ECORRUPT);
+	free(enc);
+
+	/* The encoder refuses what a decoder would. */
+	p[2].first = "b";
+	assert_int_equal(mav_tree_index_encode(&enc, &len, p, 3), MAV_EINVAL);
+	p[2].first = "q";
+	p[0].n = 0;
+	assert_int_equal(mav_tree_index_encode(&enc, &len, p, 3), MAV_EINVAL);
+	assert_int_equal(mav_tree_index_encode(&enc, &len, p, 0), MAV_EINVAL);
+}
+
+static void test_small_tree_stays_whole(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	const struct mav_tree *t = NULL;
+	void *buf = NULL;
+	size_t len;
+	mav_id id;
+
+	(void)state;
+	put_tree(r, &id, ents, MAV_TREE_PAGE_MAX);
+	assert_int_equal(mav_repo_get_object(r, &id, &buf, &len), 0);
+	assert_int_equal(mav_object_kind(buf, len), 'T');
+	free(buf);
+	assert_int_equal(mav_repo_get_tree(r, &id, &t), 0);
+	assert_int_equal(t->n, MAV_TREE_PAGE_MAX);
+	mav_repo_tree_release(r, t);
+	mav_repo_close(r);
+}
+
+static void test_paged_tree_reads(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	const struct mav_tree *t = NULL;
+	struct mav_tree_index *x;
+	uint64_t first, seen = 0;
+	int64_t ix;
+	mav_id id;
+
+	(void)state;
+	put_tree(r, &id, ents, BIG);
+	x = get_index(r, &id);
+	assert_int_equal(x->n, BIG);
+	for (uint32_t k = 0; k < x->npages; k++) {
+		assert_true(x->p[k].n <= MAV_TREE_PAGE_MAX);
+		assert_true(x->p[k].n >= 64 || k + 1 == x->npages);
+	}
+	assert_true(x->npages >= 5);
+	mav_tree_index_free(x);
+
+	/* The whole directory, assembled. */
+	assert_int_equal(mav_repo_get_tree(r, &id, &t), 0);
+	assert_int_equal(t->n, BIG);
+	for (uint32_t i = 0; i < BIG; i++)
+		assert_string_equal(t->e[i].name, names[i]);
+	mav_repo_tree_release(r, t);
+
+	/* Every name found in its page; absent names are not. */
+	for (uint32_t i = 0; i < BIG; i++) {
+		assert_int_equal(mav_repo_tree_find(r, &id, names[i], &t, &ix),
+		                 0);
+		assert_true(ix >= 0);
+		assert_string_equal(t->e[ix].name, names[i]);
+		mav_repo_tree_release(r, t);
+	}
+	const char *absent[] = {"a", "f", "f00010x", "f04999x", "zz"};
+	for (size_t i = 0; i < sizeof(absent) / sizeof(*absent); i++) {
+		assert_int_equal(mav_repo_tree_find(r, &id, absent[i], &t, &ix),
+		                 0);
+		assert_int_equal(ix, -1);
+		mav_repo_tree_release(r, t);
+	}
+
+	/* Page by page from any entry number, and nothing past the end. */
+	for (uint64_t i = 0; i < BIG; i += t->n - (i - first)) {
+		assert_int_equal(mav_repo_tree_page(r, &id, i, &t, &first), 0);
+		assert_non_null(t);
+		assert_true(first <= i && i < first + t->n);
+		assert_string_equal(t->e[i - first].name, names[i]);
+		seen += t->n - (i - first);
+		mav_repo_tree_release(r, t);
+	}
+	assert_int_equal(seen, BIG);
+	assert_int_equal(mav_repo_tree_page(r, &id, BIG, &t, &first), 0);
+	assert_null(t);
+	mav_repo_close(r);
+}
+
+/* Pages that differ between the indexes of two trees. */
+static uint32_t pages_changed(struct mav_repo *r, const mav_id *a,
+                              const mav_id *b)
+{
+	struct mav_tree_index *x = get_index(r, a), *y = get_index(r, b);
+	uint32_t changed = 0;
+
+	for (uint32_t k = 0; k < y->npages; k++) {
+		bool found = false;
+
+		for (uint32_t j = 0; j < x->npages && !found; j++)
+			found = mav_id_cmp(&x->p[j].id, &y->p[k].id) == 0;
+		changed += !found;
+	}
+	mav_tree_index_free(x);
+	mav_tree_index_free(y);
+	return changed;
+}
+
+static void test_edit_rewrites_one_page(void **state)
+{
+	static struct mav_entry more[BIG + 1];
+	struct mav_repo *r = mem_repo();
+	mav_id before, edited, added, removed;
+
+	(void)state;
+	put_tree(r, &before, ents, BIG);
+	ents[2500].mode = 0600;
+	put_tree(r, &edited, ents, BIG);
+	ents[2500].mode = 0644;
+	assert_int_equal(pages_changed(r, &before, &edited), 1);
+
+	/* An added name: its page changes, and at most one cut moves. */
+	memcpy(more, ents, 2501 * sizeof(*more));
+	more[2501] = ents[2500];
+	more[2501].name = "f02500x";
+	memcpy(more + 2502, ents + 2501, (BIG - 2501) * sizeof(*more));
+	put_tree(r, &added, more, BIG + 1);
+	assert_true(pages_changed(r, &before, &added) <= 2);
+	put_tree(r, &removed, more + 1, BIG);
+	assert_true(pages_changed(r, &before, &removed) <= 2);
+	mav_repo_close(r);
+}
+
+/* An index whose page is another page's tree: readers refuse it. */
+static void test_page_mismatch_is_corrupt(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	const struct mav_tree *t = NULL;
+	struct mav_kv_batch *b = NULL;
+	struct mav_tree_index *x;
+	uint8_t *enc = NULL;
+	uint64_t first;
+	size_t len;
+	int64_t ix;
+	mav_id id, bad;
+
+	(void)state;
+	put_tree(r, &id, ents, BIG);
+	x = get_index(r, &id);
+	x->p[1].id = x->p[0].id;
+	assert_int_equal(mav_tree_index_encode(&enc, &len, x->p, x->npages), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_object(r, b, 0, &bad, enc, len), 0);
+	assert_int_equal(mav_kv_write(mav_repo_kv(r), b, 0), 0);
+	mav_kv_batch_free(b);
+	free(enc);
+
+	assert_int_equal(mav_repo_tree_find(r, &bad, x->p[1].first, &t, &ix),
+	                 MAV_ECORRUPT);
+	assert_non_null(strstr(mav_error_message(), "does not match"));
+	assert_null(t);
+	assert_int_equal(mav_repo_tree_page(r, &bad, x->p[1].start, &t, &first),
+	                 MAV_ECORRUPT);
+	assert_int_equal(mav_repo_get_tree(r, &bad, &t), MAV_ECORRUPT);
+	/* Page 0 is still what the index says it is. */
+	assert_int_equal(mav_repo_tree_find(r, &bad, names[0], &t, &ix), 0);
+	assert_int_equal(ix, 0);
+	mav_repo_tree_release(r, t);
+	mav_tree_index_free(x);
+	mav_repo_close(r);
+}
+
+struct listing {
+	struct mav_repo *r;
+	uint32_t n;
+	size_t heap, peak; /* heap in use at the start, and its peak after */
+	bool sorted;
+	char last[16];
+};
+
+static size_t heap_in_use(void)
+{
+	return mallinfo2().uordblks;
+}
+
+static int on_entry(void *ctx, const char *name, const struct mav_attr *a,
+                    uint64_t next)
+{
+	struct listing *l = ctx;
+	size_t used = heap_in_use();
+
+	(void)a;
+	(void)next;
+	if (used > l->peak)
+		l->peak = used;
+	if (l->n && strcmp(l->last, name) >= 0)
+		l->sorted = false;
+	snprintf(l->last, sizeof(l->last), "%s", name);
+	l->n++;
+	return 0;
+}
+
+/* A snapshot view lists and looks up a big directory a page at a time,
+ * and its working tree edits it like any other. */
+static void test_big_directory_in_views(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	struct mav_wt *wt = NULL, *view = NULL;
+	struct listing l = {.r = r, .sorted = true};
+	struct mav_fsck_report rep;
+	struct mav_gc_report g;
+	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
+	struct mav_attr a, d;
+	uint64_t v;
+	mav_id c1, c2;
+
+	(void)state;
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	assert_int_equal(mav_wt_mkdir(&d, wt, MAV_WT_ROOT, "big", 0755, 0, 0),
+	                 0);
+	for (uint32_t i = 0; i < BIG; i++)
+		assert_int_equal(
+		    mav_wt_create(&a, wt, d.ino, names[i], 0644, 0, 0), 0);
+	assert_int_equal(mav_wt_snapshot(&c1, &v, wt, &o), 0);
+	mav_wt_close(wt);
+
+	/* A tree cache of 64 KiB; the whole directory decodes to ~500 KiB,
+	 * and the heap may grow by less than half that during the listing. */
+	mav_cache_free(r->trees);
+	assert_int_equal(
+	    mav_cache_new(&r->trees, 64 << 10, mav_odb_holder_free), 0);
+	assert_int_equal(mav_wt_open_commit(&view, r, &c1), 0);
+	assert_int_equal(mav_wt_lookup(&d, view, MAV_WT_ROOT, "big"), 0);
+	l.heap = l.peak = heap_in_use();
+	assert_int_equal(mav_wt_readdir(view, d.ino, 0, false, on_entry, &l),
+	                 0);
+	assert_int_equal(l.n, BIG);
+	assert_true(l.sorted);
+	assert_true(l.peak - l.heap < 200 << 10);
+	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "f03333"), 0);
+	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "f03333x"), -ENOENT);
+	mav_wt_close(view);
+
+	/* The working tree over it: remove, add, rename; then snapshot. */
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	assert_int_equal(mav_wt_lookup(&d, wt, MAV_WT_ROOT, "big"), 0);
+	assert_int_equal(mav_wt_rmdir(wt, MAV_WT_ROOT, "big"), -ENOTEMPTY);
+	assert_int_equal(mav_wt_unlink(wt, d.ino, "f00100"), 0);
+	assert_int_equal(mav_wt_unlink(wt, d.ino, "f00100"), -ENOENT);
+	assert_int_equal(mav_wt_create(&a, wt, d.ino, "new", 0644, 0, 0), 0);
+	assert_int_equal(
+	    mav_wt_rename(wt, d.ino, "f04000", d.ino, "a-first", 0), 0);
+	assert_int_equal(mav_wt_snapshot(&c2, &v, wt, &o), 0);
+	mav_wt_close(wt);
+
+	assert_int_equal(mav_wt_open_commit(&view, r, &c2), 0);
+	assert_int_equal(mav_wt_lookup(&d, view, MAV_WT_ROOT, "big"), 0);
+	l = (struct listing){.r = r, .sorted = true};
+	assert_int_equal(mav_wt_readdir(view, d.ino, 0, false, on_entry, &l),
+	                 0);
+	assert_int_equal(l.n, BIG);
+	assert_true(l.sorted);
+	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "f00100"), -ENOENT);
+	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "f04000"), -ENOENT);
+	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "a-first"), 0);
+	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "new"), 0);
+	mav_wt_close(view);
+
+	/* gc keeps every page of both versions; fsck finds them whole. */
+	assert_int_equal(mav_gc(&g, r), 0);
+	assert_int_equal(g.objects_deleted, 0);
+	assert_int_equal(mav_fsck(&rep, r, NULL, NULL), 0);
+	assert_int_equal(rep.problems, 0);
+	assert_true(rep.trees > 2 * 5);
+	mav_repo_close(r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_index_encoding),
+	    cmocka_unit_test(test_small_tree_stays_whole),
+	    cmocka_unit_test(test_paged_tree_reads),
+	    cmocka_unit_test(test_edit_rewrites_one_page),
+	    cmocka_unit_test(test_page_mismatch_is_corrupt),
+	    cmocka_unit_test(test_big_directory_in_views),
+	};
+
+	fill_entries();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
