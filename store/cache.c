@@ -193,16 +193,6 @@ size_t mav_cache_bytes(const struct mav_cache_entry *e)
 	return e->bytes;
 }
 
-size_t mav_cache_used(struct mav_cache *c)
-{
-	size_t n;
-
-	pthread_mutex_lock(&c->lock);
-	n = c->used;
-	pthread_mutex_unlock(&c->lock);
-	return n;
-}
-
 void mav_cache_clear(struct mav_cache *c)
 {
 	pthread_mutex_lock(&c->lock);

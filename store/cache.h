@@ -33,8 +33,6 @@ struct mav_cache_entry *mav_cache_insert(struct mav_cache *c, const mav_id *id,
 void mav_cache_release(struct mav_cache *c, struct mav_cache_entry *e);
 void *mav_cache_value(const struct mav_cache_entry *e);
 size_t mav_cache_bytes(const struct mav_cache_entry *e);
-/* Bytes of every entry now in the cache, in use or not. */
-size_t mav_cache_used(struct mav_cache *c);
 /* Drop every unreferenced entry. */
 void mav_cache_clear(struct mav_cache *c);
 

@@ -1,6 +1,8 @@
-/* fuzz_object.c - the blob, tree and commit decoders on hostile input.
+/* fuzz_object.c - the blob, tree, commit and tree-index decoders on hostile
+ * input.
  *
- * The first input byte picks the decoder (mod 3: blob, tree, commit); the
+ * The first input byte picks the decoder (mod 4: blob, tree, commit, tree
+ * index); the
  * rest is the encoding. Encodings are canonical, so beyond "no crash" every
  * successful decode must re-encode to exactly the input bytes, and the
  * lookups over the decoded object must agree with its arrays.
@@ -82,19 +84,43 @@ static void commit(const uint8_t *in, size_t len)
 	mav_commit_free(c);
 }
 
+static void tree_index(const uint8_t *in, size_t len)
+{
+	struct mav_tree_index *x;
+	uint8_t *enc = NULL;
+	size_t elen = 0;
+	int rc;
+
+	if (mav_tree_index_decode(&x, in, len) != 0)
+		return;
+	for (uint32_t k = 0; k < x->npages; k++)
+		if (!mav_name_valid(x->p[k].first) ||
+		    mav_tree_index_find(x, x->p[k].first) != k ||
+		    mav_tree_index_page_of(x, x->p[k].start) != k ||
+		    mav_tree_index_page_of(x, x->p[k].start + x->p[k].n - 1) !=
+		        k)
+			abort();
+	rc = mav_tree_index_encode(&enc, &elen, x->p, x->npages);
+	same_bytes(rc, enc, elen, in, len);
+	mav_tree_index_free(x);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		blob(data + 1, size - 1);
 		break;
 	case 1:
 		tree(data + 1, size - 1);
 		break;
-	default:
+	case 2:
 		commit(data + 1, size - 1);
+		break;
+	default:
+		tree_index(data + 1, size - 1);
 		break;
 	}
 	return 0;
@@ -171,6 +197,20 @@ static void seed_commit(uint8_t **bufs, size_t *lens, int *n)
 	add(bufs, lens, n, 2, enc, len);
 }
 
+static void seed_index(uint8_t **bufs, size_t *lens, int *n)
+{
+	struct mav_tree_page p[3] = {{.n = 300, .first = "a"},
+	                             {.n = 1, .first = "m.png"},
+	                             {.n = 1024, .first = "z"}};
+	uint8_t *enc;
+	size_t len;
+
+	mav_id_hash(&p[1].id, "p", 1);
+	if (mav_tree_index_encode(&enc, &len, p, 3) != 0)
+		abort();
+	add(bufs, lens, n, 3, enc, len);
+}
+
 int mav_fuzz_seeds(uint8_t ***bufs, size_t **lens)
 {
 	mav_id ids[3];
@@ -191,5 +231,6 @@ int mav_fuzz_seeds(uint8_t ***bufs, size_t **lens)
 	add(*bufs, *lens, &n, 0, enc, len);
 	seed_tree(*bufs, *lens, &n);
 	seed_commit(*bufs, *lens, &n);
+	seed_index(*bufs, *lens, &n);
 	return n;
 }
