@@ -121,7 +121,7 @@ static int walk_pages(struct walk *w, const mav_id *id)
 {
 	const struct mav_tree_index *x = NULL;
 	const struct mav_tree *t = NULL;
-	int rc = mav_odb_get_tree(&t, &x, w->r, id);
+	int rc = mav_odb_get_tree(&t, &x, NULL, w->r, id);
 
 	for (uint32_t k = 0; rc == 0 && x && k < x->npages; k++) {
 		rc = mav_idset_add(&w->objs, &x->p[k].id, 0);

@@ -261,13 +261,6 @@ void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
 	}
 }
 
-int mav_repo_start_prefetch(struct mav_repo *r, int threads)
-{
-	if (r->prefetch)
-		return 0;
-	return mav_prefetch_new(&r->prefetch, r, prefetch_load, threads);
-}
-
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
                         unsigned flags, mav_id *id_out, const void *buf,
                         size_t len)
@@ -394,31 +387,44 @@ static size_t holder_bytes(const struct holder *h)
 	return n;
 }
 
-/* The decoded object id through cache c, decoding it on a miss. */
-static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
-                  const mav_id *id, bool tree)
+/* Decode object id into cache c (a tree object if tree, else a blob). */
+static int fill(struct mav_cache_entry **out, struct mav_repo *r,
+                struct mav_cache *c, const mav_id *id, bool tree)
 {
-	struct mav_cache_entry *e = mav_cache_get(c, id);
 	void *decoded = NULL;
 	char kind = 'B';
 	struct holder *h;
+	int rc = fetch_decoded(&decoded, &kind, r, id, tree ? 'T' : 'B');
+
+	if (rc < 0)
+		return rc;
+	h = holder_new(kind == 'B'   ? H_BLOB
+	               : kind == 'I' ? H_INDEX
+	                             : H_TREE,
+	               decoded);
+	if (!h)
+		free(decoded); /* one block, whatever its kind */
+	/* On failure the cache frees h. */
+	*out = h ? mav_cache_insert(c, id, h, holder_bytes(h)) : NULL;
+	return *out ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
+}
+
+/* The decoded object id through cache c, decoding it on a miss (then
+ * *missed, if given, is set). A tree page a prefetch thread is loading is
+ * waited for, not read twice. */
+static int cached(struct holder **out, bool *missed, struct mav_repo *r,
+                  struct mav_cache *c, const mav_id *id, bool tree)
+{
+	struct mav_cache_entry *e = mav_cache_get(c, id);
 	int rc;
 
-	if (!e) {
-		rc = fetch_decoded(&decoded, &kind, r, id, tree ? 'T' : 'B');
-		if (rc < 0)
-			return rc;
-		h = holder_new(kind == 'B'   ? H_BLOB
-		               : kind == 'I' ? H_INDEX
-		                             : H_TREE,
-		               decoded);
-		if (!h)
-			free(decoded); /* one block, whatever its kind */
-		/* On failure the cache frees h. */
-		e = h ? mav_cache_insert(c, id, h, holder_bytes(h)) : NULL;
-		if (!e)
-			return mav_error_set(MAV_ENOMEM, "out of memory");
-	}
+	if (!e && tree && r->tree_prefetch &&
+	    mav_prefetch_claim(r->tree_prefetch, id))
+		e = mav_cache_get(c, id);
+	if (missed)
+		*missed = !e;
+	if (!e && (rc = fill(&e, r, c, id, tree)) < 0)
+		return rc;
 	/* Every thread holding e stores the same value before returning. */
 	*out = mav_cache_value(e);
 	(*out)->entry = e;
@@ -426,14 +432,35 @@ static int cached(struct holder **out, struct mav_repo *r, struct mav_cache *c,
 }
 
 int mav_odb_get_tree(const struct mav_tree **tree,
-                     const struct mav_tree_index **index, struct mav_repo *r,
-                     const mav_id *id)
+                     const struct mav_tree_index **index, bool *missed,
+                     struct mav_repo *r, const mav_id *id)
 {
 	struct holder *h = NULL;
-	int rc = cached(&h, r, r->trees, id, true);
+	int rc = cached(&h, missed, r, r->trees, id, true);
 
 	*tree = rc == 0 && h->kind == H_TREE ? &h->view.tree : NULL;
 	*index = rc == 0 && h->kind == H_INDEX ? &h->view.index : NULL;
+	return rc;
+}
+
+static void prefetch_tree(struct mav_repo *r, const mav_id *id)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->trees, id);
+
+	/* Not through cached(): that would wait for this very load. */
+	if (!e && fill(&e, r, r->trees, id, true) < 0)
+		return;
+	mav_cache_release(r->trees, e);
+}
+
+int mav_repo_start_prefetch(struct mav_repo *r, int threads)
+{
+	int rc = 0;
+
+	if (!r->prefetch)
+		rc = mav_prefetch_new(&r->prefetch, r, prefetch_load, threads);
+	if (rc == 0 && !r->tree_prefetch)
+		rc = mav_prefetch_new(&r->tree_prefetch, r, prefetch_tree, 2);
 	return rc;
 }
 
@@ -466,7 +493,7 @@ int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id)
 {
 	struct holder *h = NULL;
-	int rc = cached(&h, r, r->blobs, id, false);
+	int rc = cached(&h, NULL, r, r->blobs, id, false);
 
 	*out = rc == 0 ? &h->view.blob : NULL;
 	return rc;

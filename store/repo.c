@@ -373,6 +373,7 @@ void mav_repo_close(struct mav_repo *r)
 	if (!r)
 		return;
 	mav_prefetch_free(r->prefetch); /* before the caches it fills */
+	mav_prefetch_free(r->tree_prefetch);
 	mav_cache_free(r->chunks);
 	mav_cache_free(r->trees);
 	mav_cache_free(r->blobs);

@@ -24,10 +24,11 @@ struct mav_repo {
 	struct mav_cache *trees;  /* decoded trees (odb.c: struct holder) */
 	struct mav_cache *blobs;  /* decoded blobs (odb.c: struct holder) */
 	bool secondary;
-	int lock_fd;                   /* flock on REPO/lock; -1 if none */
-	struct mav_prefetch *prefetch; /* NULL until started */
-	pthread_mutex_t ref_lock;      /* ref CAS and next_version */
-	uint64_t next_version;         /* under ref_lock */
+	int lock_fd;                        /* flock on REPO/lock; -1 if none */
+	struct mav_prefetch *prefetch;      /* NULL until started */
+	struct mav_prefetch *tree_prefetch; /* pages of paged trees; ditto */
+	pthread_mutex_t ref_lock;           /* ref CAS and next_version */
+	uint64_t next_version;              /* under ref_lock */
 	/* Atomic: NO_WAL writes made, and how many of them the last
 	 * mav_repo_flush covered. Unequal: some content may live only in
 	 * memtables, and a logged write must not lean on it. */
@@ -41,10 +42,11 @@ int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id);
 void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b);
 /* Tree object id through the tree cache: a "MAVT" tree (*tree) or a paged
- * tree's index (*index); the other is NULL. Release with mav_odb_release. */
+ * tree's index (*index); the other is NULL. *missed (if given): it was not
+ * in the cache. Release with mav_odb_release. */
 int mav_odb_get_tree(const struct mav_tree **tree,
-                     const struct mav_tree_index **index, struct mav_repo *r,
-                     const mav_id *id);
+                     const struct mav_tree_index **index, bool *missed,
+                     struct mav_repo *r, const mav_id *id);
 /* Hold an assembled tree outside the cache; mav_odb_release frees it.
  * NULL (t freed) when out of memory. */
 const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t);

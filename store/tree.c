@@ -16,10 +16,12 @@
 
 #include "grow.h"
 #include "mav/error.h"
+#include "prefetch.h"
 #include "repo_internal.h"
 
-#define PAGE_MIN  64
-#define PAGE_MASK 255 /* a cut after 1 name in 256: pages of ~320 entries */
+#define PAGE_MIN    64
+#define PAGE_MASK   255 /* a cut after 1 name in 256: pages of ~320 entries */
+#define PAGES_AHEAD 4   /* pages queued after one read from disk */
 
 static bool cut_after(const char *name, uint32_t count)
 {
@@ -76,7 +78,9 @@ int mav_repo_put_tree(struct mav_repo *r, struct mav_kv_batch *b,
 	return rc;
 }
 
-/* Page k of index x (the object id), checked against the index. */
+/* Page k of index x (the object id), checked against the index. A page
+ * that had to come from disk has the next PAGES_AHEAD queued for the
+ * prefetch threads: listings and sorted lookups go on to them. */
 static int load_page(const struct mav_tree **out, struct mav_repo *r,
                      const mav_id *id, const struct mav_tree_index *x,
                      uint32_t k)
@@ -85,11 +89,16 @@ static int load_page(const struct mav_tree **out, struct mav_repo *r,
 	const struct mav_tree_index *nested = NULL;
 	const struct mav_tree *t = NULL;
 	char hex[MAV_ID_HEX_LEN + 1], page[MAV_ID_HEX_LEN + 1];
-	int rc = mav_odb_get_tree(&t, &nested, r, &pg->id);
+	bool missed = false;
+	int rc = mav_odb_get_tree(&t, &nested, &missed, r, &pg->id);
 
 	*out = NULL;
 	if (rc < 0)
 		return rc;
+	for (uint32_t j = k + 1; missed && r->tree_prefetch &&
+	                         j <= k + PAGES_AHEAD && j < x->npages;
+	     j++)
+		mav_prefetch_push(r->tree_prefetch, &x->p[j].id);
 	if (t && t->n == pg->n && strcmp(t->e[0].name, pg->first) == 0 &&
 	    (k + 1 == x->npages ||
 	     strcmp(t->e[t->n - 1].name, x->p[k + 1].first) < 0)) {
@@ -141,7 +150,7 @@ int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
                       const struct mav_tree **out)
 {
 	const struct mav_tree_index *x = NULL;
-	int rc = mav_odb_get_tree(out, &x, r, id);
+	int rc = mav_odb_get_tree(out, &x, NULL, r, id);
 
 	if (rc == 0 && x) {
 		rc = assemble(out, r, id, x);
@@ -154,7 +163,7 @@ int mav_repo_tree_find(struct mav_repo *r, const mav_id *id, const char *name,
                        const struct mav_tree **page, int64_t *ix)
 {
 	const struct mav_tree_index *x = NULL;
-	int rc = mav_odb_get_tree(page, &x, r, id);
+	int rc = mav_odb_get_tree(page, &x, NULL, r, id);
 	int64_t k;
 
 	*ix = -1;
@@ -173,7 +182,7 @@ int mav_repo_tree_page(struct mav_repo *r, const mav_id *id, uint64_t i,
                        const struct mav_tree **page, uint64_t *first)
 {
 	const struct mav_tree_index *x = NULL;
-	int rc = mav_odb_get_tree(page, &x, r, id);
+	int rc = mav_odb_get_tree(page, &x, NULL, r, id);
 	uint32_t k;
 
 	*first = 0;

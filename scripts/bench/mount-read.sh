@@ -17,10 +17,14 @@
 #   rss     mavfs peak RSS (VmHWM) with -o chunk_cache=64M while serving the
 #           100k-file snapshot: after 10k and 100k stats, a second stat
 #           pass, find, ls -lR, reading 10k and then all files
+#   flat    one directory of 100k entries (a paged tree): cold lstat of one
+#           name, cold `ls -f`, cold lstat of every name; mavfs peak RSS
+#           with the default tree cache and with -o tree_cache=4M
 #
 # Environment:
 #   BENCH_SIZE       generated dataset size (default 1.5G)
-#   BENCH_FILES      files in the many-files tree (default 100000)
+#   BENCH_FILES      files in the many-files tree and in the flat
+#                    directory (default 100000)
 #   BENCH_RUNS       timed runs per measurement, median reported (default 3)
 #   BENCH_PEERS      compared FUSE peers (default "pt restic borg")
 #   BENCH_DIR        where the scratch directory goes (default /var/tmp)
@@ -57,12 +61,12 @@ usage() {
 sections=()
 for a in "$@"; do
 	case "$a" in
-	cold | warm | meta | loader | rss) sections+=("$a") ;;
-	all) sections+=(cold warm meta loader rss) ;;
+	cold | warm | meta | loader | rss | flat) sections+=("$a") ;;
+	all) sections+=(cold warm meta loader rss flat) ;;
 	*) usage ;;
 	esac
 done
-((${#sections[@]})) || sections=(cold warm meta loader rss)
+((${#sections[@]})) || sections=(cold warm meta loader rss flat)
 want() { [[ " ${sections[*]} " == *" $1 "* ]]; }
 peer() { [[ " $PEERS " == *" $1 "* ]]; }
 
@@ -116,18 +120,31 @@ setup_many() {
 	sync
 }
 
-# fs_up FS TREE: mount FS's view of TREE (src or many) if it is a FUSE
+setup_flat() {
+	[[ -d $D/flat ]] && return 0
+	bench_log "generating one directory of $BENCH_FILES files"
+	"$ROOT/scripts/gen-dataset" manyfiles "$D/flat" --files "$BENCH_FILES" \
+		--per-dir "$BENCH_FILES" --seed 4 >>"$BENCH_LOG"
+	(cd "$D/flat/d000" && ls -f | grep -v '^\.\.\?$' | sort) >"$W/flat.list"
+	bench_log "mav: import and snapshot the flat directory"
+	"$MAVCTL" -R "$W/mavflat" init >>"$BENCH_LOG"
+	"$MAVCTL" -R "$W/mavflat" import "$D/flat" >>"$BENCH_LOG"
+	"$MAVCTL" -R "$W/mavflat" snapshot -m flat >>"$BENCH_LOG"
+	sync
+}
+
+# fs_up FS TREE: mount FS's view of TREE (src, many or flat) if it is a FUSE
 # peer; sets DIR to the directory that holds the tree's files.
 fs_up() {
 	local fs=$1 tree=$2 m=$W/mnt/$1
 	case "$fs" in
 	native) DIR=$D/$tree ;;
 	mav)
-		if [[ $tree == src ]]; then
-			mb_mount_mav "$W/mav" "$m" "${MAV_OPTS:-}"
-		else
-			mb_mount_mav "$W/mavmany" "$m" "${MAV_OPTS:-}"
-		fi
+		case $tree in
+		src) mb_mount_mav "$W/mav" "$m" "${MAV_OPTS:-}" ;;
+		many) mb_mount_mav "$W/mavmany" "$m" "${MAV_OPTS:-}" ;;
+		flat) mb_mount_mav "$W/mavflat" "$m" "${MAV_OPTS:-}" ;;
+		esac
 		DIR=$m/@v1
 		;;
 	pt)
@@ -427,6 +444,71 @@ section_rss() {
 	fs_down mav
 }
 
+# One directory of BENCH_FILES entries: the store keeps it as ~310 pages
+# under an index, and a lookup or a listing loads only the pages it needs.
+flat_one() { stat -c %s "$1/d000/$2" >/dev/null; }
+flat_ls() { (cd "$1/d000" && ls -f | wc -l >/dev/null); }
+flat_stat() {
+	(cd "$1/d000" && python3 -c 'import os, sys
+for n in open(sys.argv[1]).read().split("\n")[:-1]: os.lstat(n)' "$W/flat.list")
+}
+export -f flat_one flat_ls flat_stat
+
+section_flat() {
+	local fs op opts t mid i ts
+	declare -A res=()
+	setup_flat
+	mid=$(sed -n "$((BENCH_FILES / 2))p" "$W/flat.list")
+	echo
+	echo "== one directory of $BENCH_FILES entries, cold (page cache dropped, daemon restarted); median of $RUNS"
+	for op in one ls stat; do
+		for fs in native mav; do
+			bench_log "flat $op: $fs"
+			ts=()
+			for ((i = 0; i < RUNS; i++)); do
+				flat_cold "$fs" "$op" "$mid"
+				ts+=("$MB_T")
+			done
+			res[$op.$fs]=$(bench_median "${ts[@]}")
+		done
+	done
+	mb_row "measurement" "seconds" "" "x native" "(native time / time)"
+	for op in one ls stat; do
+		for fs in native mav; do
+			t=${res[$op.$fs]}
+			mb_row "flat $op $fs" "$(printf '%.4f' "$t")" "s" \
+				"$(bench_ratio "${res[$op.native]}" "$t")x" ""
+			bench_record "flat $op $fs" "$t s"
+		done
+	done
+	for opts in "" tree_cache=4M; do
+		MAV_OPTS=$opts
+		fs_up mav flat
+		mb_cold
+		flat_ls "$DIR"
+		flat_stat "$DIR"
+		t=$(mb_hwm "$MB_PID")
+		mb_row "mavfs peak RSS after ls -f and lstat of all (${opts:-defaults})" \
+			"$((t / 1024))" "MiB" "" ""
+		bench_record "flat rss ${opts:-defaults}" "$t KiB"
+		fs_down mav
+	done
+	MAV_OPTS=
+}
+
+# flat_cold FS OP NAME: a fresh mount (mav) and a cold cache, then OP timed.
+flat_cold() {
+	local fs=$1 op=$2
+	fs_up "$fs" flat
+	mb_cold
+	case $op in
+	one) mb_time bash -c 'flat_one "$1" "$2"' _ "$DIR" "$3" ;;
+	ls) mb_time bash -c 'flat_ls "$1"' _ "$DIR" ;;
+	stat) mb_time bash -c 'flat_stat "$1"' _ "$DIR" ;;
+	esac
+	fs_down "$fs"
+}
+
 # ---------------------------------------------------------------- main --
 
 declare -A COLD_BIG=() COLD_IMG=() COLD_IMGB=()
@@ -446,7 +528,9 @@ want loader && section_loader
 if want rss; then
 	MAV_OPTS=chunk_cache=64M
 	section_rss
+	MAV_OPTS=
 fi
+want flat && section_flat
 echo
 echo "noise: other processes took up to ${MB_OTHERS_MAX}% of the CPU during a timed job of 1 s or more"
 echo "log: $BENCH_LOG (removed with the scratch directory unless BENCH_KEEP=1)"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -289,6 +290,52 @@ static void test_page_mismatch_is_corrupt(void **state)
 	mav_repo_close(r);
 }
 
+static bool page_cached(struct mav_repo *r, const mav_id *id)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->trees, id);
+
+	if (e)
+		mav_cache_release(r->trees, e);
+	return e != NULL;
+}
+
+/* A page read from disk queues the next 4 for the prefetch threads; one
+ * found in the cache queues nothing. */
+static void test_pages_prefetched_after_a_miss(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	const struct mav_tree *t = NULL;
+	struct mav_tree_index *x;
+	uint64_t first;
+	int n = 0;
+	mav_id id;
+
+	(void)state;
+	put_tree(r, &id, ents, BIG);
+	x = get_index(r, &id);
+	assert_true(x->npages >= 7);
+	assert_int_equal(mav_repo_start_prefetch(r, 1), 0);
+	mav_cache_clear(r->trees);
+	assert_int_equal(mav_repo_tree_page(r, &id, 0, &t, &first), 0);
+	mav_repo_tree_release(r, t);
+	for (int i = 0; i < 5000 && n < 4; i++) {
+		n = 0;
+		for (uint32_t k = 1; k <= 4; k++)
+			n += page_cached(r, &x->p[k].id);
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+	assert_int_equal(n, 4);
+	assert_false(page_cached(r, &x->p[5].id));
+	/* Page 1 was in the cache: nothing more is queued. */
+	assert_int_equal(mav_repo_tree_page(r, &id, x->p[1].start, &t, &first),
+	                 0);
+	mav_repo_tree_release(r, t);
+	nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+	assert_false(page_cached(r, &x->p[5].id));
+	mav_tree_index_free(x);
+	mav_repo_close(r);
+}
+
 struct listing {
 	struct mav_repo *r;
 	uint32_t n;
@@ -402,6 +449,7 @@ int main(void)
 	    cmocka_unit_test(test_paged_tree_reads),
 	    cmocka_unit_test(test_edit_rewrites_one_page),
 	    cmocka_unit_test(test_page_mismatch_is_corrupt),
+	    cmocka_unit_test(test_pages_prefetched_after_a_miss),
 	    cmocka_unit_test(test_big_directory_in_views),
 	};
 

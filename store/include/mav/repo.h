@@ -90,7 +90,9 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
  * it before reads start. mav_repo_read_blob then queues, before it waits
  * for its first chunk, the rest of its own chunks and, for a read from the
  * start of a file or into the second half of its last chunk, the next
- * ones; a reader that needs a chunk being loaded waits for that load. */
+ * ones; a reader that needs a chunk being loaded waits for that load.
+ * Two more threads load the next pages of a paged tree after a lookup or
+ * listing had to read one from disk. */
 int mav_repo_start_prefetch(struct mav_repo *r, int threads);
 /* Hint: chunks i..i+n of b will be read soon (loads them in the background
  * when a prefetch thread runs; otherwise a no-op). */
