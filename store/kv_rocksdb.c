@@ -11,6 +11,9 @@
  * mavfs (7.8.3 crashed there reading a blob). All share one LRU block cache
  * that also holds index and filter blocks, so memory stays bounded by
  * block_cache_bytes plus the write buffers whatever the size of the store.
+ * Flushes and compactions write with O_DIRECT where the filesystem takes
+ * it (probed at open), and the chunks family leaves L0 only 32 files at a
+ * time: both cut what writing a chunk costs after its first copy.
  *
  * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
  * the disk fills, so every write and flush first checks that the filesystem
@@ -33,6 +36,7 @@
  * primary", and its writes fail with -EROFS.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -215,11 +219,64 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
 	    o,
 	    cf == MAV_CF_CHUNKS || cf == MAV_CF_OBJECTS ? 64 * MIB : 16 * MIB);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	if (cf == MAV_CF_CHUNKS) {
+		/* Chunk ids are random, so every compaction out of L0 rewrites
+		 * the whole next level: merge 32 flushed files at a time, not
+		 * 4 (an import of 1.1 GB: 3.3-3.5 s -> 3.0-3.1 s). */
+		rocksdb_options_set_level0_file_num_compaction_trigger(o, 32);
+		rocksdb_options_set_level0_slowdown_writes_trigger(o, 56);
+		rocksdb_options_set_level0_stop_writes_trigger(o, 80);
+	}
 	return o;
 }
 
+/* Whether dir takes O_DIRECT writes (most local filesystems do, not every
+ * FUSE or network one). */
+static bool direct_writes_work(const char *dir)
+{
+	char path[4096];
+	void *buf = NULL;
+	bool ok = false;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/.direct-probe-XXXXXX",
+	                     dir) >= sizeof(path))
+		return false;
+	fd = mkostemp(path, O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (posix_memalign(&buf, 4096, 4096) == 0) {
+		memset(buf, 0, 4096);
+		ok = pwrite(fd, buf, 4096, 0) == 4096;
+	}
+	free(buf);
+	close(fd);
+	unlink(path);
+	return ok;
+}
+
+/* The directory that holds (or will hold) the database at path. */
+static bool direct_writes_work_at(const char *path)
+{
+	char parent[4096];
+	char *slash;
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return direct_writes_work(path);
+	if ((size_t)snprintf(parent, sizeof(parent), "%s", path) >=
+	    sizeof(parent))
+		return false;
+	slash = strrchr(parent, '/');
+	if (slash == parent)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	return direct_writes_work(slash ? parent : ".");
+}
+
 static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
-                                     bool secondary)
+                                     bool secondary, bool direct)
 {
 	rocksdb_options_t *o = rocksdb_options_create();
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -237,6 +294,10 @@ static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
 	rocksdb_options_set_db_write_buffer_size(o, 256 * MIB);
 	rocksdb_options_set_max_total_wal_size(o, 256 * MIB);
 	rocksdb_options_set_keep_log_file_num(o, 4);
+	/* Flushes and compactions write table files around the page cache:
+	 * through it, the kernel's copy cost a third of an import's CPU
+	 * (1.1 GB import: 3.0 s -> 2.6 s; system time 2.1 s -> 0.8 s). */
+	rocksdb_options_set_use_direct_io_for_flush_and_compaction(o, direct);
 	rocksdb_options_set_max_log_file_size(o, 16 * MIB);
 	if (secondary)
 		rocksdb_options_set_max_open_files(o, -1);
@@ -284,7 +345,9 @@ static int open_err(char *err, const char *path)
 
 static int open_db(struct kvr *k, const struct mav_kv_options *opt)
 {
-	rocksdb_options_t *dbo = db_options(opt, k->secondary);
+	rocksdb_options_t *dbo =
+	    db_options(opt, k->secondary,
+	               !k->secondary && direct_writes_work_at(k->path));
 	rocksdb_options_t *cfo[MAV_CF_COUNT];
 	uint64_t cache_bytes =
 	    opt->block_cache_bytes ? opt->block_cache_bytes : 64 * MIB;

@@ -17,11 +17,14 @@
 #include "import.h"
 #include "out.h"
 
+/* One worker per core and one more: a worker waits now and then for a
+ * cold source file or a full write buffer (1.1 GB on 2 cores: 2 workers
+ * 2.9-3.1 s, 3 workers 2.6-2.7 s, 4 no better). */
 static int default_jobs(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+	return n < 1 ? 2 : n > 63 ? 64 : (int)n + 1;
 }
 
 /* MOUNTPOINT/BRANCH of the running daemon. */

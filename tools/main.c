@@ -30,7 +30,7 @@ const struct cli_cmd cli_cmds[] = {
      "Copy a directory tree into a branch's working tree, in parallel.",
      "  -b, --branch B   target branch (default: the mount's or main)\n"
      "  --delete         make the working tree an exact mirror of SRC\n"
-     "  -j, --jobs N     reader threads (default: all cores)\n"
+     "  -j, --jobs N     reader threads (default: one per core, plus one)\n"
      "  --checksum       read every file, even if size and mtime match\n"
      "Symlinks are imported as symlinks, hard links as hard links, user.*\n"
      "xattrs, modes, owners and mtimes are kept. While the repository is\n"
