@@ -441,6 +441,73 @@ static void test_big_directory_in_views(void **state)
 	mav_repo_close(r);
 }
 
+static void collect(void *ctx, const char *line)
+{
+	char *problems = ctx;
+
+	strncat(problems, line, 4000 - strlen(problems));
+}
+
+/* fsck names a page that went missing; the other pages still serve. */
+static void test_fsck_names_a_missing_page(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	const struct mav_tree *t = NULL;
+	struct mav_kv_batch *b = NULL;
+	struct mav_wt *wt = NULL;
+	struct mav_fsck_report rep;
+	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
+	struct mav_tree_index *x;
+	char hex[MAV_ID_HEX_LEN + 1], problems[4096] = "";
+	struct mav_attr a, d;
+	uint64_t v;
+	int64_t ix;
+	mav_id c, big;
+
+	(void)state;
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	assert_int_equal(mav_wt_mkdir(&d, wt, MAV_WT_ROOT, "big", 0755, 0, 0),
+	                 0);
+	for (uint32_t i = 0; i < BIG; i++)
+		assert_int_equal(
+		    mav_wt_create(&a, wt, d.ino, names[i], 0644, 0, 0), 0);
+	assert_int_equal(mav_wt_snapshot(&c, &v, wt, &o), 0);
+	mav_wt_close(wt);
+	{
+		struct mav_commit *cm = NULL;
+
+		assert_int_equal(mav_repo_get_commit(r, &c, &cm), 0);
+		assert_int_equal(
+		    mav_repo_tree_find(r, &cm->root, "big", &t, &ix), 0);
+		mav_commit_free(cm);
+	}
+	assert_true(ix >= 0);
+	big = t->e[ix].id;
+	mav_repo_tree_release(r, t);
+	x = get_index(r, &big);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(
+	    mav_kv_batch_del(b, MAV_CF_OBJECTS, x->p[2].id.b, MAV_ID_LEN), 0);
+	assert_int_equal(mav_kv_write(mav_repo_kv(r), b, 0), 0);
+	mav_kv_batch_free(b);
+	mav_cache_clear(r->trees);
+
+	assert_int_equal(mav_fsck(&rep, r, collect, problems), 0);
+	assert_true(rep.problems >= 1);
+	mav_id_hex(hex, &x->p[2].id);
+	assert_non_null(strstr(problems, hex));
+	/* A name in another page still resolves; one in the lost page fails
+	 * with the page named. */
+	assert_int_equal(mav_repo_tree_find(r, &big, names[0], &t, &ix), 0);
+	assert_true(ix >= 0);
+	mav_repo_tree_release(r, t);
+	assert_int_equal(mav_repo_tree_find(r, &big, x->p[2].first, &t, &ix),
+	                 MAV_ENOTFOUND);
+	assert_non_null(strstr(mav_error_message(), hex));
+	mav_tree_index_free(x);
+	mav_repo_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +518,7 @@ int main(void)
 	    cmocka_unit_test(test_page_mismatch_is_corrupt),
 	    cmocka_unit_test(test_pages_prefetched_after_a_miss),
 	    cmocka_unit_test(test_big_directory_in_views),
+	    cmocka_unit_test(test_fsck_names_a_missing_page),
 	};
 
 	fill_entries();
