@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "behind.h"
 #include "grow.h"
 #include "mav/error.h"
 #include "wt_internal.h"
@@ -44,6 +45,7 @@ static void stream_free(struct mav_wt *wt, struct node *n)
 
 	if (!st)
 		return;
+	mav_behind_free(st->bh); /* before the writer it feeds */
 	mav_writer_free(st->w);
 	mav_odb_blob_release(wt->r, st->old);
 	free(st);
@@ -356,6 +358,9 @@ static int stream_drain(struct mav_wt *wt, struct node *n)
 	struct dirty *d = n->dirty;
 	int rc = 0;
 
+	/* The extents follow what the feeder still holds. */
+	if (n->stream->bh && d && d->n && d->ext[0].off <= n->stream->pos)
+		rc = mav_behind_drain(n->stream->bh);
 	while (rc == 0 && d && d->n && d->ext[0].off <= n->stream->pos) {
 		struct extent e = d->ext[0];
 		/* Bytes below pos were overwritten by the later write that
@@ -396,7 +401,8 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 	}
 	if (off != n->stream->pos)
 		return 0;
-	rc = mav_writer_feed(n->stream->w, buf, len);
+	rc = n->stream->bh ? mav_behind_put(n->stream->bh, buf, len)
+	                   : mav_writer_feed(n->stream->w, buf, len);
 	if (rc == 0) {
 		n->stream->pos += len;
 		n->stream->last_write = wt_now();
@@ -407,6 +413,8 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 	    n->stream->pos - n->stream->old->size > STREAM_LOGGED_MAX) {
 		mav_writer_set_flags(n->stream->w, MAV_KV_NO_WAL);
 		n->stream->unlogged = true;
+		/* Without a feeder thread the stream just stays direct. */
+		mav_behind_start(&n->stream->bh, n->stream->w);
 	}
 	return rc < 0 ? stream_abandon(wt, n, rc) : 0;
 }
@@ -417,10 +425,11 @@ static int stream_finish(struct mav_wt *wt, struct node *n)
 	struct stream *st = n->stream;
 	uint64_t size;
 	mav_id id;
-	int rc;
+	int rc = st->bh ? mav_behind_drain(st->bh) : 0;
 
-	rc = mav_writer_finish_splice(st->w, st->old, st->prefix_n, st->old->n,
-	                              &id, &size);
+	if (rc == 0)
+		rc = mav_writer_finish_splice(st->w, st->old, st->prefix_n,
+		                              st->old->n, &id, &size);
 	if (rc == 0 && size != st->pos)
 		rc = mav_error_set(MAV_ECORRUPT, "streamed size mismatch");
 	if (rc == 0 && st->unlogged)

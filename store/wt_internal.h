@@ -60,7 +60,8 @@ struct stream {
 	uint32_t prefix_n;          /* old chunks kept before the new ones */
 	uint64_t pos;               /* next append offset (== rec.size) */
 	int64_t last_write;
-	bool unlogged; /* chunks skip the log: flush before the record */
+	bool unlogged;     /* chunks skip the log: flush before the record */
+	struct behind *bh; /* write-behind once unlogged; NULL: direct */
 };
 
 struct listing_ent {
