@@ -27,6 +27,8 @@ struct behind {
 static void *feeder(void *arg)
 {
 	struct behind *bh = arg;
+	const uint8_t *p;
+	size_t n;
 	int rc;
 
 	pthread_mutex_lock(&bh->lock);
@@ -35,12 +37,15 @@ static void *feeder(void *arg)
 			pthread_cond_wait(&bh->cond, &bh->lock);
 		if (!bh->handed)
 			break;
+		/* Stable until handed is 0 again: only hand_over changes them,
+		 * and it waits for that. */
+		p = bh->buf[!bh->cur];
+		n = bh->handed;
 		rc = bh->rc;
 		pthread_mutex_unlock(&bh->lock);
 		/* After a failure the rest is dropped: the stream is lost. */
 		if (rc == 0)
-			rc = mav_writer_feed(bh->w, bh->buf[!bh->cur],
-			                     bh->handed);
+			rc = mav_writer_feed(bh->w, p, n);
 		pthread_mutex_lock(&bh->lock);
 		if (rc < 0 && bh->rc == 0) {
 			bh->rc = rc;
