@@ -15,7 +15,9 @@
  * inode record that points at them follows, synced on fsync. A stream that
  * grows past STREAM_LOGGED_MAX stops logging its chunks (the log doubled
  * every byte written, and RocksDB checksums it with a software CRC32c) and
- * flushes the memtables when it is sealed, before the record is written.
+ * flushes the memtables when it is sealed, before the record is written;
+ * from then on its writes are copied to a feeder thread (behind.h), and
+ * whatever uses its writer directly drains the feeder first.
  *
  * Reads of a file with no dirty data run outside wt->lock: the blob is
  * immutable and held through the blob cache.
