@@ -12,9 +12,8 @@
  * that also holds index and filter blocks, so memory stays bounded by
  * block_cache_bytes plus the write buffers whatever the size of the store.
  * For a bulk writer (opt->direct_writes), flushes and compactions write
- * with O_DIRECT where the filesystem takes it (probed at open); the chunks
- * family leaves L0 only 32 files at a time. Both cut what writing a chunk
- * costs after its first copy.
+ * with O_DIRECT where the filesystem takes it (probed at open): the
+ * kernel's copy of every table file was a third of an import's CPU.
  *
  * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
  * the disk fills, so every write and flush first checks that the filesystem
@@ -220,14 +219,6 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
 	    o,
 	    cf == MAV_CF_CHUNKS || cf == MAV_CF_OBJECTS ? 64 * MIB : 16 * MIB);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
-	if (cf == MAV_CF_CHUNKS) {
-		/* Chunk ids are random, so every compaction out of L0 rewrites
-		 * the whole next level: merge 32 flushed files at a time, not
-		 * 4 (an import of 1.1 GB: 3.3-3.5 s -> 3.0-3.1 s). */
-		rocksdb_options_set_level0_file_num_compaction_trigger(o, 32);
-		rocksdb_options_set_level0_slowdown_writes_trigger(o, 56);
-		rocksdb_options_set_level0_stop_writes_trigger(o, 80);
-	}
 	return o;
 }
 
