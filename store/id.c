@@ -13,7 +13,8 @@
 
 static void sodium_setup(void)
 {
-	/* Only fails without a random source, which hashing does not use. */
+	/* Only fails without a random source, which hashing does not use
+	 * (the if: sodium_init is declared warn_unused_result). */
 	if (sodium_init() < 0)
 		return;
 }

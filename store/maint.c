@@ -115,50 +115,53 @@ static int walk_blob(struct walk *w, const mav_id *id)
 	return rc;
 }
 
-/* Mark the pages of tree id if it is paged (mav_repo_get_tree reads and
- * checks them next). */
-static int walk_pages(struct walk *w, const mav_id *id)
-{
-	const struct mav_tree_index *x = NULL;
-	const struct mav_tree *t = NULL;
-	int rc = mav_odb_get_tree(&t, &x, NULL, w->r, id);
+static int walk_tree(struct walk *w, const mav_id *id, int depth);
 
-	for (uint32_t k = 0; rc == 0 && x && k < x->npages; k++) {
-		rc = mav_idset_add(&w->objs, &x->p[k].id, 0);
-		if (rc == 1 && w->rep)
-			w->rep->trees++;
-		rc = rc < 0 ? rc : 0;
-	}
-	mav_odb_release(w->r, t);
-	mav_odb_release(w->r, x);
-	return rc;
+struct tree_walk {
+	struct walk *w;
+	int depth;
+};
+
+static int walk_page(void *ctx, const mav_id *page)
+{
+	struct tree_walk *tw = ctx;
+	int rc = mav_idset_add(&tw->w->objs, page, 0);
+
+	if (rc == 1 && tw->w->rep)
+		tw->w->rep->trees++;
+	return rc < 0 ? rc : 0;
 }
 
+static int walk_entry(void *ctx, const struct mav_entry *e)
+{
+	struct tree_walk *tw = ctx;
+
+	if (e->type == MAV_T_FILE)
+		return walk_blob(tw->w, &e->id);
+	if (e->type == MAV_T_DIR)
+		return walk_tree(tw->w, &e->id, tw->depth + 1);
+	return 0;
+}
+
+/* A tree and what it reaches, a page at a time. A tree or page that is
+ * missing or corrupt is a problem; what was walked before it stays
+ * marked. */
 static int walk_tree(struct walk *w, const mav_id *id, int depth)
 {
-	const struct mav_tree *t = NULL;
+	struct tree_walk tw = {w, depth};
 	int rc = mav_idset_add(&w->objs, id, 0);
 
 	if (rc <= 0)
 		return rc;
 	if (depth > 4096)
 		return mav_error_set(MAV_ECORRUPT, "tree nesting too deep");
-	rc = walk_pages(w, id);
-	if (rc == 0)
-		rc = mav_repo_get_tree(w->r, id, &t);
+	rc = mav_tree_each(w->r, id, walk_page, walk_entry, &tw);
 	if (rc == MAV_ENOTFOUND || rc == MAV_ECORRUPT || rc == MAV_EVERSION) {
 		problem(w, "tree", id, mav_error_message());
 		return 0;
 	}
-	if (w->rep)
+	if (rc == 0 && w->rep)
 		w->rep->trees++;
-	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
-		if (t->e[i].type == MAV_T_FILE)
-			rc = walk_blob(w, &t->e[i].id);
-		else if (t->e[i].type == MAV_T_DIR)
-			rc = walk_tree(w, &t->e[i].id, depth + 1);
-	}
-	mav_repo_tree_release(w->r, t);
 	return rc;
 }
 
@@ -329,9 +332,35 @@ struct du {
 };
 
 static int tree_logical(struct du *d, const mav_id *id, uint64_t *files,
+                        uint64_t *bytes, int depth);
+
+struct du_tree {
+	struct du *d;
+	uint64_t files, bytes;
+	int depth;
+};
+
+static int du_entry(void *ctx, const struct mav_entry *e)
+{
+	struct du_tree *t = ctx;
+	uint64_t f = 0, b = 0;
+	int rc = 0;
+
+	if (e->type == MAV_T_DIR)
+		rc = tree_logical(t->d, &e->id, &f, &b, t->depth + 1);
+	else if (e->type == MAV_T_FILE) {
+		f = 1;
+		b = e->size;
+	}
+	t->files += f;
+	t->bytes += b;
+	return rc;
+}
+
+static int tree_logical(struct du *d, const mav_id *id, uint64_t *files,
                         uint64_t *bytes, int depth)
 {
-	const struct mav_tree *t = NULL;
+	struct du_tree t = {d, 0, 0, depth};
 	int rc;
 
 	if (mav_idset_has(&d->files, id, files)) {
@@ -340,21 +369,9 @@ static int tree_logical(struct du *d, const mav_id *id, uint64_t *files,
 	}
 	if (depth > 4096)
 		return mav_error_set(MAV_ECORRUPT, "tree nesting too deep");
-	*files = *bytes = 0;
-	rc = mav_repo_get_tree(d->r, id, &t);
-	for (uint32_t i = 0; rc == 0 && i < t->n; i++) {
-		uint64_t f = 0, b = 0;
-
-		if (t->e[i].type == MAV_T_DIR)
-			rc = tree_logical(d, &t->e[i].id, &f, &b, depth + 1);
-		else if (t->e[i].type == MAV_T_FILE) {
-			f = 1;
-			b = t->e[i].size;
-		}
-		*files += f;
-		*bytes += b;
-	}
-	mav_repo_tree_release(d->r, t);
+	rc = mav_tree_each(d->r, id, NULL, du_entry, &t);
+	*files = t.files;
+	*bytes = t.bytes;
 	if (rc == 0)
 		rc = mav_idset_add(&d->files, id, *files);
 	if (rc >= 0)

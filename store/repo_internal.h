@@ -53,6 +53,14 @@ const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t);
 /* Release anything the odb handed out (NULL is a no-op). */
 void mav_odb_release(struct mav_repo *r, const void *view);
 
+/* tree.c: fn(ctx, e) for every entry of tree id in order, one page in
+ * memory at a time (nothing is assembled); a paged tree first hands each
+ * page's id to page_fn, if given. Stops at the first nonzero return. */
+typedef int (*mav_tree_page_fn)(void *ctx, const mav_id *page);
+typedef int (*mav_tree_entry_fn)(void *ctx, const struct mav_entry *e);
+int mav_tree_each(struct mav_repo *r, const mav_id *id,
+                  mav_tree_page_fn page_fn, mav_tree_entry_fn fn, void *ctx);
+
 /* refs.c: load next_version from the refs family at open. */
 int mav_refs_load(struct mav_repo *r);
 

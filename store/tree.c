@@ -146,6 +146,37 @@ static int assemble(const struct mav_tree **out, struct mav_repo *r,
 	return rc;
 }
 
+static int each_entry(const struct mav_tree *t, mav_tree_entry_fn fn, void *ctx)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; rc == 0 && i < t->n; i++)
+		rc = fn(ctx, &t->e[i]);
+	return rc;
+}
+
+int mav_tree_each(struct mav_repo *r, const mav_id *id,
+                  mav_tree_page_fn page_fn, mav_tree_entry_fn fn, void *ctx)
+{
+	const struct mav_tree_index *x = NULL;
+	const struct mav_tree *t = NULL;
+	int rc = mav_odb_get_tree(&t, &x, NULL, r, id);
+
+	if (rc == 0 && t)
+		rc = each_entry(t, fn, ctx);
+	mav_odb_release(r, t);
+	for (uint32_t k = 0; rc == 0 && x && page_fn && k < x->npages; k++)
+		rc = page_fn(ctx, &x->p[k].id);
+	for (uint32_t k = 0; rc == 0 && x && k < x->npages; k++) {
+		rc = load_page(&t, r, id, x, k);
+		if (rc == 0)
+			rc = each_entry(t, fn, ctx);
+		mav_odb_release(r, t);
+	}
+	mav_odb_release(r, x);
+	return rc;
+}
+
 int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
                       const struct mav_tree **out)
 {

@@ -366,6 +366,26 @@ static int on_entry(void *ctx, const char *name, const struct mav_attr *a,
 	return 0;
 }
 
+static const struct mav_snapshot_opts snap_opts = {.message = "m",
+                                                   .author = "t"};
+
+/* Commit *c of branch main: a directory "big" of the BIG names. */
+static void snap_big_dir(struct mav_repo *r, mav_id *c)
+{
+	struct mav_wt *wt = NULL;
+	struct mav_attr a, d;
+	uint64_t v;
+
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	assert_int_equal(mav_wt_mkdir(&d, wt, MAV_WT_ROOT, "big", 0755, 0, 0),
+	                 0);
+	for (uint32_t i = 0; i < BIG; i++)
+		assert_int_equal(
+		    mav_wt_create(&a, wt, d.ino, names[i], 0644, 0, 0), 0);
+	assert_int_equal(mav_wt_snapshot(c, &v, wt, &snap_opts), 0);
+	mav_wt_close(wt);
+}
+
 /* A snapshot view lists and looks up a big directory a page at a time,
  * and its working tree edits it like any other. */
 static void test_big_directory_in_views(void **state)
@@ -374,21 +394,14 @@ static void test_big_directory_in_views(void **state)
 	struct mav_wt *wt = NULL, *view = NULL;
 	struct listing l = {.r = r, .sorted = true};
 	struct mav_fsck_report rep;
+	struct mav_du_report du;
 	struct mav_gc_report g;
-	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
 	struct mav_attr a, d;
 	uint64_t v;
 	mav_id c1, c2;
 
 	(void)state;
-	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
-	assert_int_equal(mav_wt_mkdir(&d, wt, MAV_WT_ROOT, "big", 0755, 0, 0),
-	                 0);
-	for (uint32_t i = 0; i < BIG; i++)
-		assert_int_equal(
-		    mav_wt_create(&a, wt, d.ino, names[i], 0644, 0, 0), 0);
-	assert_int_equal(mav_wt_snapshot(&c1, &v, wt, &o), 0);
-	mav_wt_close(wt);
+	snap_big_dir(r, &c1);
 
 	/* A tree cache of 64 KiB; the whole directory decodes to ~500 KiB,
 	 * and the heap may grow by less than half that during the listing. */
@@ -416,7 +429,7 @@ static void test_big_directory_in_views(void **state)
 	assert_int_equal(mav_wt_create(&a, wt, d.ino, "new", 0644, 0, 0), 0);
 	assert_int_equal(
 	    mav_wt_rename(wt, d.ino, "f04000", d.ino, "a-first", 0), 0);
-	assert_int_equal(mav_wt_snapshot(&c2, &v, wt, &o), 0);
+	assert_int_equal(mav_wt_snapshot(&c2, &v, wt, &snap_opts), 0);
 	mav_wt_close(wt);
 
 	assert_int_equal(mav_wt_open_commit(&view, r, &c2), 0);
@@ -432,6 +445,10 @@ static void test_big_directory_in_views(void **state)
 	assert_int_equal(mav_wt_lookup(&a, view, d.ino, "new"), 0);
 	mav_wt_close(view);
 
+	/* du counts every entry of the paged directory, a page at a time:
+	 * v2 has BIG - 1 + 1 (new) files and nothing else. */
+	assert_int_equal(mav_du(&du, r, &c2), 0);
+	assert_int_equal(du.files, BIG);
 	/* gc keeps every page of both versions; fsck finds them whole. */
 	assert_int_equal(mav_gc(&g, r), 0);
 	assert_int_equal(g.objects_deleted, 0);
@@ -454,25 +471,14 @@ static void test_fsck_names_a_missing_page(void **state)
 	struct mav_repo *r = mem_repo();
 	const struct mav_tree *t = NULL;
 	struct mav_kv_batch *b = NULL;
-	struct mav_wt *wt = NULL;
 	struct mav_fsck_report rep;
-	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
 	struct mav_tree_index *x;
 	char hex[MAV_ID_HEX_LEN + 1], problems[4096] = "";
-	struct mav_attr a, d;
-	uint64_t v;
 	int64_t ix;
 	mav_id c, big;
 
 	(void)state;
-	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
-	assert_int_equal(mav_wt_mkdir(&d, wt, MAV_WT_ROOT, "big", 0755, 0, 0),
-	                 0);
-	for (uint32_t i = 0; i < BIG; i++)
-		assert_int_equal(
-		    mav_wt_create(&a, wt, d.ino, names[i], 0644, 0, 0), 0);
-	assert_int_equal(mav_wt_snapshot(&c, &v, wt, &o), 0);
-	mav_wt_close(wt);
+	snap_big_dir(r, &c);
 	{
 		struct mav_commit *cm = NULL;
 
