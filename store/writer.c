@@ -185,6 +185,11 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
 	return rc;
 }
 
+size_t mav_writer_held(const struct mav_writer *w)
+{
+	return mav_kv_batch_bytes(w->batch) + (w->end - w->start);
+}
+
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
                            const uint32_t **lens)
 {

@@ -32,7 +32,8 @@
 #include "wt_internal.h"
 
 #define NODE_DIRTY_MAX    (32ull << 20)  /* seal a file past this much */
-#define WT_DIRTY_MAX      (256ull << 20) /* seal the largest past this */
+#define WT_DIRTY_MAX      (256ull << 20) /* held in memory: seal past this */
+#define WT_DIRTY_LOW      (240ull << 20) /* ... until this much is left */
 #define SEAL_STEP         (256u << 10)
 #define FILE_MAX          (1ull << 50)
 #define WT_PAGE           4096u
@@ -47,6 +48,7 @@ static void stream_free(struct mav_wt *wt, struct node *n)
 
 	if (!st)
 		return;
+	wt->stream_bytes -= st->held;
 	mav_behind_free(st->bh); /* before the writer it feeds */
 	mav_writer_free(st->w);
 	mav_odb_blob_release(wt->r, st->old);
@@ -299,6 +301,17 @@ static int recut(struct mav_wt *wt, struct node *n, const struct mav_blob *b,
 
 /* ---- append streams ---- */
 
+/* Count what the stream's writer holds in memory (chunks not yet written,
+ * uncut bytes) towards the tree's bound. A writer fed by a write-behind
+ * thread writes its batches itself and is not counted. */
+static void stream_account(struct mav_wt *wt, struct stream *st)
+{
+	size_t held = st->bh ? 0 : mav_writer_held(st->w);
+
+	wt->stream_bytes = wt->stream_bytes - st->held + held;
+	st->held = held;
+}
+
 /* Start streaming appends to n: its sealed content must be all of it. */
 static int stream_start(struct mav_wt *wt, struct node *n)
 {
@@ -332,6 +345,7 @@ out:
 	free(buf);
 	if (rc == 0) {
 		n->stream = st;
+		stream_account(wt, st);
 		return 0;
 	}
 	if (st) {
@@ -418,6 +432,8 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 		/* Without a feeder thread the stream just stays direct. */
 		mav_behind_start(&n->stream->bh, n->stream->w);
 	}
+	if (n->stream)
+		stream_account(wt, n->stream);
 	return rc < 0 ? stream_abandon(wt, n, rc) : 0;
 }
 
@@ -565,17 +581,48 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 	return rc < 0 ? rc : (ssize_t)got;
 }
 
-/* Seal the node holding the most dirty bytes. */
+struct held_node {
+	int64_t last_write;
+	struct node *n;
+};
+
+static int held_older(const void *a, const void *b)
+{
+	const struct held_node *x = a, *y = b;
+
+	return (x->last_write > y->last_write) - (x->last_write < y->last_write);
+}
+
+/* Memory held by unsealed files passed WT_DIRTY_MAX: seal files, least
+ * recently written first, until no more than WT_DIRTY_LOW is left. A copy
+ * of many small files leaves each one's chunks in its stream until the
+ * file is sealed; without this they waited for the idle sealer. */
 static int relieve_pressure(struct mav_wt *wt)
 {
-	struct node *big = NULL;
+	struct held_node *v = NULL;
+	size_t nv = 0, cap = 0;
+	int rc = 0;
 
-	for (size_t i = 0; i < wt->by_ino.nb; i++)
-		for (struct node *n = wt->by_ino.b[i]; n; n = n->next_ino)
-			if (n->dirty &&
-			    (!big || n->dirty->bytes > big->dirty->bytes))
-				big = n;
-	return big ? wt_seal(wt, big, NULL) : 0;
+	for (size_t i = 0; rc == 0 && i < wt->by_ino.nb; i++)
+		for (struct node *n = wt->by_ino.b[i]; rc == 0 && n;
+		     n = n->next_ino) {
+			if (!n->dirty && !(n->stream && n->stream->held))
+				continue;
+			rc = mav_grow(&v, &cap, nv, sizeof(*v), 64);
+			if (rc == 0)
+				v[nv++] = (struct held_node){
+				    n->dirty ? n->dirty->last_write
+				             : n->stream->last_write,
+				    n};
+		}
+	if (rc == 0)
+		qsort(v, nv, sizeof(*v), held_older);
+	for (size_t i = 0; rc == 0 && i < nv &&
+	                   wt->dirty_bytes + wt->stream_bytes > WT_DIRTY_LOW;
+	     i++)
+		rc = wt_seal(wt, v[i].n, NULL);
+	free(v);
+	return rc;
 }
 
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
@@ -624,7 +671,7 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	}
 	if (rc == 0 && n->dirty && n->dirty->bytes >= NODE_DIRTY_MAX)
 		rc = wt_seal(wt, n, NULL);
-	if (rc == 0 && wt->dirty_bytes >= WT_DIRTY_MAX)
+	if (rc == 0 && wt->dirty_bytes + wt->stream_bytes >= WT_DIRTY_MAX)
 		rc = relieve_pressure(wt);
 	wt_unlock(wt);
 	mav_kv_batch_free(b);

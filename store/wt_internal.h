@@ -62,6 +62,7 @@ struct stream {
 	int64_t last_write;
 	bool unlogged;     /* chunks skip the log: flush before the record */
 	struct behind *bh; /* write-behind once unlogged; NULL: direct */
+	size_t held;       /* writer's bytes counted in wt->stream_bytes */
 };
 
 struct listing_ent {
@@ -114,7 +115,8 @@ struct mav_wt {
 	mav_id base;          /* commit the tree is based on */
 	mav_id root_tree;     /* its root tree (or the empty tree) */
 	uint64_t next_ino;    /* in memory; persisted on materialize */
-	uint64_t dirty_bytes; /* sum over nodes */
+	uint64_t dirty_bytes;  /* sum over nodes */
+	uint64_t stream_bytes; /* sum of stream->held */
 	bool kernel_times;    /* writes do not stamp mtime/ctime */
 	struct wt_table by_ino, by_child, by_link;
 	struct pending *pend; /* materialized since the last landed write */

@@ -388,6 +388,37 @@ static void test_big_stream_write_behind(void **state)
 	free(data);
 }
 
+/* A copy of many files leaves each one's chunks in its append stream until
+ * the file is sealed. What they hold together stays bounded (256 MiB): the
+ * least recently written files are sealed first. */
+static void test_many_streams_bounded(void **state)
+{
+	struct fx *f = *state;
+	const size_t mib = 1u << 20, len = 3 * mib, files = 100;
+	uint8_t *data[100];
+	uint64_t ino[100];
+	char name[16];
+	int sealed;
+
+	for (size_t i = 0; i < files; i++) {
+		snprintf(name, sizeof(name), "f%zu", i);
+		ino[i] = mkfile(f->wt, MAV_WT_ROOT, name, NULL, 0);
+		data[i] = random_buf(len, 100 + (unsigned)i); /* no dedup */
+		for (size_t off = 0; off < len; off += mib)
+			assert_int_equal(mav_wt_write(f->wt, ino[i], off,
+			                              data[i] + off, mib),
+			                 (ssize_t)mib);
+	}
+	/* What is still unsealed: at most 256 MiB of the 300 written. */
+	sealed = mav_wt_seal_idle(f->wt, 0);
+	assert_true(sealed > 0);
+	assert_true((size_t)sealed <= (256 * mib) / len + 1);
+	for (size_t i = 0; i < files; i++) {
+		expect_content(f->wt, ino[i], data[i], len);
+		free(data[i]);
+	}
+}
+
 static void test_base_hard_link_edit(void **state)
 {
 	struct fx *f = *state;
@@ -514,6 +545,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_big_stream_write_behind, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_write_then_retry, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_many_streams_bounded, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),

@@ -157,6 +157,8 @@ void mav_writer_free(struct mav_writer *w); /* NULL is a no-op */
 /* Write flags for the writer's batches (default MAV_KV_NO_WAL). */
 void mav_writer_set_flags(struct mav_writer *w, unsigned flags);
 int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
+/* Bytes the writer holds in memory: chunks not yet written, uncut input. */
+size_t mav_writer_held(const struct mav_writer *w);
 /* Chunks cut so far (ids and lengths in order). Borrowed. */
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
                            const uint32_t **lens);
