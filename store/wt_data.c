@@ -590,7 +590,8 @@ static int held_older(const void *a, const void *b)
 {
 	const struct held_node *x = a, *y = b;
 
-	return (x->last_write > y->last_write) - (x->last_write < y->last_write);
+	return (x->last_write > y->last_write) -
+	       (x->last_write < y->last_write);
 }
 
 /* Memory held by unsealed files passed WT_DIRTY_MAX: seal files, least

@@ -112,12 +112,12 @@ struct mav_wt {
 	char *branch; /* NULL for a read-only view */
 	size_t plen;  /* bytes of the key prefix "<branch>\0" */
 	pthread_mutex_t lock;
-	mav_id base;          /* commit the tree is based on */
-	mav_id root_tree;     /* its root tree (or the empty tree) */
-	uint64_t next_ino;    /* in memory; persisted on materialize */
+	mav_id base;           /* commit the tree is based on */
+	mav_id root_tree;      /* its root tree (or the empty tree) */
+	uint64_t next_ino;     /* in memory; persisted on materialize */
 	uint64_t dirty_bytes;  /* sum over nodes */
 	uint64_t stream_bytes; /* sum of stream->held */
-	bool kernel_times;    /* writes do not stamp mtime/ctime */
+	bool kernel_times;     /* writes do not stamp mtime/ctime */
 	struct wt_table by_ino, by_child, by_link;
 	struct pending *pend; /* materialized since the last landed write */
 	size_t npend, cappend;
