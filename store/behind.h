@@ -1,16 +1,21 @@
-/* behind.h - write-behind for a big append stream.
+/* behind.h - write-behind for append streams.
  *
  * A writer taking a stream's bytes one FUSE write at a time makes the
- * kernel wait while each write is cut, hashed and stored. Past a few MiB a
- * stream instead copies each write into a buffer and returns; a feeder
- * thread of its own cuts and stores full buffers (two of BEHIND_BUF bytes:
- * one filling while the other is fed). A failure of the feeder is kept
- * and returned by the next put or drain, as a failed writeback is reported
- * at the next write or fsync. Whoever uses the writer directly (to finish
- * the stream, or to feed it bytes out of band) drains first.
+ * kernel wait while each write is cut, hashed and stored, so a copy runs on
+ * one core at a time: the copying program, then the daemon. Instead a
+ * stream copies each write into a job and returns; a small pool of feeder
+ * threads (one per working tree, started with its first stream) cuts and
+ * stores the jobs, each stream's in order and by one thread at a time, and
+ * different streams side by side. The jobs of all streams together hold at
+ * most BEHIND_MAX bytes: a put waits for room.
  *
- * Locking: bh->lock guards the buffers' counts, the stop flag and the
- * failure; the feeder calls the writer outside it.
+ * A feeder's failure is kept and returned by the stream's next put or
+ * drain, as a failed writeback is reported at the next write or fsync.
+ * Whoever uses the writer directly (to finish the stream, to feed it bytes
+ * out of band, or to ask what it holds) drains first.
+ *
+ * Locking: the pool's lock guards every queue, count and flag; a feeder
+ * calls the writer outside it, and only for a stream it has marked busy.
  */
 #ifndef MAV_BEHIND_H
 #define MAV_BEHIND_H
@@ -19,17 +24,27 @@
 
 #include "mav/repo.h"
 
+struct behind_pool;
 struct behind;
 
-/* Start a feeder for w (which stays the caller's to free, after this). */
-int mav_behind_start(struct behind **out, struct mav_writer *w);
-/* Copy len bytes in, handing a full buffer to the feeder (waiting while
- * it still feeds the other). The feeder's failure, if any. */
+/* A pool of `threads` feeders (at least one). */
+int mav_behind_pool_new(struct behind_pool **out, unsigned threads);
+/* Stops the feeders; every stream must be freed first. NULL is a no-op. */
+void mav_behind_pool_free(struct behind_pool *p);
+
+/* Write-behind for w (which stays the caller's to free, after this). */
+int mav_behind_start(struct behind **out, struct behind_pool *p,
+                     struct mav_writer *w);
+/* Copy len bytes into a job for the feeders. The stream's failure, if any. */
 int mav_behind_put(struct behind *bh, const void *data, size_t len);
 /* Feed everything put so far and wait for it: the writer is the caller's
- * again until the next put. The feeder's failure, if any. */
+ * again until the next put. The stream's failure, if any. */
 int mav_behind_drain(struct behind *bh);
-/* Stop the feeder (after the buffer it is feeding). NULL is a no-op. */
+/* Bytes held for the stream: jobs not yet fed, plus what the writer held
+ * when a feeder last left it. */
+size_t mav_behind_held(struct behind *bh);
+/* Drop what is not fed yet, wait for a feeder still using the writer, and
+ * free. NULL is a no-op. */
 void mav_behind_free(struct behind *bh);
 
 #endif

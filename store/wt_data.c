@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "behind.h"
 #include "grow.h"
@@ -39,6 +40,7 @@
 #define WT_PAGE           4096u
 #define WT_SPLIT_MIN      (1u << 20)    /* a whole max_write: more may follow */
 #define STREAM_LOGGED_MAX (16ull << 20) /* appended bytes still logged */
+#define BEHIND_MIN        (64u << 10)   /* smaller writes are fed at once */
 
 /* ---- extents ---- */
 
@@ -301,12 +303,11 @@ static int recut(struct mav_wt *wt, struct node *n, const struct mav_blob *b,
 
 /* ---- append streams ---- */
 
-/* Count what the stream's writer holds in memory (chunks not yet written,
- * uncut bytes) towards the tree's bound. A writer fed by a write-behind
- * thread writes its batches itself and is not counted. */
+/* Count what the stream holds in memory (writes not yet fed, chunks not yet
+ * written, uncut bytes) towards the tree's bound. */
 static void stream_account(struct mav_wt *wt, struct stream *st)
 {
-	size_t held = st->bh ? 0 : mav_writer_held(st->w);
+	size_t held = st->bh ? mav_behind_held(st->bh) : mav_writer_held(st->w);
 
 	wt->stream_bytes = wt->stream_bytes - st->held + held;
 	st->held = held;
@@ -398,6 +399,20 @@ static int stream_drain(struct mav_wt *wt, struct node *n)
 	return rc;
 }
 
+/* Hand the stream's writes to the tree's feeders from now on (started with
+ * the first stream that needs them). Without them it stays direct. */
+static void stream_behind(struct mav_wt *wt, struct stream *st)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!wt->feeders &&
+	    mav_behind_pool_new(&wt->feeders, ncpu < 1   ? 1
+	                                      : ncpu > 4 ? 4
+	                                                 : (unsigned)ncpu) < 0)
+		return;
+	mav_behind_start(&st->bh, wt->feeders, st->w);
+}
+
 /* Take the write through an append stream if it continues the stream (or
  * starts one at the end of a clean file); *taken says whether it did. */
 static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
@@ -417,6 +432,8 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 	}
 	if (off != n->stream->pos)
 		return 0;
+	if (!n->stream->bh && len >= BEHIND_MIN)
+		stream_behind(wt, n->stream);
 	rc = n->stream->bh ? mav_behind_put(n->stream->bh, buf, len)
 	                   : mav_writer_feed(n->stream->w, buf, len);
 	if (rc == 0) {
@@ -427,13 +444,13 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 	}
 	if (rc == 0 && !n->stream->unlogged &&
 	    n->stream->pos - n->stream->old->size > STREAM_LOGGED_MAX) {
+		/* The flags belong to the writer: take it back first. */
+		if (n->stream->bh)
+			rc = mav_behind_drain(n->stream->bh);
 		mav_writer_set_flags(n->stream->w, MAV_KV_NO_WAL);
 		n->stream->unlogged = true;
-		/* Without a feeder thread the stream just stays direct. */
-		mav_behind_start(&n->stream->bh, n->stream->w);
 	}
-	if (n->stream)
-		stream_account(wt, n->stream);
+	stream_account(wt, n->stream);
 	return rc < 0 ? stream_abandon(wt, n, rc) : 0;
 }
 
@@ -720,6 +737,8 @@ int mav_wt_fsync(struct mav_wt *wt, uint64_t ino)
 		rc = mav_kv_batch_new(&b);
 		if (rc == 0)
 			rc = wt_seal(wt, n, b);
+		if (rc < 0)
+			n->lost = 0; /* the writes lost are reported now */
 		if (rc == 0 && n->persisted)
 			rc = wt_put_rec(wt, b, n);
 		if (rc == 0)

@@ -61,7 +61,7 @@ struct stream {
 	uint64_t pos;               /* next append offset (== rec.size) */
 	int64_t last_write;
 	bool unlogged;     /* chunks skip the log: flush before the record */
-	struct behind *bh; /* write-behind once unlogged; NULL: direct */
+	struct behind *bh; /* write-behind, or NULL: fed directly */
 	size_t held;       /* writer's bytes counted in wt->stream_bytes */
 };
 
@@ -112,12 +112,13 @@ struct mav_wt {
 	char *branch; /* NULL for a read-only view */
 	size_t plen;  /* bytes of the key prefix "<branch>\0" */
 	pthread_mutex_t lock;
-	mav_id base;           /* commit the tree is based on */
-	mav_id root_tree;      /* its root tree (or the empty tree) */
-	uint64_t next_ino;     /* in memory; persisted on materialize */
-	uint64_t dirty_bytes;  /* sum over nodes */
-	uint64_t stream_bytes; /* sum of stream->held */
-	bool kernel_times;     /* writes do not stamp mtime/ctime */
+	mav_id base;                 /* commit the tree is based on */
+	mav_id root_tree;            /* its root tree (or the empty tree) */
+	uint64_t next_ino;           /* in memory; persisted on materialize */
+	uint64_t dirty_bytes;        /* sum over nodes */
+	uint64_t stream_bytes;       /* sum of stream->held */
+	struct behind_pool *feeders; /* for streams' writes; NULL until used */
+	bool kernel_times;           /* writes do not stamp mtime/ctime */
 	struct wt_table by_ino, by_child, by_link;
 	struct pending *pend; /* materialized since the last landed write */
 	size_t npend, cappend;

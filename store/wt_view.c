@@ -13,6 +13,7 @@
 #include "grow.h"
 #include "codec.h"
 #include "mav/error.h"
+#include "behind.h"
 #include "wt_internal.h"
 
 #define USER_MAV_ID "user.mav.id"
@@ -228,6 +229,7 @@ void mav_wt_close(struct mav_wt *wt)
 	if (!wt)
 		return;
 	free_all_nodes(wt);
+	mav_behind_pool_free(wt->feeders); /* after the streams it fed */
 	free(wt->pend);
 	pthread_mutex_destroy(&wt->lock);
 	free(wt->branch);
