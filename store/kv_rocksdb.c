@@ -274,6 +274,11 @@ static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
 	 * flush, and direct writes of a flush wait for the disk). */
 	rocksdb_options_set_use_direct_io_for_flush_and_compaction(o, direct);
 	rocksdb_options_set_max_log_file_size(o, 16 * MIB);
+	/* Opening is the floor of every mavctl command: do not start 16
+	 * threads per column family to open a few table files each, nor
+	 * read every table file's properties for statistics. */
+	rocksdb_options_set_max_file_opening_threads(o, 1);
+	rocksdb_options_set_skip_stats_update_on_db_open(o, 1);
 	if (secondary)
 		rocksdb_options_set_max_open_files(o, -1);
 	return o;
