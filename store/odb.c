@@ -14,7 +14,8 @@
 #include "prefetch.h"
 #include "repo_internal.h"
 
-#define PREFETCH_AHEAD 32 /* chunks loaded ahead of a sequential reader */
+#define PREFETCH_AHEAD       32 /* chunks loaded ahead of a sequential reader */
+#define PREFETCH_FILE_CHUNKS 8  /* chunks of a file loaded before it is read */
 
 /* A decoded tree, tree index or blob, cached or not. Callers borrow &view
  * (a shallow copy of the decoded header); release finds the holder from
@@ -416,10 +417,10 @@ static int cached(struct holder **out, bool *missed, struct mav_repo *r,
                   struct mav_cache *c, const mav_id *id, bool tree)
 {
 	struct mav_cache_entry *e = mav_cache_get(c, id);
+	struct mav_prefetch *pf = tree ? r->tree_prefetch : r->file_prefetch;
 	int rc;
 
-	if (!e && tree && r->tree_prefetch &&
-	    mav_prefetch_claim(r->tree_prefetch, id))
+	if (!e && pf && mav_prefetch_claim(pf, id))
 		e = mav_cache_get(c, id);
 	if (missed)
 		*missed = !e;
@@ -453,6 +454,37 @@ static void prefetch_tree(struct mav_repo *r, const mav_id *id)
 	mav_cache_release(r->trees, e);
 }
 
+/* The first chunks of a blob: what a reader of the file asks for first. */
+static void prefetch_head(struct mav_repo *r, struct mav_cache_entry *e)
+{
+	const struct holder *h = mav_cache_value(e);
+
+	mav_repo_prefetch(r, &h->view.blob, 0, PREFETCH_FILE_CHUNKS);
+	mav_cache_release(r->blobs, e);
+}
+
+static void prefetch_file(struct mav_repo *r, const mav_id *id)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->blobs, id);
+
+	/* Not through cached(): that would wait for this very load. */
+	if (e || fill(&e, r, r->blobs, id, false) == 0)
+		prefetch_head(r, e);
+}
+
+void mav_repo_prefetch_file(struct mav_repo *r, const mav_id *blob)
+{
+	struct mav_cache_entry *e;
+
+	if (!r->file_prefetch)
+		return;
+	e = mav_cache_get(r->blobs, blob);
+	if (e)
+		prefetch_head(r, e);
+	else
+		mav_prefetch_push(r->file_prefetch, blob);
+}
+
 int mav_repo_start_prefetch(struct mav_repo *r, int threads)
 {
 	int rc = 0;
@@ -461,6 +493,8 @@ int mav_repo_start_prefetch(struct mav_repo *r, int threads)
 		rc = mav_prefetch_new(&r->prefetch, r, prefetch_load, threads);
 	if (rc == 0 && !r->tree_prefetch)
 		rc = mav_prefetch_new(&r->tree_prefetch, r, prefetch_tree, 2);
+	if (rc == 0 && !r->file_prefetch)
+		rc = mav_prefetch_new(&r->file_prefetch, r, prefetch_file, 2);
 	return rc;
 }
 

@@ -375,6 +375,7 @@ void mav_repo_close(struct mav_repo *r)
 		return;
 	mav_prefetch_free(r->prefetch); /* before the caches it fills */
 	mav_prefetch_free(r->tree_prefetch);
+	mav_prefetch_free(r->file_prefetch);
 	mav_cache_free(r->chunks);
 	mav_cache_free(r->trees);
 	mav_cache_free(r->blobs);

@@ -27,8 +27,10 @@ struct mav_repo {
 	int lock_fd;                        /* flock on REPO/lock; -1 if none */
 	struct mav_prefetch *prefetch;      /* NULL until started */
 	struct mav_prefetch *tree_prefetch; /* pages of paged trees; ditto */
-	pthread_mutex_t ref_lock;           /* ref CAS and next_version */
-	uint64_t next_version;              /* under ref_lock */
+	struct mav_prefetch
+	    *file_prefetch;       /* blobs of files read next; ditto */
+	pthread_mutex_t ref_lock; /* ref CAS and next_version */
+	uint64_t next_version;    /* under ref_lock */
 	/* Atomic: NO_WAL writes made, and how many of them the last
 	 * mav_repo_flush covered. Unequal: some content may live only in
 	 * memtables, and a logged write must not lean on it. */

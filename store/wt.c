@@ -524,6 +524,7 @@ static void node_free(struct mav_wt *wt, struct node *n)
 	wt_listing_drop(wt, n);
 	wt_dirty_free(wt, n);
 	wt_rec_clear(&n->rec);
+	free(n->ahead);
 	free(n->name);
 	free(n);
 }

@@ -92,6 +92,7 @@ struct node {
 	           */
 	int64_t split_at; /* last write looked like the head of a split one */
 	struct listing *listing;
+	struct read_ahead *ahead; /* a directory's runs of files read */
 	struct node *next_ino, *next_child, *next_link;
 	bool in_child_tab, in_link_tab;
 };
@@ -122,6 +123,14 @@ struct mav_wt {
 	struct wt_table by_ino, by_child, by_link;
 	struct pending *pend; /* materialized since the last landed write */
 	size_t npend, cappend;
+};
+
+/* Readers going through a directory's files in name order: for each run,
+ * the hash of the name it is expected to read next (0: free slot). */
+#define WT_AHEAD_RUNS 4
+struct read_ahead {
+	uint64_t expect[WT_AHEAD_RUNS];
+	unsigned next; /* the slot a new run takes */
 };
 
 /* wt.c */

@@ -212,6 +212,7 @@ static void free_all_nodes(struct mav_wt *wt)
 			wt_listing_drop(wt, n);
 			wt_dirty_free(wt, n);
 			wt_rec_clear(&n->rec);
+			free(n->ahead);
 			free(n->name);
 			free(n);
 		}

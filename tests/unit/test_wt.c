@@ -7,15 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "testdata.h"
 
+#include "cache.h"
+
 #include "mav/error.h"
 #include "mav/kv.h"
 #include "mav/repo.h"
 #include "mav/wt.h"
+#include "repo_internal.h"
 
 struct fx {
 	struct mav_kv *fault; /* borrowed: owned by the repo */
@@ -424,6 +428,84 @@ static void test_many_streams_bounded(void **state)
 	}
 }
 
+static bool blob_cached(struct mav_repo *r, const mav_id *id)
+{
+	struct mav_cache_entry *e = mav_cache_get(r->blobs, id);
+
+	if (e)
+		mav_cache_release(r->blobs, e);
+	return e != NULL;
+}
+
+/* How many of files [from, to) have their blobs cached, waiting up to 5 s
+ * for `want` of them (prefetch threads load them). */
+static int cached_files(struct mav_repo *r, const mav_id *ids, int from, int to,
+                        int want)
+{
+	int n = 0;
+
+	for (int round = 0; round < 5000; round++) {
+		n = 0;
+		for (int i = from; i < to; i++)
+			n += blob_cached(r, &ids[i]);
+		if (n >= want)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+	return n;
+}
+
+/* Reading a directory's files from their starts in name order loads the
+ * next 4 files' blobs ahead; reads in another order load nothing. */
+static void test_read_ahead_files(void **state)
+{
+	struct fx *f = *state;
+	struct mav_wt *view = NULL;
+	uint8_t *data = random_buf(12 * 4096, 23);
+	uint64_t dir, ino[12];
+	mav_id c, ids[12];
+	struct mav_attr a;
+	char name[8], buf[64];
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "f%02d", i);
+		mkfile(f->wt, a.ino, name, data + i * 4096, 4096);
+	}
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	dir = look(view, MAV_WT_ROOT, "d");
+	for (int i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "f%02d", i);
+		ino[i] = look(view, dir, name);
+		assert_int_equal(mav_wt_content_id(&ids[i], view, ino[i]), 0);
+	}
+	assert_int_equal(mav_repo_start_prefetch(f->r, 1), 0);
+
+	/* Out of order: f09, then f03, then f07. */
+	mav_cache_clear(f->r->blobs);
+	for (int i = 9; i > 0; i -= 6)
+		assert_int_equal(mav_wt_read(view, ino[i], 0, buf, 64), 64);
+	assert_int_equal(mav_wt_read(view, ino[7], 0, buf, 64), 64);
+	nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+	assert_int_equal(cached_files(f->r, ids, 0, 12, 0), 3);
+
+	/* f00 then f01: a run, so f02..f05 come ahead, and f06 does not. */
+	mav_cache_clear(f->r->blobs);
+	assert_int_equal(mav_wt_read(view, ino[0], 0, buf, 64), 64);
+	assert_int_equal(mav_wt_read(view, ino[1], 0, buf, 64), 64);
+	assert_int_equal(cached_files(f->r, ids, 2, 6, 4), 4);
+	nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+	assert_false(blob_cached(f->r, &ids[6]));
+	/* A read that does not start at 0 continues nothing. */
+	assert_int_equal(mav_wt_read(view, ino[2], 64, buf, 64), 64);
+	nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+	assert_false(blob_cached(f->r, &ids[6]));
+	mav_wt_close(view);
+	free(data);
+}
+
 static void test_base_hard_link_edit(void **state)
 {
 	struct fx *f = *state;
@@ -552,6 +634,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_write_then_retry, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_many_streams_bounded, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_ahead_files, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),

@@ -94,12 +94,17 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
  * start of a file or into the second half of its last chunk, the next
  * ones; a reader that needs a chunk being loaded waits for that load.
  * Two more threads load the next pages of a paged tree after a lookup or
- * listing had to read one from disk. */
+ * listing had to read one from disk, and two the blobs of files that
+ * mav_repo_prefetch_file says are next. */
 int mav_repo_start_prefetch(struct mav_repo *r, int threads);
 /* Hint: chunks i..i+n of b will be read soon (loads them in the background
  * when a prefetch thread runs; otherwise a no-op). */
 void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
                        uint32_t n);
+/* Hint: the file with this blob will be read soon, from its start: loads
+ * the blob and its first chunks in the background (a no-op without
+ * prefetch threads). */
+void mav_repo_prefetch_file(struct mav_repo *r, const mav_id *blob);
 
 /* ---- objects ---- */
 
