@@ -191,7 +191,7 @@ int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags)
 {
-	if (flags & ~(unsigned)(MAV_KV_SYNC | MAV_KV_NO_WAL))
+	if (flags & ~(unsigned)(MAV_KV_SYNC | MAV_KV_NO_WAL | MAV_KV_ADMITTED))
 		return mav_error_set(MAV_EINVAL, "unknown write flags %#x",
 		                     flags);
 	/* A sync without a log has nothing to sync: RocksDB rejects it. */
@@ -219,6 +219,11 @@ int mav_kv_flush(struct mav_kv *kv)
 int mav_kv_compact(struct mav_kv *kv)
 {
 	return kv->ops->compact ? kv->ops->compact(kv->self) : 0;
+}
+
+int mav_kv_room(struct mav_kv *kv, uint64_t bytes)
+{
+	return kv->ops->room ? kv->ops->room(kv->self, bytes) : 0;
 }
 
 void mav_kv_close(struct mav_kv *kv)

@@ -222,6 +222,11 @@ static int fault_compact(void *self)
 	return mav_kv_compact(((struct fault *)self)->inner);
 }
 
+static int fault_room(void *self, uint64_t bytes)
+{
+	return mav_kv_room(((struct fault *)self)->inner, bytes);
+}
+
 static void fault_close(void *self)
 {
 	struct fault *f = self;
@@ -239,6 +244,7 @@ static const struct mav_kv_ops fault_ops = {
     .iter = fault_iter,
     .flush = fault_flush,
     .compact = fault_compact,
+    .room = fault_room,
     .close = fault_close,
 };
 

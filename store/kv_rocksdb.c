@@ -154,13 +154,16 @@ static int space_refresh(struct kvr *k)
 	return 0;
 }
 
-/* Admit a write of need bytes (already doubled) or fail -ENOSPC. Batches
- * that only delete may dig into half the reserve: they are how space is
- * won back (gc, unlink), and they are small. */
-static int space_admit(struct kvr *k, uint64_t need, bool deletes_only)
+/* Admit a write of need bytes (already doubled) or fail -ENOSPC; charge it
+ * unless only asked. Batches that only delete may dig into half the
+ * reserve: they are how space is won back (gc, unlink), and they are small;
+ * so may writes of admitted data (MAV_KV_ADMITTED) and flushes, which
+ * store what was admitted before. */
+static int space_admit(struct kvr *k, uint64_t need, bool half_reserve,
+                       bool charge)
 {
 	uint64_t want =
-	    sat_add(deletes_only ? k->reserve / 2 : k->reserve, need);
+	    sat_add(half_reserve ? k->reserve / 2 : k->reserve, need);
 	int rc = 0;
 
 	pthread_mutex_lock(&k->sp.lock);
@@ -178,8 +181,10 @@ static int space_admit(struct kvr *k, uint64_t need, bool deletes_only)
 		                   (unsigned long long)k->reserve);
 		goto out;
 	}
-	k->sp.avail -= need;
-	k->sp.charged += need;
+	if (charge) {
+		k->sp.avail -= need;
+		k->sp.charged += need;
+	}
 out:
 	pthread_mutex_unlock(&k->sp.lock);
 	return rc;
@@ -247,6 +252,25 @@ static bool direct_writes_work(const char *dir)
 	return ok;
 }
 
+/* o with allow_fallocate off (the C API has no setter for it). RocksDB
+ * preallocates every log file to 1.1x the largest write buffer (72 MB
+ * here): space the free-space reserve does not see go until it is gone,
+ * so on a small disk data that was admitted could no longer be sealed. */
+static rocksdb_options_t *without_fallocate(rocksdb_options_t *o)
+{
+	rocksdb_options_t *n = rocksdb_options_create();
+	char *err = NULL;
+
+	rocksdb_get_options_from_string(o, "allow_fallocate=false", n, &err);
+	if (err) { /* an older RocksDB: keep its default */
+		free(err);
+		rocksdb_options_destroy(n);
+		return o;
+	}
+	rocksdb_options_destroy(o);
+	return n;
+}
+
 static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
                                      bool secondary, bool direct)
 {
@@ -281,7 +305,7 @@ static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
 	rocksdb_options_set_skip_stats_update_on_db_open(o, 1);
 	if (secondary)
 		rocksdb_options_set_max_open_files(o, -1);
-	return o;
+	return without_fallocate(o);
 }
 
 /* ---- opening ---- */
@@ -526,7 +550,10 @@ static int kvr_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 
 	if (k->secondary)
 		return read_only(k);
-	rc = space_admit(k, need, !mav_kv_batch_foreach(b, is_put, NULL));
+	rc = space_admit(k, need,
+	                 (flags & MAV_KV_ADMITTED) ||
+	                     !mav_kv_batch_foreach(b, is_put, NULL),
+	                 true);
 	if (rc < 0)
 		return rc;
 	if (mav_kv_batch_count(b) == 0) {
@@ -576,7 +603,7 @@ static int flush_memtables(struct kvr *k)
 	char *err = NULL;
 	int rc;
 
-	rc = space_admit(k, memtable_bytes(k, dirty), false);
+	rc = space_admit(k, memtable_bytes(k, dirty), true, true);
 	for (int i = 0; i < MAV_CF_COUNT && rc == 0; i++) {
 		if (!(dirty & 1u << flush_order[i]))
 			continue;
@@ -722,12 +749,23 @@ static int kvr_iter(void *self, enum mav_cf cf, struct mav_kv_iter **out)
 	return 0;
 }
 
+static int kvr_room(void *self, uint64_t bytes)
+{
+	struct kvr *k = self;
+
+	if (k->secondary)
+		return mav_error_set(-EROFS,
+		                     "a secondary instance is read-only");
+	return space_admit(k, sat_add(bytes, bytes), false, false);
+}
+
 static const struct mav_kv_ops rocksdb_ops = {
     .get = kvr_get,
     .write = kvr_write,
     .iter = kvr_iter,
     .flush = kvr_flush,
     .compact = kvr_compact,
+    .room = kvr_room,
     .close = kvr_close,
 };
 

@@ -333,7 +333,7 @@ static int stream_start(struct mav_wt *wt, struct node *n)
 		rc = mav_writer_new(&st->w, wt->r);
 	if (rc < 0 || rc == 1)
 		goto out;
-	mav_writer_set_flags(st->w, 0);
+	mav_writer_set_flags(st->w, MAV_KV_ADMITTED);
 	/* The old last chunk was cut at the old end: cut it again. */
 	st->prefix_n = st->old->n ? st->old->n - 1 : 0;
 	start = st->old->n ? mav_blob_chunk_start(st->old, st->prefix_n) : 0;
@@ -450,7 +450,8 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 		/* The flags belong to the writer: take it back first. */
 		if (n->stream->bh)
 			rc = mav_behind_drain(n->stream->bh);
-		mav_writer_set_flags(n->stream->w, MAV_KV_NO_WAL);
+		mav_writer_set_flags(n->stream->w,
+		                     MAV_KV_NO_WAL | MAV_KV_ADMITTED);
 		n->stream->unlogged = true;
 	}
 	stream_account(wt, n->stream);
@@ -509,7 +510,7 @@ int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 	rc = mav_writer_new(&w, wt->r);
 	if (rc < 0)
 		goto out;
-	mav_writer_set_flags(w, 0);
+	mav_writer_set_flags(w, MAV_KV_ADMITTED);
 	rc = recut(wt, n, blob, &sr, w, &resync, &keep);
 	if (rc == 0 && resync >= 0)
 		mav_writer_rewind(w, keep);
@@ -533,7 +534,7 @@ persist:
 	if (rc == 0)
 		rc = wt_put_rec(wt, b, n);
 	if (rc == 0 && own)
-		rc = wt_write(wt, own, 0);
+		rc = wt_write(wt, own, MAV_KV_ADMITTED);
 out:
 	mav_kv_batch_free(own);
 	mav_writer_free(w);
@@ -718,6 +719,12 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 		if (rc == 0)
 			rc = wt_write(wt, b, 0);
 	}
+	/* What the tree holds unwritten must still fit on the disk with this
+	 * write: a full disk is this write's ENOSPC, as on ext4, not a seal's
+	 * later, when no writer may be left to hear of it. */
+	if (rc == 0 && len)
+		rc = mav_kv_room(mav_repo_kv(wt->r),
+		                 wt->dirty_bytes + wt->stream_bytes + len);
 	if (rc == 0 && len)
 		rc = stream_write(wt, n, off, buf, len, &streamed);
 	/* Ahead of the stream: held as an extent until the gap fills.
@@ -833,7 +840,7 @@ int mav_wt_sync(struct mav_wt *wt)
 	if (rc == 0)
 		rc = wt_put_header(wt, b);
 	if (rc == 0)
-		rc = wt_write(wt, b, MAV_KV_SYNC);
+		rc = wt_write(wt, b, MAV_KV_SYNC | MAV_KV_ADMITTED);
 	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc;

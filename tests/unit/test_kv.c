@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -660,6 +661,41 @@ static void t_rocks_reserve(void **state)
 	expect(f->kv, MAV_CF_META, "k", "v");
 }
 
+/* room() answers whether a writer holding that much more may take it,
+ * charging nothing; data so admitted may be stored into half the reserve,
+ * while other writes must leave all of it. */
+static void t_rocks_room(void **state)
+{
+	struct fx *f = *state;
+	const size_t mib = 1u << 20, big = 40 * mib;
+	struct mav_kv_options o = {0};
+	char *val = malloc(big);
+	struct statvfs sv;
+	uint64_t free_bytes;
+
+	mav_kv_close(f->kv);
+	f->kv = NULL;
+	assert_int_equal(statvfs(f->dir, &sv), 0);
+	free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	assert_true(free_bytes > 256 * mib);
+	/* 64 MiB above the reserve (less what the memtables hold). */
+	o.reserve_bytes = free_bytes - 64 * mib;
+	assert_int_equal(mav_kv_open_rocksdb(&f->kv, f->dir, &o), 0);
+	assert_int_equal(mav_kv_room(f->kv, 16 * mib), 0);
+	assert_int_equal(mav_kv_room(f->kv, 16 * mib), 0); /* nothing charged */
+	assert_int_equal(mav_kv_room(f->kv, 64 * mib), -ENOSPC);
+	assert_non_null(strstr(mav_error_message(), "no space left"));
+	memset(val, 'x', big);
+	/* 40 MiB (80 counted: log and table) does not fit above the reserve,
+	 * but does once it was admitted. */
+	assert_int_equal(put_raw(f->kv, MAV_CF_CHUNKS, "a", 1, val, big, 0),
+	                 -ENOSPC);
+	assert_int_equal(
+	    put_raw(f->kv, MAV_CF_CHUNKS, "a", 1, val, big, MAV_KV_ADMITTED),
+	    0);
+	free(val);
+}
+
 /* The same binary, run as a child process: "crash" writes and dies without
  * closing the database; "lock" tries to open a database held by its
  * parent. Exit status 0 means the child saw what it expected. */
@@ -814,6 +850,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(t_rocks_locked, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_secondary, setup_rocks,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_room, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_reserve, setup_rocks,
 	                                    teardown),

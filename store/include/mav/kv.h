@@ -35,6 +35,10 @@ enum {
 	MAV_KV_SYNC = 1 << 0, /* fsync the log before returning */
 	MAV_KV_NO_WAL =
 	    1 << 1, /* skip the log; durable only after mav_kv_flush */
+	/* Stores data a writer was already told fits (room() said so when
+	 * it took it): may use half the free-space reserve, as deletes may,
+	 * so that estimates off by a little do not lose it. */
+	MAV_KV_ADMITTED = 1 << 2,
 };
 
 struct mav_kv_batch;
@@ -73,6 +77,10 @@ struct mav_kv_ops {
 	/* Optional: give back the disk space of deleted values. May rewrite
 	 * every live value, so it is for gc, not for the write path. */
 	int (*compact)(void *self);
+	/* Optional: -ENOSPC unless writes of about `bytes` more would be
+	 * admitted now (a writer holding that much asks before taking more);
+	 * charges nothing. */
+	int (*room)(void *self, uint64_t bytes);
 	void (*close)(void *self);
 };
 
@@ -118,7 +126,8 @@ int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
                     enum mav_cf cf);
 int mav_kv_flush(struct mav_kv *kv);
 int mav_kv_compact(struct mav_kv *kv); /* 0 where the backend has none */
-void mav_kv_close(struct mav_kv *kv);  /* NULL is a no-op */
+int mav_kv_room(struct mav_kv *kv, uint64_t bytes); /* ditto */
+void mav_kv_close(struct mav_kv *kv);               /* NULL is a no-op */
 
 void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen);
 bool mav_kv_iter_valid(const struct mav_kv_iter *it);
