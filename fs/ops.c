@@ -101,7 +101,9 @@ void mavfs_attr_to_stat(struct stat *st, const struct mav_attr *a, uint64_t ino)
 	st->st_gid = a->gid;
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	st->st_blksize = 1024 * 1024;
+	/* cp and stdio size their buffers by it: one write() is then one
+	 * max_write request, not eight of 128 KiB. */
+	st->st_blksize = MAVFS_MAX_WRITE;
 	ns_to_ts(&st->st_atim, a->atime_ns);
 	ns_to_ts(&st->st_mtim, a->mtime_ns);
 	ns_to_ts(&st->st_ctim, a->ctime_ns);

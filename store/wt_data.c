@@ -15,9 +15,19 @@
  * inode record that points at them follows, synced on fsync. A stream that
  * grows past STREAM_LOGGED_MAX stops logging its chunks (the log doubled
  * every byte written, and RocksDB checksums it with a software CRC32c) and
- * flushes the memtables when it is sealed, before the record is written;
- * from then on its writes are copied to a feeder thread (behind.h), and
- * whatever uses its writer directly drains the feeder first.
+ * flushes the memtables when it is sealed, before the record is written.
+ * Writes of BEHIND_MIN bytes or more are copied to the tree's feeder
+ * threads (behind.h) and return; whatever uses a stream's writer directly
+ * drains its feeder first.
+ *
+ * Memory: what unsealed files hold (dirty extents, streams' unwritten
+ * chunks and queued writes) is bounded by WT_DIRTY_MAX; past it the least
+ * recently written files are sealed. Before taking a write the tree asks
+ * the store whether all it holds would still fit on the disk (ENOSPC to
+ * the writer if not), and it stores what it took as admitted data, which
+ * may use half the free-space reserve.
+ *
+ * Read-ahead across files: see read_ahead_files().
  *
  * Reads of a file with no dirty data run outside wt->lock: the blob is
  * immutable and held through the blob cache.
