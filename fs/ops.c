@@ -101,9 +101,15 @@ void mavfs_attr_to_stat(struct stat *st, const struct mav_attr *a, uint64_t ino)
 	st->st_gid = a->gid;
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
-	/* cp and stdio size their buffers by it: one write() is then one
-	 * max_write request, not eight of 128 KiB. */
-	st->st_blksize = MAVFS_MAX_WRITE;
+	/* cp and stdio size their buffers by it. An empty file is what cp
+	 * sees of the file it copies into: one write() of its buffer is then
+	 * one max_write request, not eight of 128 KiB. Any other file keeps
+	 * 128 KiB, since cat allocates (and faults in) a fresh buffer of that
+	 * size for every file it reads: 1 MiB made warm rereads of images
+	 * 25% slower. */
+	st->st_blksize = a->type == MAV_T_FILE && a->size == 0
+	                     ? MAVFS_MAX_WRITE
+	                     : 128 * 1024;
 	ns_to_ts(&st->st_atim, a->atime_ns);
 	ns_to_ts(&st->st_mtim, a->mtime_ns);
 	ns_to_ts(&st->st_ctim, a->ctime_ns);
