@@ -188,6 +188,22 @@ int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
 	return kv->ops->get(kv->self, cf, key, klen, val, vlen);
 }
 
+int mav_kv_get_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
+                    size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	void *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (kv->ops->get_view)
+		return kv->ops->get_view(kv->self, cf, key, klen, fn, ctx);
+	rc = kv->ops->get(kv->self, cf, key, klen, &val, &len);
+	if (rc == 0)
+		rc = fn(ctx, val, len);
+	free(val);
+	return rc;
+}
+
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags)
 {

@@ -182,6 +182,17 @@ static int fault_get(void *self, enum mav_cf cf, const void *key, size_t klen,
 	return mav_kv_get(f->inner, cf, key, klen, val, vlen);
 }
 
+static int fault_get_view(void *self, enum mav_cf cf, const void *key,
+                          size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	struct fault *f = self;
+	int rc = count_call(f);
+
+	if (rc)
+		return rc;
+	return mav_kv_get_view(f->inner, cf, key, klen, fn, ctx);
+}
+
 static int fault_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 {
 	struct fault *f = self;
@@ -240,6 +251,7 @@ static void fault_close(void *self)
 
 static const struct mav_kv_ops fault_ops = {
     .get = fault_get,
+    .get_view = fault_get_view,
     .write = fault_write,
     .iter = fault_iter,
     .flush = fault_flush,

@@ -466,24 +466,34 @@ static void kvr_close(void *self)
 
 /* ---- reads ---- */
 
+/* The value of key, pinned (in the block cache or a buffer of RocksDB's)
+ * until the slice is destroyed; NULL and MAV_ENOTFOUND if absent. */
+static int get_pinned(rocksdb_pinnableslice_t **ps, struct kvr *k,
+                      enum mav_cf cf, const void *key, size_t klen)
+{
+	char *err = NULL;
+
+	*ps = rocksdb_get_pinned_cf(k->db,
+	                            cf == MAV_CF_CHUNKS ? k->ro_nofill : k->ro,
+	                            k->cf[cf], key, klen, &err);
+	if (err)
+		return map_err(err, "get");
+	if (!*ps)
+		return mav_error_set(MAV_ENOTFOUND, "key not found in %s",
+		                     cf_names[cf]);
+	return 0;
+}
+
 static int kvr_get(void *self, enum mav_cf cf, const void *key, size_t klen,
                    void **val, size_t *vlen)
 {
-	struct kvr *k = self;
 	rocksdb_pinnableslice_t *ps;
 	const char *v;
-	char *err = NULL;
 	size_t n;
-	int rc = 0;
+	int rc = get_pinned(&ps, self, cf, key, klen);
 
-	ps = rocksdb_get_pinned_cf(k->db,
-	                           cf == MAV_CF_CHUNKS ? k->ro_nofill : k->ro,
-	                           k->cf[cf], key, klen, &err);
-	if (err)
-		return map_err(err, "get");
-	if (!ps)
-		return mav_error_set(MAV_ENOTFOUND, "key not found in %s",
-		                     cf_names[cf]);
+	if (rc < 0)
+		return rc;
 	v = rocksdb_pinnableslice_value(ps, &n);
 	if (vlen)
 		*vlen = n;
@@ -494,6 +504,22 @@ static int kvr_get(void *self, enum mav_cf cf, const void *key, size_t klen,
 		else
 			rc = nomem();
 	}
+	rocksdb_pinnableslice_destroy(ps);
+	return rc;
+}
+
+static int kvr_get_view(void *self, enum mav_cf cf, const void *key,
+                        size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	rocksdb_pinnableslice_t *ps;
+	const char *v;
+	size_t n;
+	int rc = get_pinned(&ps, self, cf, key, klen);
+
+	if (rc < 0)
+		return rc;
+	v = rocksdb_pinnableslice_value(ps, &n);
+	rc = fn(ctx, v, n);
 	rocksdb_pinnableslice_destroy(ps);
 	return rc;
 }
@@ -761,6 +787,7 @@ static int kvr_room(void *self, uint64_t bytes)
 
 static const struct mav_kv_ops rocksdb_ops = {
     .get = kvr_get,
+    .get_view = kvr_get_view,
     .write = kvr_write,
     .iter = kvr_iter,
     .flush = kvr_flush,

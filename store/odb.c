@@ -115,49 +115,45 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
 	return rc;
 }
 
+struct chunk_load {
+	uint8_t *plain;
+	size_t plen;
+};
+
+/* Check and decode a frame where the store holds it (no copy of it). */
+static int decode_frame(void *ctx, const void *frame, size_t flen)
+{
+	struct chunk_load *c = ctx;
+	uint32_t raw_len;
+	int codec;
+	int rc = mav_frame_info(&raw_len, &codec, frame, flen);
+
+	if (rc == 0 && !(c->plain = malloc(raw_len ? raw_len : 1)))
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = mav_frame_decode(c->plain, raw_len, &c->plen, frame, flen);
+	return rc;
+}
+
 static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
                       const mav_id *id)
 {
 	char hex[MAV_ID_HEX_LEN + 1];
-	void *frame = NULL;
-	uint8_t *plain = NULL;
-	size_t flen, plen;
-	uint32_t raw_len;
-	int codec, rc;
+	struct chunk_load c = {0};
+	int rc = mav_kv_get_view(r->kv, MAV_CF_CHUNKS, id->b, MAV_ID_LEN,
+	                         decode_frame, &c);
 
-	rc = mav_kv_get(r->kv, MAV_CF_CHUNKS, id->b, MAV_ID_LEN, &frame, &flen);
-	if (rc == MAV_ENOTFOUND) {
+	if (rc < 0) { /* missing, RocksDB's checksum, or the frame's */
 		mav_id_hex(hex, id);
-		rc = mav_error_set(MAV_ENOTFOUND, "chunk %s is missing", hex);
-	} else if (rc < 0) { /* e.g. RocksDB's own checksum failed */
-		mav_id_hex(hex, id);
-		rc =
-		    mav_error_set(rc, "chunk %s: %s", hex, mav_error_message());
+		rc = rc == MAV_ENOTFOUND
+		         ? mav_error_set(rc, "chunk %s is missing", hex)
+		         : mav_error_set(rc, "chunk %s: %s", hex,
+		                         mav_error_message());
+		free(c.plain);
+		return rc;
 	}
-	if (rc < 0)
-		goto out;
-	rc = mav_frame_info(&raw_len, &codec, frame, flen);
-	if (rc == 0) {
-		plain = malloc(raw_len ? raw_len : 1);
-		if (!plain)
-			rc = mav_error_set(MAV_ENOMEM, "out of memory");
-	}
-	if (rc == 0)
-		rc = mav_frame_decode(plain, raw_len, &plen, frame, flen);
-	if (rc < 0) {
-		mav_id_hex(hex, id);
-		rc =
-		    mav_error_set(rc, "chunk %s: %s", hex, mav_error_message());
-		goto out;
-	}
-	*out = mav_cache_insert(r->chunks, id, plain, plen);
-	plain = NULL;
-	if (!*out)
-		rc = mav_error_set(MAV_ENOMEM, "out of memory");
-out:
-	free(frame);
-	free(plain);
-	return rc;
+	*out = mav_cache_insert(r->chunks, id, c.plain, c.plen);
+	return *out ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
 }
 
 int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,

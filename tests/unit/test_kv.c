@@ -174,6 +174,13 @@ static int teardown(void **state)
 
 /* ---- the conformance suite ---- */
 
+/* A view callback: counts its calls, and answers 7 for "second". */
+static int view_second(void *ctx, const void *val, size_t len)
+{
+	(*(size_t *)ctx)++;
+	return len == 6 && memcmp(val, "second", 6) == 0 ? 7 : -1;
+}
+
 static void t_put_get_delete(void **state)
 {
 	struct mav_kv *kv = ((struct fx *)*state)->kv;
@@ -188,8 +195,17 @@ static void t_put_get_delete(void **state)
 	/* Existence check without a copy. */
 	assert_int_equal(mav_kv_get(kv, MAV_CF_CHUNKS, "k1", 2, NULL, &n), 0);
 	assert_int_equal(n, 6);
+	n = 0;
 	assert_int_equal(mav_kv_get(kv, MAV_CF_CHUNKS, "k2", 2, NULL, NULL),
 	                 MAV_ENOTFOUND);
+	/* The value seen in place: fn's answer is the get's. */
+	assert_int_equal(
+	    mav_kv_get_view(kv, MAV_CF_CHUNKS, "k1", 2, view_second, &n), 7);
+	assert_int_equal(n, 1);
+	assert_int_equal(
+	    mav_kv_get_view(kv, MAV_CF_CHUNKS, "k2", 2, view_second, &n),
+	    MAV_ENOTFOUND);
+	assert_int_equal(n, 1); /* not called */
 	assert_int_equal(del(kv, MAV_CF_CHUNKS, "k1", 0), 0);
 	expect(kv, MAV_CF_CHUNKS, "k1", NULL);
 	assert_int_equal(del(kv, MAV_CF_CHUNKS, "never", 0), 0);

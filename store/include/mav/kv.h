@@ -60,11 +60,19 @@ struct mav_kv_iter {
 	const struct mav_kv_iter_ops *ops;
 };
 
+/* Sees a value in place, valid only during the call; its return value is
+ * the get's. */
+typedef int (*mav_kv_view_fn)(void *ctx, const void *val, size_t len);
+
 struct mav_kv_ops {
 	/* *val is malloc'd and owned by the caller. MAV_ENOTFOUND if absent.
 	 * val == NULL (and vlen == NULL) only asks whether the key exists. */
 	int (*get)(void *self, enum mav_cf cf, const void *key, size_t klen,
 	           void **val, size_t *vlen);
+	/* Optional: fn(ctx, value) on the value where the backend holds it,
+	 * without a copy. MAV_ENOTFOUND (fn not called) if absent. */
+	int (*get_view)(void *self, enum mav_cf cf, const void *key,
+	                size_t klen, mav_kv_view_fn fn, void *ctx);
 	/* Applies the whole batch atomically. flags: MAV_KV_SYNC,
 	 * MAV_KV_NO_WAL. */
 	int (*write)(void *self, const struct mav_kv_batch *b, unsigned flags);
@@ -120,6 +128,9 @@ uint64_t mav_kv_fault_calls(const struct mav_kv *kv);
 /* Thin dispatchers. */
 int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
                void **val, size_t *vlen);
+/* get_view where the backend has it, else a get into a copy. */
+int mav_kv_get_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
+                    size_t klen, mav_kv_view_fn fn, void *ctx);
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags);
 int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
