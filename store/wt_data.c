@@ -27,7 +27,7 @@
  * the writer if not), and it stores what it took as admitted data, which
  * may use half the free-space reserve.
  *
- * Read-ahead across files: see read_ahead_files().
+ * Read-ahead across the files of a directory: wt_ahead.c.
  *
  * Reads of a file with no dirty data run outside wt->lock: the blob is
  * immutable and held through the blob cache.
@@ -36,8 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <xxhash.h>
 
 #include "behind.h"
 #include "grow.h"
@@ -53,7 +51,6 @@
 #define WT_SPLIT_MIN      (1u << 20)    /* a whole max_write: more may follow */
 #define STREAM_LOGGED_MAX (16ull << 20) /* appended bytes still logged */
 #define BEHIND_MIN        (64u << 10)   /* smaller writes are fed at once */
-#define WT_AHEAD_FILES    4 /* files loaded ahead of a run through a dir */
 
 /* ---- extents ---- */
 
@@ -571,53 +568,6 @@ static int read_clean(struct mav_wt *wt, const mav_id *id, uint64_t size,
 	return rc;
 }
 
-static uint64_t name_hash(const char *name)
-{
-	uint64_t h = XXH3_64bits(name, strlen(name));
-
-	return h ? h : 1; /* 0 marks a free slot */
-}
-
-/* n is being read from its start. If that continues a run through its
- * directory in name order (the file after the one a run read last), load
- * the next files' blobs and first chunks ahead, so that their first reads
- * find them cached; a loader or `cat` going through a directory otherwise
- * waits on two disk reads per file, one after the other. Up to
- * WT_AHEAD_RUNS readers are followed at once per directory; reads in any
- * other order prefetch nothing. */
-static void read_ahead_files(struct mav_wt *wt, const struct node *n)
-{
-	struct node *dir = n->name ? wt_node(wt, n->parent) : NULL;
-	const struct mav_tree *t = NULL;
-	struct read_ahead *ra;
-	uint64_t h;
-	unsigned slot;
-	int64_t ix;
-
-	if (!dir || dir->rec.type != MAV_T_DIR || mav_id_is_zero(&dir->rec.id))
-		return;
-	if (!dir->ahead && !(dir->ahead = calloc(1, sizeof(*dir->ahead))))
-		return;
-	ra = dir->ahead;
-	h = name_hash(n->name);
-	for (slot = 0; slot < WT_AHEAD_RUNS && ra->expect[slot] != h; slot++)
-		;
-	if (mav_repo_tree_find(wt->r, &dir->rec.id, n->name, &t, &ix) < 0)
-		return;
-	if (slot < WT_AHEAD_RUNS) /* a run goes on: what it will read next */
-		for (int64_t k = ix + 1;
-		     ix >= 0 && k <= ix + WT_AHEAD_FILES && k < (int64_t)t->n;
-		     k++)
-			if (t->e[k].type == MAV_T_FILE && t->e[k].size)
-				mav_repo_prefetch_file(wt->r, &t->e[k].id);
-	if (slot == WT_AHEAD_RUNS)
-		slot = ra->next++ % WT_AHEAD_RUNS;
-	ra->expect[slot] = ix >= 0 && ix + 1 < (int64_t)t->n
-	                       ? name_hash(t->e[ix + 1].name)
-	                       : 0;
-	mav_repo_tree_release(wt->r, t);
-}
-
 ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
                     size_t len)
 {
@@ -646,7 +596,7 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 	if (rc == 0)
 		id = n->rec.id; /* the sealed blob, after any seal */
 	if (rc == 0 && off == 0 && len && !n->dirty)
-		read_ahead_files(wt, n);
+		wt_read_ahead_files(wt, n);
 	if (rc == 0 && len && n->dirty) {
 		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
 		if (rc == 0)

@@ -133,6 +133,10 @@ struct read_ahead {
 	unsigned next; /* the slot a new run takes */
 };
 
+/* wt_ahead.c: n is being read from its start; load the files after it
+ * if that continues a run through its directory (wt->lock held). */
+void wt_read_ahead_files(struct mav_wt *wt, const struct node *n);
+
 /* wt.c */
 int64_t wt_now(void);
 struct node *wt_node(struct mav_wt *wt, uint64_t ino); /* in memory only */
