@@ -140,11 +140,10 @@ static void put_header(uint8_t *f, int codec, uint32_t raw_len, uint32_t plen)
 	mav_store_u32(f + 12, plen);
 }
 
-int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
-                     size_t len, int level)
+int mav_frame_encode_into(uint8_t *f, size_t *outlen, const void *data,
+                          size_t len, int level)
 {
 	ZSTD_CCtx *cc = NULL;
-	uint8_t *f = NULL, *shrunk;
 	size_t plen = 0;
 	int codec = MAV_CODEC_RAW;
 
@@ -154,9 +153,6 @@ int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
 		                     len, level);
 	if (level > 0 && !(cc = cctx_get()))
 		return mav_error_set(MAV_ENOMEM, "frame: no zstd context");
-	f = malloc(MAV_FRAME_OVERHEAD + len);
-	if (!f)
-		return mav_error_set(MAV_ENOMEM, "frame: %zu bytes", len);
 	if (cc)
 		plen = try_compress(cc, f + HEADER_LEN, data, len, level);
 	if (plen) {
@@ -169,7 +165,27 @@ int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
 	put_header(f, codec, (uint32_t)len, (uint32_t)plen);
 	mav_store_u64(f + HEADER_LEN + plen, XXH3_64bits(f + HEADER_LEN, plen));
 	*outlen = MAV_FRAME_OVERHEAD + plen;
-	shrunk = plen < len ? realloc(f, *outlen) : NULL;
+	return 0;
+}
+
+int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
+                     size_t len, int level)
+{
+	uint8_t *f =
+	    len <= UINT32_MAX ? malloc(MAV_FRAME_OVERHEAD + len) : NULL;
+	uint8_t *shrunk;
+	int rc;
+
+	*out = NULL;
+	if (!f && len <= UINT32_MAX)
+		return mav_error_set(MAV_ENOMEM, "frame: %zu bytes", len);
+	rc = mav_frame_encode_into(f, outlen, data, len, level);
+	if (rc < 0) {
+		free(f);
+		return rc;
+	}
+	shrunk =
+	    *outlen < MAV_FRAME_OVERHEAD + len ? realloc(f, *outlen) : NULL;
 	*out = shrunk ? shrunk : f;
 	return 0;
 }

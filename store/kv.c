@@ -91,45 +91,83 @@ static int batch_grow(struct mav_kv_batch *b, size_t need)
 	return 0;
 }
 
-static int batch_add(struct mav_kv_batch *b, enum mav_cf cf, int kind,
-                     const void *key, size_t klen, const void *val, size_t vlen)
+/* Room for an op with a value of up to vmax bytes, its header and key
+ * written; *val is where the value goes. add() completes it. */
+static int batch_reserve(struct mav_kv_batch *b, enum mav_cf cf, int kind,
+                         const void *key, size_t klen, size_t vmax,
+                         unsigned char **val)
 {
-	size_t body = sizeof(struct rec) + klen + vlen;
-	struct rec r = {.klen = klen, .vlen = vlen, .cf = cf, .kind = kind};
+	struct rec r = {.klen = klen, .cf = cf, .kind = kind};
 	unsigned char *p;
 	int rc;
 
 	if ((unsigned)cf >= MAV_CF_COUNT)
 		return mav_error_set(MAV_EINVAL, "bad column family %d", cf);
-	if (klen > SIZE_MAX / 4 || vlen > SIZE_MAX / 4)
+	if (klen > SIZE_MAX / 4 || vmax > SIZE_MAX / 4)
 		return mav_error_set(MAV_EINVAL, "key or value too large");
-	if (align_up(body) > SIZE_MAX - b->len)
+	if (align_up(sizeof(r) + klen + vmax) > SIZE_MAX - b->len)
 		return mav_error_set(MAV_ENOMEM, "batch too large");
-	rc = batch_grow(b, b->len + align_up(body));
+	rc = batch_grow(b, b->len + align_up(sizeof(r) + klen + vmax));
 	if (rc < 0)
 		return rc;
 	p = b->buf + b->len;
 	memcpy(p, &r, sizeof(r));
 	if (klen)
 		memcpy(p + sizeof(r), key, klen);
-	if (vlen)
-		memcpy(p + sizeof(r) + klen, val, vlen);
-	b->len += align_up(body);
-	b->count++;
-	b->bytes += klen + vlen;
+	*val = p + sizeof(r) + klen;
 	return 0;
+}
+
+/* Complete the op reserved last, with a value of vlen bytes. */
+static void batch_add(struct mav_kv_batch *b, size_t vlen)
+{
+	struct rec r;
+
+	memcpy(&r, b->buf + b->len, sizeof(r));
+	r.vlen = vlen;
+	memcpy(b->buf + b->len, &r, sizeof(r));
+	b->len += align_up(sizeof(r) + r.klen + vlen);
+	b->count++;
+	b->bytes += r.klen + vlen;
+}
+
+int mav_kv_batch_reserve(struct mav_kv_batch *b, enum mav_cf cf,
+                         const void *key, size_t klen, size_t vmax, void **val)
+{
+	unsigned char *v = NULL;
+	int rc = batch_reserve(b, cf, OP_PUT, key, klen, vmax, &v);
+
+	*val = rc == 0 ? v : NULL;
+	return rc;
+}
+
+void mav_kv_batch_commit(struct mav_kv_batch *b, size_t vlen)
+{
+	batch_add(b, vlen);
 }
 
 int mav_kv_batch_put(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
                      size_t klen, const void *val, size_t vlen)
 {
-	return batch_add(b, cf, OP_PUT, key, klen, val, vlen);
+	unsigned char *v = NULL;
+	int rc = batch_reserve(b, cf, OP_PUT, key, klen, vlen, &v);
+
+	if (rc == 0 && vlen)
+		memcpy(v, val, vlen);
+	if (rc == 0)
+		batch_add(b, vlen);
+	return rc;
 }
 
 int mav_kv_batch_del(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
                      size_t klen)
 {
-	return batch_add(b, cf, OP_DEL, key, klen, NULL, 0);
+	unsigned char *v = NULL;
+	int rc = batch_reserve(b, cf, OP_DEL, key, klen, 0, &v);
+
+	if (rc == 0)
+		batch_add(b, 0);
+	return rc;
 }
 
 size_t mav_kv_batch_count(const struct mav_kv_batch *b)

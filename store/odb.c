@@ -100,18 +100,21 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
                        unsigned flags, mav_id *id_out, const void *data,
                        size_t len)
 {
-	uint8_t *frame = NULL;
+	void *frame = NULL;
 	size_t flen;
 	int rc;
 
 	mav_id_hash(id_out, data, len);
 	if (stored(r, flags, MAV_CF_CHUNKS, id_out))
 		return 0;
-	rc = mav_frame_encode(&frame, &flen, data, len, r->cfg.zstd_level);
+	/* The frame is encoded straight into the batch. */
+	rc = mav_kv_batch_reserve(b, MAV_CF_CHUNKS, id_out->b, MAV_ID_LEN,
+	                          MAV_FRAME_OVERHEAD + len, &frame);
 	if (rc == 0)
-		rc = mav_kv_batch_put(b, MAV_CF_CHUNKS, id_out->b, MAV_ID_LEN,
-		                      frame, flen);
-	free(frame);
+		rc = mav_frame_encode_into(frame, &flen, data, len,
+		                           r->cfg.zstd_level);
+	if (rc == 0)
+		mav_kv_batch_commit(b, flen);
 	return rc;
 }
 

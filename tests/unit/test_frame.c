@@ -61,6 +61,13 @@ static void round_trip(const uint8_t *data, size_t len, int level,
 	assert_int_equal(outlen, len);
 	if (len)
 		assert_memory_equal(back, data, len);
+	/* Encoded in place, the same frame. */
+	free(back);
+	back = malloc(len + MAV_FRAME_OVERHEAD);
+	assert_int_equal(mav_frame_encode_into(back, &outlen, data, len, level),
+	                 0);
+	assert_int_equal(outlen, flen);
+	assert_memory_equal(back, f, flen);
 	free(back);
 	free(f);
 }

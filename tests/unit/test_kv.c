@@ -244,6 +244,7 @@ static void t_batch(void **state)
 {
 	struct mav_kv *kv = ((struct fx *)*state)->kv;
 	struct mav_kv_batch *b;
+	void *v = NULL;
 
 	assert_int_equal(put(kv, MAV_CF_WT, "gone", "x", 0), 0);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
@@ -257,8 +258,16 @@ static void t_batch(void **state)
 	assert_int_equal(mav_kv_batch_del(b, MAV_CF_META, "t", 1), 0);
 	assert_int_equal(mav_kv_batch_put(b, MAV_CF_META, "u", 1, "a", 1), 0);
 	assert_int_equal(mav_kv_batch_put(b, MAV_CF_META, "u", 1, "bb", 2), 0);
-	assert_int_equal(mav_kv_batch_count(b), 8);
-	assert_int_equal(mav_kv_batch_bytes(b), 3 * 2 + 4 + 2 + 1 + 2 + 3);
+	/* A value written in place: room for 100 bytes, 3 used. Room taken
+	 * and not committed adds nothing. */
+	assert_int_equal(mav_kv_batch_reserve(b, MAV_CF_META, "v", 1, 100, &v),
+	                 0);
+	assert_int_equal(mav_kv_batch_reserve(b, MAV_CF_META, "v", 1, 100, &v),
+	                 0);
+	memcpy(v, "ccc", 3);
+	mav_kv_batch_commit(b, 3);
+	assert_int_equal(mav_kv_batch_count(b), 9);
+	assert_int_equal(mav_kv_batch_bytes(b), 3 * 2 + 4 + 2 + 1 + 2 + 3 + 4);
 	assert_int_equal(mav_kv_write(kv, b, MAV_KV_SYNC), 0);
 	expect(kv, MAV_CF_CHUNKS, "c", "1");
 	expect(kv, MAV_CF_OBJECTS, "o", "2");
@@ -266,6 +275,7 @@ static void t_batch(void **state)
 	expect(kv, MAV_CF_WT, "gone", NULL);
 	expect(kv, MAV_CF_META, "t", NULL);
 	expect(kv, MAV_CF_META, "u", "bb");
+	expect(kv, MAV_CF_META, "v", "ccc");
 	mav_kv_batch_clear(b);
 	assert_int_equal(mav_kv_batch_count(b), 0);
 	assert_int_equal(mav_kv_batch_bytes(b), 0);

@@ -22,6 +22,10 @@ enum { MAV_CODEC_RAW = 0, MAV_CODEC_ZSTD = 1 };
  * level (1..22); level 0 forces raw. */
 int mav_frame_encode(uint8_t **out, size_t *outlen, const void *data,
                      size_t len, int level);
+/* The same into dst, which has room for MAV_FRAME_OVERHEAD + len bytes;
+ * *outlen is the frame's length. */
+int mav_frame_encode_into(uint8_t *dst, size_t *outlen, const void *data,
+                          size_t len, int level);
 
 /* Read the header only: the plain length and codec. MAV_ECORRUPT or
  * MAV_EVERSION on a bad header. */

@@ -152,6 +152,12 @@ void mav_kv_iter_free(struct mav_kv_iter *it); /* NULL is a no-op */
 int mav_kv_batch_new(struct mav_kv_batch **out);
 void mav_kv_batch_free(struct mav_kv_batch *b); /* NULL is a no-op */
 void mav_kv_batch_clear(struct mav_kv_batch *b);
+/* A put whose value is written in place: *val has room for vmax bytes;
+ * mav_kv_batch_commit(b, vlen) then adds the put with the first vlen of
+ * them. Nothing else may use b in between. */
+int mav_kv_batch_reserve(struct mav_kv_batch *b, enum mav_cf cf,
+                         const void *key, size_t klen, size_t vmax, void **val);
+void mav_kv_batch_commit(struct mav_kv_batch *b, size_t vlen);
 int mav_kv_batch_put(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
                      size_t klen, const void *val, size_t vlen);
 int mav_kv_batch_del(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
