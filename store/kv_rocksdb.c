@@ -21,7 +21,10 @@
  * 8 MiB of writes; in between, each admitted write is charged against the
  * last answer, and a write that the estimate would refuse triggers a fresh
  * statvfs before it is refused. A write is charged twice its size (log +
- * table file).
+ * table file). room() asks the same question without charging; writes of
+ * data so admitted (MAV_KV_ADMITTED), flushes and deletes may use half the
+ * reserve. Log files are not preallocated (allow_fallocate off), so what
+ * the log takes shows in statvfs as it is written.
  *
  * Durability. A MAV_KV_NO_WAL write lives only in memtables, so flush()
  * writes out the memtables of the families that got NO_WAL writes since the
