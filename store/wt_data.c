@@ -708,8 +708,15 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	}
 	if (rc == 0 && n->dirty && n->dirty->bytes >= NODE_DIRTY_MAX)
 		rc = wt_seal(wt, n, NULL);
-	if (rc == 0 && wt->dirty_bytes + wt->stream_bytes >= WT_DIRTY_MAX)
-		rc = relieve_pressure(wt);
+	if (rc == 0 && wt->dirty_bytes + wt->stream_bytes >= WT_DIRTY_MAX) {
+		int was = n->lost, prc = relieve_pressure(wt);
+
+		/* Another file that could not be sealed keeps its error for
+		 * its own fsync: this write was taken, and hears of the
+		 * failure only if its own file lost data. */
+		if (prc < 0 && !was && n->lost)
+			rc = prc;
+	}
 	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc < 0 ? rc : (ssize_t)len;

@@ -428,6 +428,40 @@ static void test_many_streams_bounded(void **state)
 	}
 }
 
+/* Sealing under memory pressure fails for the oldest file (a full disk):
+ * that file's fsync reports it; the write that set off the sealing was
+ * taken and succeeds. */
+static void test_pressure_failure_reported_to_its_file(void **state)
+{
+	struct fx *f = *state;
+	const size_t mib = 1u << 20, len = 3 * mib;
+	uint8_t *data = random_buf(len, 24);
+	uint64_t ino[86];
+	char name[16];
+
+	for (size_t i = 0; i < 86; i++) {
+		snprintf(name, sizeof(name), "f%zu", i);
+		ino[i] = mkfile(f->wt, MAV_WT_ROOT, name, NULL, 0);
+		/* Each file its own bytes: nothing dedups. */
+		for (size_t off = 0; i < 85 && off < len; off += mib) {
+			data[off] = (uint8_t)i;
+			assert_int_equal(
+			    mav_wt_write(f->wt, ino[i], off, data + off, mib),
+			    (ssize_t)mib);
+		}
+	}
+	/* Just under 256 MiB held: the next write seals f0 first, and that
+	 * fails. */
+	mav_kv_fault_fail_after(f->fault, 1, -ENOSPC);
+	assert_int_equal(mav_wt_write(f->wt, ino[85], 0, data, mib),
+	                 (ssize_t)mib);
+	mav_kv_fault_clear(f->fault);
+	assert_int_equal(mav_wt_fsync(f->wt, ino[0]), -ENOSPC);
+	assert_int_equal(mav_wt_fsync(f->wt, ino[0]), 0);
+	assert_int_equal(mav_wt_fsync(f->wt, ino[85]), 0);
+	free(data);
+}
+
 static bool blob_cached(struct mav_repo *r, const mav_id *id)
 {
 	struct mav_cache_entry *e = mav_cache_get(r->blobs, id);
@@ -637,6 +671,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_read_ahead_files, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_pressure_failure_reported_to_its_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_unlink_all,
