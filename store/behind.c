@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "behind.h"
 #include "mav/error.h"
@@ -134,14 +135,15 @@ void mav_behind_pool_free(struct behind_pool *p)
 	free(p);
 }
 
-int mav_behind_pool_new(struct behind_pool **out, unsigned threads)
+int mav_behind_pool_new(struct behind_pool **out)
 {
 	struct behind_pool *p = calloc(1, sizeof(*p));
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned)ncpu;
 
 	*out = NULL;
 	if (!p)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
-	threads = threads ? threads : 1;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->done, NULL);

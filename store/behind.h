@@ -27,8 +27,8 @@
 struct behind_pool;
 struct behind;
 
-/* A pool of `threads` feeders (at least one). */
-int mav_behind_pool_new(struct behind_pool **out, unsigned threads);
+/* A pool of feeders, one per online CPU (at most 4). */
+int mav_behind_pool_new(struct behind_pool **out);
 /* Stops the feeders; every stream must be freed first. NULL is a no-op. */
 void mav_behind_pool_free(struct behind_pool *p);
 

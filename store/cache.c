@@ -183,6 +183,20 @@ void mav_cache_release(struct mav_cache *c, struct mav_cache_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
+bool mav_cache_touch(struct mav_cache *c, const mav_id *id)
+{
+	struct mav_cache_entry *e;
+
+	pthread_mutex_lock(&c->lock);
+	e = *slot(c, id);
+	if (e && e->refs == 0) { /* to the front of the LRU */
+		lru_unlink(c, e);
+		lru_push(c, e);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return e != NULL;
+}
+
 void *mav_cache_value(const struct mav_cache_entry *e)
 {
 	return e->value;

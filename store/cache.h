@@ -10,6 +10,7 @@
 #ifndef MAV_CACHE_H
 #define MAV_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,9 @@ struct mav_cache_entry *mav_cache_get(struct mav_cache *c, const mav_id *id);
 struct mav_cache_entry *mav_cache_insert(struct mav_cache *c, const mav_id *id,
                                          void *value, size_t bytes);
 void mav_cache_release(struct mav_cache *c, struct mav_cache_entry *e);
+/* Whether id is cached; if it is, it counts as just used (one lock, no
+ * reference: for checks such as "load it unless it is here"). */
+bool mav_cache_touch(struct mav_cache *c, const mav_id *id);
 void *mav_cache_value(const struct mav_cache_entry *e);
 size_t mav_cache_bytes(const struct mav_cache_entry *e);
 /* Drop every unreferenced entry. */

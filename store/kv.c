@@ -92,15 +92,15 @@ static int batch_grow(struct mav_kv_batch *b, size_t need)
 }
 
 /* Room for an op with a value of up to vmax bytes, its header and key
- * written; *val is where the value goes. add() completes it. */
+ * written; *val is where the value goes. mav_kv_batch_commit completes it. */
 static int batch_reserve(struct mav_kv_batch *b, enum mav_cf cf, int kind,
-                         const void *key, size_t klen, size_t vmax,
-                         unsigned char **val)
+                         const void *key, size_t klen, size_t vmax, void **val)
 {
 	struct rec r = {.klen = klen, .cf = cf, .kind = kind};
 	unsigned char *p;
 	int rc;
 
+	*val = NULL;
 	if ((unsigned)cf >= MAV_CF_COUNT)
 		return mav_error_set(MAV_EINVAL, "bad column family %d", cf);
 	if (klen > SIZE_MAX / 4 || vmax > SIZE_MAX / 4)
@@ -118,8 +118,13 @@ static int batch_reserve(struct mav_kv_batch *b, enum mav_cf cf, int kind,
 	return 0;
 }
 
-/* Complete the op reserved last, with a value of vlen bytes. */
-static void batch_add(struct mav_kv_batch *b, size_t vlen)
+int mav_kv_batch_reserve(struct mav_kv_batch *b, enum mav_cf cf,
+                         const void *key, size_t klen, size_t vmax, void **val)
+{
+	return batch_reserve(b, cf, OP_PUT, key, klen, vmax, val);
+}
+
+void mav_kv_batch_commit(struct mav_kv_batch *b, size_t vlen)
 {
 	struct rec r;
 
@@ -131,42 +136,27 @@ static void batch_add(struct mav_kv_batch *b, size_t vlen)
 	b->bytes += r.klen + vlen;
 }
 
-int mav_kv_batch_reserve(struct mav_kv_batch *b, enum mav_cf cf,
-                         const void *key, size_t klen, size_t vmax, void **val)
-{
-	unsigned char *v = NULL;
-	int rc = batch_reserve(b, cf, OP_PUT, key, klen, vmax, &v);
-
-	*val = rc == 0 ? v : NULL;
-	return rc;
-}
-
-void mav_kv_batch_commit(struct mav_kv_batch *b, size_t vlen)
-{
-	batch_add(b, vlen);
-}
-
 int mav_kv_batch_put(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
                      size_t klen, const void *val, size_t vlen)
 {
-	unsigned char *v = NULL;
+	void *v;
 	int rc = batch_reserve(b, cf, OP_PUT, key, klen, vlen, &v);
 
 	if (rc == 0 && vlen)
 		memcpy(v, val, vlen);
 	if (rc == 0)
-		batch_add(b, vlen);
+		mav_kv_batch_commit(b, vlen);
 	return rc;
 }
 
 int mav_kv_batch_del(struct mav_kv_batch *b, enum mav_cf cf, const void *key,
                      size_t klen)
 {
-	unsigned char *v = NULL;
+	void *v;
 	int rc = batch_reserve(b, cf, OP_DEL, key, klen, 0, &v);
 
 	if (rc == 0)
-		batch_add(b, 0);
+		mav_kv_batch_commit(b, 0);
 	return rc;
 }
 

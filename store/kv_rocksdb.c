@@ -469,62 +469,58 @@ static void kvr_close(void *self)
 
 /* ---- reads ---- */
 
-/* The value of key, pinned (in the block cache or a buffer of RocksDB's)
- * until the slice is destroyed; NULL and MAV_ENOTFOUND if absent. */
-static int get_pinned(rocksdb_pinnableslice_t **ps, struct kvr *k,
-                      enum mav_cf cf, const void *key, size_t klen)
+/* fn(ctx, value) on the value where RocksDB holds it (pinned in the block
+ * cache or a buffer of its own until the slice is destroyed). */
+static int kvr_get_view(void *self, enum mav_cf cf, const void *key,
+                        size_t klen, mav_kv_view_fn fn, void *ctx)
 {
+	struct kvr *k = self;
+	rocksdb_pinnableslice_t *ps;
+	const char *v;
 	char *err = NULL;
+	size_t n;
+	int rc;
 
-	*ps = rocksdb_get_pinned_cf(k->db,
-	                            cf == MAV_CF_CHUNKS ? k->ro_nofill : k->ro,
-	                            k->cf[cf], key, klen, &err);
+	ps = rocksdb_get_pinned_cf(k->db,
+	                           cf == MAV_CF_CHUNKS ? k->ro_nofill : k->ro,
+	                           k->cf[cf], key, klen, &err);
 	if (err)
 		return map_err(err, "get");
-	if (!*ps)
+	if (!ps)
 		return mav_error_set(MAV_ENOTFOUND, "key not found in %s",
 		                     cf_names[cf]);
+	v = rocksdb_pinnableslice_value(ps, &n);
+	rc = fn(ctx, v, n);
+	rocksdb_pinnableslice_destroy(ps);
+	return rc;
+}
+
+struct copy_out {
+	void **val;
+	size_t *vlen;
+};
+
+static int copy_out(void *ctx, const void *v, size_t n)
+{
+	struct copy_out *c = ctx;
+
+	if (c->vlen)
+		*c->vlen = n;
+	if (!c->val)
+		return 0;
+	*c->val = malloc(n ? n : 1);
+	if (!*c->val)
+		return nomem();
+	memcpy(*c->val, v, n);
 	return 0;
 }
 
 static int kvr_get(void *self, enum mav_cf cf, const void *key, size_t klen,
                    void **val, size_t *vlen)
 {
-	rocksdb_pinnableslice_t *ps;
-	const char *v;
-	size_t n;
-	int rc = get_pinned(&ps, self, cf, key, klen);
+	struct copy_out c = {val, vlen};
 
-	if (rc < 0)
-		return rc;
-	v = rocksdb_pinnableslice_value(ps, &n);
-	if (vlen)
-		*vlen = n;
-	if (val) {
-		*val = malloc(n ? n : 1);
-		if (*val)
-			memcpy(*val, v, n);
-		else
-			rc = nomem();
-	}
-	rocksdb_pinnableslice_destroy(ps);
-	return rc;
-}
-
-static int kvr_get_view(void *self, enum mav_cf cf, const void *key,
-                        size_t klen, mav_kv_view_fn fn, void *ctx)
-{
-	rocksdb_pinnableslice_t *ps;
-	const char *v;
-	size_t n;
-	int rc = get_pinned(&ps, self, cf, key, klen);
-
-	if (rc < 0)
-		return rc;
-	v = rocksdb_pinnableslice_value(ps, &n);
-	rc = fn(ctx, v, n);
-	rocksdb_pinnableslice_destroy(ps);
-	return rc;
+	return kvr_get_view(self, cf, key, klen, copy_out, &c);
 }
 
 /* ---- writes ---- */

@@ -250,15 +250,9 @@ void mav_repo_prefetch(struct mav_repo *r, const struct mav_blob *b, uint32_t i,
 {
 	if (!r->prefetch)
 		return;
-	for (; n > 0 && i < b->n; i++, n--) {
-		struct mav_cache_entry *e =
-		    mav_cache_get(r->chunks, &b->ids[i]);
-
-		if (e)
-			mav_cache_release(r->chunks, e);
-		else
+	for (; n > 0 && i < b->n; i++, n--)
+		if (!mav_cache_touch(r->chunks, &b->ids[i]))
 			mav_prefetch_push(r->prefetch, &b->ids[i]);
-	}
 }
 
 int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,

@@ -49,14 +49,20 @@ void wt_read_ahead_files(struct mav_wt *wt, const struct node *n)
 		;
 	if (mav_repo_tree_find(wt->r, &dir->rec.id, n->name, &t, &ix) < 0)
 		return;
-	if (slot < WT_AHEAD_RUNS) /* a run goes on: what it will read next */
-		for (int64_t k = ix + 1;
-		     ix >= 0 && k <= ix + WT_AHEAD_FILES && k < (int64_t)t->n;
+	if (slot < WT_AHEAD_RUNS) { /* a run goes on: what it will read next */
+		/* Its first step queues the next WT_AHEAD_FILES files; each
+		 * step after only the one that comes into reach. */
+		int64_t k = ra->going[slot] ? ix + WT_AHEAD_FILES : ix + 1;
+
+		for (; ix >= 0 && k <= ix + WT_AHEAD_FILES && k < (int64_t)t->n;
 		     k++)
 			if (t->e[k].type == MAV_T_FILE && t->e[k].size)
 				mav_repo_prefetch_file(wt->r, &t->e[k].id);
-	if (slot == WT_AHEAD_RUNS)
+		ra->going[slot] = true;
+	} else {
 		slot = ra->next++ % WT_AHEAD_RUNS;
+		ra->going[slot] = false;
+	}
 	ra->expect[slot] = ix >= 0 && ix + 1 < (int64_t)t->n
 	                       ? name_hash(t->e[ix + 1].name)
 	                       : 0;

@@ -35,7 +35,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "behind.h"
 #include "grow.h"
@@ -413,12 +412,7 @@ static int stream_drain(struct mav_wt *wt, struct node *n)
  * the first stream that needs them). Without them it stays direct. */
 static void stream_behind(struct mav_wt *wt, struct stream *st)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-	if (!wt->feeders &&
-	    mav_behind_pool_new(&wt->feeders, ncpu < 1   ? 1
-	                                      : ncpu > 4 ? 4
-	                                                 : (unsigned)ncpu) < 0)
+	if (!wt->feeders && mav_behind_pool_new(&wt->feeders) < 0)
 		return;
 	mav_behind_start(&st->bh, wt->feeders, st->w);
 }

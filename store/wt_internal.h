@@ -130,7 +130,8 @@ struct mav_wt {
 #define WT_AHEAD_RUNS 4
 struct read_ahead {
 	uint64_t expect[WT_AHEAD_RUNS];
-	unsigned next; /* the slot a new run takes */
+	bool going[WT_AHEAD_RUNS]; /* files ahead of the run already queued */
+	unsigned next;             /* the slot a new run takes */
 };
 
 /* wt_ahead.c: n is being read from its start; load the files after it

@@ -290,15 +290,6 @@ static void test_page_mismatch_is_corrupt(void **state)
 	mav_repo_close(r);
 }
 
-static bool page_cached(struct mav_repo *r, const mav_id *id)
-{
-	struct mav_cache_entry *e = mav_cache_get(r->trees, id);
-
-	if (e)
-		mav_cache_release(r->trees, e);
-	return e != NULL;
-}
-
 /* A page read from disk queues the next 4 for the prefetch threads; one
  * found in the cache queues nothing. */
 static void test_pages_prefetched_after_a_miss(void **state)
@@ -321,17 +312,17 @@ static void test_pages_prefetched_after_a_miss(void **state)
 	for (int i = 0; i < 5000 && n < 4; i++) {
 		n = 0;
 		for (uint32_t k = 1; k <= 4; k++)
-			n += page_cached(r, &x->p[k].id);
+			n += mav_cache_touch(r->trees, &x->p[k].id);
 		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
 	}
 	assert_int_equal(n, 4);
-	assert_false(page_cached(r, &x->p[5].id));
+	assert_false(mav_cache_touch(r->trees, &x->p[5].id));
 	/* Page 1 was in the cache: nothing more is queued. */
 	assert_int_equal(mav_repo_tree_page(r, &id, x->p[1].start, &t, &first),
 	                 0);
 	mav_repo_tree_release(r, t);
 	nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
-	assert_false(page_cached(r, &x->p[5].id));
+	assert_false(mav_cache_touch(r->trees, &x->p[5].id));
 	mav_tree_index_free(x);
 	mav_repo_close(r);
 }
