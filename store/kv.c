@@ -281,6 +281,11 @@ void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen)
 	it->ops->seek(it, key, klen);
 }
 
+void mav_kv_iter_seek_last(struct mav_kv_iter *it)
+{
+	it->ops->seek_last(it);
+}
+
 bool mav_kv_iter_valid(const struct mav_kv_iter *it)
 {
 	return it->ops->valid(it);

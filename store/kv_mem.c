@@ -452,6 +452,18 @@ static void iter_seek(struct mav_kv_iter *base, const void *key, size_t klen)
 	}
 }
 
+static void iter_seek_last(struct mav_kv_iter *base)
+{
+	struct miter *it = (struct miter *)base;
+
+	it->li = it->v->n;
+	it->ii = 0;
+	if (it->v->n == 0)
+		return;
+	it->li = it->v->n - 1;
+	it->ii = it->v->leaves[it->li]->n - 1;
+}
+
 static bool iter_valid(const struct mav_kv_iter *base)
 {
 	const struct miter *it = (const struct miter *)base;
@@ -505,6 +517,7 @@ static void iter_free(struct mav_kv_iter *base)
 
 static const struct mav_kv_iter_ops mem_iter_ops = {
     .seek = iter_seek,
+    .seek_last = iter_seek_last,
     .valid = iter_valid,
     .next = iter_next,
     .key = iter_key,

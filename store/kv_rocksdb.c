@@ -4,14 +4,14 @@
  * column family per enum mav_cf, opened together; the options per family are
  * described in store/FORMAT.md ("Column families and RocksDB options"). In
  * short: chunk values are zstd frames already, so the chunks family has
- * RocksDB compression off, a large write buffer and a bloom filter (most gets
- * of a chunk id ask "already stored?" and miss), and its reads bypass the
- * block cache; the small families use LZ4. No blob files: RocksDB does not
- * support them in secondary instances, which mavctl opens beside a running
- * mavfs (7.8.3 crashed there reading a blob). All share one LRU block cache
- * that also holds index and filter blocks, so memory stays bounded by
- * block_cache_bytes plus the write buffers whatever the size of the store.
- * For a bulk writer (opt->direct_writes), flushes and compactions write
+ * RocksDB compression off and a large write buffer, and its reads bypass the
+ * block cache; every family has a bloom filter (most gets of a chunk id ask
+ * chunk_ids "already stored?" and miss); the small families use LZ4. No blob
+ * files: RocksDB does not support them in secondary instances, which mavctl
+ * opens beside a running mavfs (7.8.3 crashed there reading a blob). All share
+ * one LRU block cache that also holds index and filter blocks, so memory stays
+ * bounded by block_cache_bytes plus the write buffers whatever the size of the
+ * store. For a bulk writer (opt->direct_writes), flushes and compactions write
  * with O_DIRECT where the filesystem takes it (probed at open): the
  * kernel's copy of every table file was a third of an import's CPU.
  *
@@ -62,12 +62,13 @@
 static const char *const cf_names[MAV_CF_COUNT] = {
     [MAV_CF_META] = "default",    [MAV_CF_CHUNKS] = "chunks",
     [MAV_CF_OBJECTS] = "objects", [MAV_CF_REFS] = "refs",
-    [MAV_CF_WT] = "wt",
+    [MAV_CF_WT] = "wt",           [MAV_CF_CHUNK_IDS] = "chunk_ids",
 };
 
 /* Flush order: content before what points at it. */
 static const enum mav_cf flush_order[MAV_CF_COUNT] = {
-    MAV_CF_CHUNKS, MAV_CF_OBJECTS, MAV_CF_WT, MAV_CF_META, MAV_CF_REFS,
+    MAV_CF_CHUNKS, MAV_CF_CHUNK_IDS, MAV_CF_OBJECTS,
+    MAV_CF_WT,     MAV_CF_META,      MAV_CF_REFS,
 };
 
 struct space {
@@ -216,7 +217,9 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
 	    t, 1);
 	rocksdb_options_set_block_based_table_factory(o, t);
 	rocksdb_block_based_options_destroy(t);
-	rocksdb_options_set_compression(o, cf == MAV_CF_CHUNKS
+	/* Chunks are zstd frames already; chunk ids are random bytes. */
+	rocksdb_options_set_compression(o, cf == MAV_CF_CHUNKS ||
+	                                           cf == MAV_CF_CHUNK_IDS
 	                                       ? rocksdb_no_compression
 	                                       : rocksdb_lz4_compression);
 	rocksdb_options_set_write_buffer_size(o, wbuf);
@@ -281,7 +284,9 @@ static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	rocksdb_options_set_create_if_missing(o, opt->create);
-	rocksdb_options_set_create_missing_column_families(o, opt->create);
+	/* Also on open, so that a repository of an older format without some
+	 * family opens and is refused by its format record, with a reason. */
+	rocksdb_options_set_create_missing_column_families(o, !secondary);
 	rocksdb_options_set_max_background_jobs(o, ncpu < 2   ? 2
 	                                           : ncpu > 4 ? 4
 	                                                      : (int)ncpu);
@@ -306,6 +311,10 @@ static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
 	 * read every table file's properties for statistics. */
 	rocksdb_options_set_max_file_opening_threads(o, 1);
 	rocksdb_options_set_skip_stats_update_on_db_open(o, 1);
+	/* Chunks are stored in the order they are written, so a file is
+	 * read back mostly in order: let the kernel read ahead in table
+	 * files (by default RocksDB tells it every read is random). */
+	rocksdb_options_set_advise_random_on_open(o, 0);
 	if (secondary)
 		rocksdb_options_set_max_open_files(o, -1);
 	return without_fallocate(o);
@@ -698,6 +707,11 @@ static void riter_seek(struct mav_kv_iter *base, const void *key, size_t klen)
 	rocksdb_iter_seek(((struct riter *)base)->it, key, klen);
 }
 
+static void riter_seek_last(struct mav_kv_iter *base)
+{
+	rocksdb_iter_seek_to_last(((struct riter *)base)->it);
+}
+
 static bool riter_valid(const struct mav_kv_iter *base)
 {
 	return rocksdb_iter_valid(((const struct riter *)base)->it);
@@ -743,6 +757,7 @@ static void riter_free(struct mav_kv_iter *base)
 
 static const struct mav_kv_iter_ops riter_ops = {
     .seek = riter_seek,
+    .seek_last = riter_seek_last,
     .valid = riter_valid,
     .next = riter_next,
     .key = riter_key,

@@ -50,9 +50,13 @@ static int check_chunk(struct walk *w, const mav_id *id, uint32_t len)
 	void *frame = NULL;
 	uint8_t *plain = NULL;
 	size_t flen, plen = 0;
+	uint8_t key[MAV_CHUNK_KEY_LEN];
 	mav_id check;
-	int rc = mav_kv_get(w->r->kv, MAV_CF_CHUNKS, id->b, MAV_ID_LEN, &frame,
-	                    &flen);
+	int rc = mav_repo_chunk_key(w->r, id, key);
+
+	if (rc == 0)
+		rc = mav_kv_get(w->r->kv, MAV_CF_CHUNKS, key, sizeof(key),
+		                &frame, &flen);
 
 	if (rc == MAV_ENOTFOUND) {
 		problem(w, "chunk", id, "missing");
@@ -257,7 +261,28 @@ int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
 	return rc;
 }
 
-/* Delete every key of cf that keep does not hold. */
+/* Whether key k of cf stays: its id is in keep and, for a chunk, its
+ * location is the one the id maps to (writers that stored a chunk at the
+ * same time leave a second copy that nothing finds). When that cannot be
+ * read, the chunk stays. */
+static bool sweep_keeps(struct mav_repo *r, enum mav_cf cf,
+                        const struct mav_idset *keep, const uint8_t *k,
+                        size_t klen)
+{
+	size_t want = cf == MAV_CF_CHUNKS ? MAV_CHUNK_KEY_LEN : MAV_ID_LEN;
+	uint8_t key[MAV_CHUNK_KEY_LEN];
+	mav_id id;
+
+	if (klen != want)
+		return true; /* not a key of ours */
+	memcpy(id.b, k + klen - MAV_ID_LEN, MAV_ID_LEN);
+	if (!mav_idset_has(keep, &id, NULL))
+		return false;
+	return cf != MAV_CF_CHUNKS || mav_repo_chunk_key(r, &id, key) < 0 ||
+	       memcmp(key, k, sizeof(key)) == 0;
+}
+
+/* Delete every key of cf that sweep_keeps() does not keep. */
 static int sweep(struct mav_repo *r, enum mav_cf cf,
                  const struct mav_idset *keep, uint64_t *deleted,
                  uint64_t *bytes)
@@ -272,13 +297,9 @@ static int sweep(struct mav_repo *r, enum mav_cf cf,
 	     mav_kv_iter_next(it)) {
 		size_t klen, vlen;
 		const void *k = mav_kv_iter_key(it, &klen);
-		mav_id id;
 
 		mav_kv_iter_value(it, &vlen);
-		if (klen != MAV_ID_LEN)
-			continue;
-		memcpy(id.b, k, MAV_ID_LEN);
-		if (mav_idset_has(keep, &id, NULL))
+		if (sweep_keeps(r, cf, keep, k, klen))
 			continue;
 		rc = mav_kv_batch_del(b, cf, k, klen);
 		(*deleted)++;
@@ -300,6 +321,7 @@ static int sweep(struct mav_repo *r, enum mav_cf cf,
 int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
 {
 	struct walk w = {.r = r};
+	uint64_t ids_deleted = 0, ids_bytes = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -309,6 +331,9 @@ int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
 	if (rc == 0)
 		rc = sweep(r, MAV_CF_OBJECTS, &w.objs, &out->objects_deleted,
 		           &out->bytes_freed);
+	if (rc == 0) /* ids first: a chunk is found through its id */
+		rc = sweep(r, MAV_CF_CHUNK_IDS, &w.chunks, &ids_deleted,
+		           &ids_bytes);
 	if (rc == 0)
 		rc = sweep(r, MAV_CF_CHUNKS, &w.chunks, &out->chunks_deleted,
 		           &out->bytes_freed);
@@ -399,7 +424,14 @@ static int du_version(void *ctx, const char *name, const mav_id *id)
 	return du_commit(ctx, id);
 }
 
-/* Stored size of each chunk in set (values read from the store). */
+static int view_len(void *ctx, const void *val, size_t len)
+{
+	(void)val;
+	*(size_t *)ctx = len;
+	return 0;
+}
+
+/* Stored size of each chunk and object in the sets. */
 static int du_stored(struct du *d, const struct mav_idset *chunks,
                      const struct mav_idset *objs)
 {
@@ -407,16 +439,22 @@ static int du_stored(struct du *d, const struct mav_idset *chunks,
 		const struct mav_idset *s = pass ? objs : chunks;
 
 		for (uint64_t i = 0; i < s->cap; i++) {
-			void *v = NULL;
+			uint8_t key[MAV_CHUNK_KEY_LEN];
 			size_t vlen = 0;
-			int rc;
+			int rc = 0;
 
 			if (!s->used[i])
 				continue;
-			rc = mav_kv_get(d->r->kv,
-			                pass ? MAV_CF_OBJECTS : MAV_CF_CHUNKS,
-			                s->ids[i].b, MAV_ID_LEN, &v, &vlen);
-			free(v);
+			if (pass)
+				memcpy(key, s->ids[i].b, MAV_ID_LEN);
+			else
+				rc = mav_repo_chunk_key(d->r, &s->ids[i], key);
+			if (rc == 0)
+				rc = mav_kv_get_view(
+				    d->r->kv,
+				    pass ? MAV_CF_OBJECTS : MAV_CF_CHUNKS, key,
+				    pass ? MAV_ID_LEN : sizeof(key), view_len,
+				    &vlen);
 			if (rc < 0 && rc != MAV_ENOTFOUND)
 				return rc;
 			d->rep->stored_bytes += vlen;

@@ -1,11 +1,13 @@
 /* odb.c - the object database: chunks and objects by content id.
  *
- * Chunks live in MAV_CF_CHUNKS as frames (frame.h); objects (blobs, trees,
+ * Chunks live in MAV_CF_CHUNKS as frames (frame.h), found through
+ * MAV_CF_CHUNK_IDS (see chunk locations below); objects (blobs, trees,
  * commits) in MAV_CF_OBJECTS as their encodings. Puts are idempotent and
  * check for an existing copy first, so re-importing unchanged data writes
  * nothing. Gets go through the chunk cache and the tree cache.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,31 +87,164 @@ void mav_odb_release(struct mav_repo *r, const void *view)
 		mav_odb_holder_free(h);
 }
 
-/* Whether a write with these flags may skip storing id again. */
-static bool stored(struct mav_repo *r, unsigned flags, enum mav_cf cf,
-                   const mav_id *id)
+/* Whether a write with these flags may trust what is stored: a logged
+ * write may not while NO_WAL writes wait for a flush, since the copy it
+ * would lean on may be one of them and not survive a crash that the
+ * logged write survives. */
+static bool trust_stored(struct mav_repo *r, unsigned flags)
 {
-	if (!(flags & MAV_KV_NO_WAL) &&
-	    __atomic_load_n(&r->nowal_writes, __ATOMIC_SEQ_CST) !=
-	        __atomic_load_n(&r->nowal_flushed, __ATOMIC_SEQ_CST))
-		return false;
-	return mav_kv_get(r->kv, cf, id->b, MAV_ID_LEN, NULL, NULL) == 0;
+	return (flags & MAV_KV_NO_WAL) ||
+	       __atomic_load_n(&r->nowal_writes, __ATOMIC_SEQ_CST) ==
+	           __atomic_load_n(&r->nowal_flushed, __ATOMIC_SEQ_CST);
+}
+
+/* Whether a write with these flags may skip storing object id again. */
+static bool stored(struct mav_repo *r, unsigned flags, const mav_id *id)
+{
+	return trust_stored(r, flags) &&
+	       mav_kv_get(r->kv, MAV_CF_OBJECTS, id->b, MAV_ID_LEN, NULL,
+	                  NULL) == 0;
+}
+
+/* ---- chunk locations ----
+ *
+ * A chunk's key is its location, a counter that grows as chunks are stored
+ * (big-endian, so keys sort in the order they were written), then its id;
+ * MAV_CF_CHUNK_IDS maps the id to the location. Keys written in order let
+ * RocksDB move new table files down the levels instead of merging them into
+ * the files there (keyed by their random ids, the chunks of a 1.5 GB import
+ * were rewritten once more by compaction), and they keep a file's chunks
+ * side by side on disk for whoever reads it back. The id in the key makes a
+ * wrong location read as a missing chunk, never as another one. A writer
+ * reserves locations a run at a time, so that its chunks stay together
+ * while other writers store theirs. */
+
+#define LOC_RUN 1024
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t load_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The next free location: one past the greatest key stored (read once). */
+static int next_loc_load(struct mav_repo *r)
+{
+	struct mav_kv_iter *it = NULL;
+	int rc = mav_kv_iter_new(&it, r->kv, MAV_CF_CHUNKS);
+	size_t klen;
+
+	if (rc < 0)
+		return rc;
+	mav_kv_iter_seek_last(it);
+	r->next_loc = 1;
+	if (mav_kv_iter_valid(it)) {
+		const uint8_t *k = mav_kv_iter_key(it, &klen);
+
+		if (klen == MAV_CHUNK_KEY_LEN)
+			r->next_loc = load_be64(k) + 1;
+	} else {
+		rc = mav_kv_iter_status(it);
+	}
+	mav_kv_iter_free(it);
+	return rc;
+}
+
+/* Take n locations; the first is *first. */
+static int take_locs(struct mav_repo *r, uint64_t n, uint64_t *first)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&r->loc_lock);
+	if (r->next_loc == 0)
+		rc = next_loc_load(r);
+	*first = r->next_loc;
+	r->next_loc += n;
+	pthread_mutex_unlock(&r->loc_lock);
+	return rc;
+}
+
+static int next_loc(struct mav_repo *r, struct mav_chunk_run *run,
+                    uint64_t *loc)
+{
+	int rc = 0;
+
+	if (!run)
+		return take_locs(r, 1, loc);
+	if (run->next == run->end) {
+		rc = take_locs(r, LOC_RUN, &run->next);
+		run->end = run->next + LOC_RUN;
+	}
+	*loc = run->next++;
+	return rc;
+}
+
+static int copy_loc(void *ctx, const void *val, size_t len)
+{
+	if (len != 8)
+		return mav_error_set(MAV_ECORRUPT,
+		                     "chunk location is %zu bytes, not 8", len);
+	memcpy(ctx, val, 8);
+	return 0;
+}
+
+int mav_repo_chunk_key(struct mav_repo *r, const mav_id *id,
+                       uint8_t key[MAV_CHUNK_KEY_LEN])
+{
+	int rc = mav_kv_get_view(r->kv, MAV_CF_CHUNK_IDS, id->b, MAV_ID_LEN,
+	                         copy_loc, key);
+
+	memcpy(key + 8, id->b, MAV_ID_LEN);
+	return rc;
+}
+
+static int ignore_value(void *ctx, const void *val, size_t len)
+{
+	(void)ctx;
+	(void)val;
+	(void)len;
+	return 0;
 }
 
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                       unsigned flags, mav_id *id_out, const void *data,
-                       size_t len)
+                       unsigned flags, struct mav_chunk_run *run,
+                       mav_id *id_out, const void *data, size_t len)
 {
+	uint8_t key[MAV_CHUNK_KEY_LEN];
 	void *frame = NULL;
 	size_t flen;
+	uint64_t loc;
 	int rc;
 
 	mav_id_hash(id_out, data, len);
-	if (stored(r, flags, MAV_CF_CHUNKS, id_out))
-		return 0;
+	/* Stored means both halves are: NO_WAL writes of the two families
+	 * are flushed one after the other, so a crash may keep just one. */
+	if (mav_repo_chunk_key(r, id_out, key) == 0 &&
+	    mav_kv_get_view(r->kv, MAV_CF_CHUNKS, key, sizeof(key),
+	                    ignore_value, NULL) == 0) {
+		if (trust_stored(r, flags))
+			return 0;
+		/* Log it again where it is, so nothing is left behind. */
+		loc = load_be64(key);
+	} else if ((rc = next_loc(r, run, &loc)) < 0) {
+		return rc;
+	}
+	store_be64(key, loc);
+	rc = mav_kv_batch_put(b, MAV_CF_CHUNK_IDS, id_out->b, MAV_ID_LEN, key,
+	                      8);
 	/* The frame is encoded straight into the batch. */
-	rc = mav_kv_batch_reserve(b, MAV_CF_CHUNKS, id_out->b, MAV_ID_LEN,
-	                          MAV_FRAME_OVERHEAD + len, &frame);
+	if (rc == 0)
+		rc = mav_kv_batch_reserve(b, MAV_CF_CHUNKS, key, sizeof(key),
+		                          MAV_FRAME_OVERHEAD + len, &frame);
 	if (rc == 0)
 		rc = mav_frame_encode_into(frame, &flen, data, len,
 		                           r->cfg.zstd_level);
@@ -143,8 +278,12 @@ static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
 {
 	char hex[MAV_ID_HEX_LEN + 1];
 	struct chunk_load c = {0};
-	int rc = mav_kv_get_view(r->kv, MAV_CF_CHUNKS, id->b, MAV_ID_LEN,
-	                         decode_frame, &c);
+	uint8_t key[MAV_CHUNK_KEY_LEN];
+	int rc = mav_repo_chunk_key(r, id, key);
+
+	if (rc == 0)
+		rc = mav_kv_get_view(r->kv, MAV_CF_CHUNKS, key, sizeof(key),
+		                     decode_frame, &c);
 
 	if (rc < 0) { /* missing, RocksDB's checksum, or the frame's */
 		mav_id_hex(hex, id);
@@ -260,7 +399,7 @@ int mav_repo_put_object(struct mav_repo *r, struct mav_kv_batch *b,
                         size_t len)
 {
 	mav_id_hash(id_out, buf, len);
-	if (stored(r, flags, MAV_CF_OBJECTS, id_out))
+	if (stored(r, flags, id_out))
 		return 0;
 	return mav_kv_batch_put(b, MAV_CF_OBJECTS, id_out->b, MAV_ID_LEN, buf,
 	                        len);

@@ -92,6 +92,7 @@ static int repo_new(struct mav_repo **out, struct mav_kv *kv,
 	r->lock_fd = -1;
 	r->secondary = opt && opt->secondary;
 	pthread_mutex_init(&r->ref_lock, NULL);
+	pthread_mutex_init(&r->loc_lock, NULL);
 	rc = mav_cache_new(&r->chunks, cc, free);
 	if (rc == 0)
 		rc = mav_cache_new(&r->trees, tc, mav_odb_holder_free);
@@ -190,6 +191,14 @@ static int load_meta(struct mav_repo *r)
 		rc = mav_error_set(MAV_EVERSION,
 		                   "repository format %u is newer than this "
 		                   "mav (%u): upgrade mav",
+		                   mav_load_u32(v), MAV_FORMAT_VERSION);
+		goto out;
+	}
+	if (mav_load_u32(v) < MAV_FORMAT_VERSION) {
+		rc = mav_error_set(MAV_EVERSION,
+		                   "repository format %u is older than this "
+		                   "mav (%u) reads: export it with the mav "
+		                   "that wrote it and import it again",
 		                   mav_load_u32(v), MAV_FORMAT_VERSION);
 		goto out;
 	}
@@ -383,6 +392,7 @@ void mav_repo_close(struct mav_repo *r)
 	if (r->lock_fd >= 0)
 		close(r->lock_fd); /* after RocksDB is closed: releases flock */
 	pthread_mutex_destroy(&r->ref_lock);
+	pthread_mutex_destroy(&r->loc_lock);
 	free(r->path);
 	free(r);
 }

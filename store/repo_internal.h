@@ -35,6 +35,8 @@ struct mav_repo {
 	 * mav_repo_flush covered. Unequal: some content may live only in
 	 * memtables, and a logged write must not lean on it. */
 	uint64_t nowal_writes, nowal_flushed;
+	pthread_mutex_t loc_lock; /* next_loc */
+	uint64_t next_loc;        /* next free chunk location; 0: not read */
 };
 
 /* odb.c: cache value destructors. */

@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 	struct mav_blob *blob = NULL;
 	struct mav_repo *r = NULL;
 	char hex[MAV_ID_HEX_LEN + 1];
+	uint8_t key[MAV_CHUNK_KEY_LEN];
 	uint8_t *frame = NULL;
 	size_t flen;
 	mav_id id;
@@ -73,12 +74,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	id = blob->ids[ix];
-	if (mav_kv_get(mav_repo_kv(r), MAV_CF_CHUNKS, id.b, MAV_ID_LEN,
+	if (mav_repo_chunk_key(r, &id, key) < 0 ||
+	    mav_kv_get(mav_repo_kv(r), MAV_CF_CHUNKS, key, sizeof(key),
 	               (void **)&frame, &flen) < 0)
 		return fail("chunk");
 	frame[flen / 2] ^= 0x5a;
 	if (mav_kv_batch_new(&b) < 0 ||
-	    mav_kv_batch_put(b, MAV_CF_CHUNKS, id.b, MAV_ID_LEN, frame, flen) <
+	    mav_kv_batch_put(b, MAV_CF_CHUNKS, key, sizeof(key), frame, flen) <
 	        0 ||
 	    mav_kv_write(mav_repo_kv(r), b, MAV_KV_SYNC) < 0)
 		return fail("write");

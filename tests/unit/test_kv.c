@@ -444,10 +444,14 @@ static void t_seek(void **state)
 	mav_kv_iter_seek(it, "\xff\xff\x00", 3);
 	assert_false(mav_kv_iter_valid(it));
 	assert_int_equal(mav_kv_iter_status(it), 0);
+	mav_kv_iter_seek_last(it);
+	expect_at(it, sorted_keys[NSORTED - 1].k, sorted_keys[NSORTED - 1].len);
 	mav_kv_iter_free(it);
 	/* An empty family. */
 	assert_int_equal(mav_kv_iter_new(&it, kv, MAV_CF_WT), 0);
 	mav_kv_iter_seek(it, "", 0);
+	assert_false(mav_kv_iter_valid(it));
+	mav_kv_iter_seek_last(it);
 	assert_false(mav_kv_iter_valid(it));
 	assert_int_equal(mav_kv_iter_status(it), 0);
 	mav_kv_iter_free(it);
@@ -559,6 +563,13 @@ static void t_many_keys(void **state)
 		assert_int_equal(vlen, 8);
 		assert_int_equal(val, model[x]);
 	}
+	/* The greatest key, past many leaves and deletes. */
+	for (x = RANGE - 1; model[x] < 0; x--)
+		;
+	mav_kv_iter_seek_last(it);
+	assert_true(mav_kv_iter_valid(it));
+	memcpy(&key, mav_kv_iter_key(it, &klen), 8);
+	assert_int_equal(__builtin_bswap64(key), x);
 	mav_kv_iter_free(it);
 	assert_int_equal(n, live);
 	assert_true(live > N / 2);

@@ -84,6 +84,7 @@ static void test_fsck_clean_then_corrupt(void **state)
 	int failed;
 	uint8_t *frame;
 	struct mav_attr a;
+	uint8_t key[MAV_CHUNK_KEY_LEN];
 	size_t klen, vlen;
 	mav_id c, chunk;
 
@@ -99,7 +100,9 @@ static void test_fsck_clean_then_corrupt(void **state)
 	                 0);
 	mav_kv_iter_seek(it, "", 0);
 	assert_true(mav_kv_iter_valid(it));
-	memcpy(chunk.b, mav_kv_iter_key(it, &klen), MAV_ID_LEN);
+	memcpy(key, mav_kv_iter_key(it, &klen), sizeof(key));
+	assert_int_equal(klen, sizeof(key));
+	memcpy(chunk.b, key + 8, MAV_ID_LEN); /* after the location */
 	{
 		const void *v = mav_kv_iter_value(it, &vlen);
 
@@ -109,7 +112,7 @@ static void test_fsck_clean_then_corrupt(void **state)
 	mav_kv_iter_free(it);
 	frame[vlen / 2] ^= 0x40;
 	assert_int_equal(mav_kv_batch_new(&b), 0);
-	mav_kv_batch_put(b, MAV_CF_CHUNKS, chunk.b, MAV_ID_LEN, frame, vlen);
+	mav_kv_batch_put(b, MAV_CF_CHUNKS, key, sizeof(key), frame, vlen);
 	assert_int_equal(mav_kv_write(mav_repo_kv(f->r), b, 0), 0);
 	mav_kv_batch_free(b);
 	free(frame);
@@ -181,11 +184,72 @@ static void test_du_dedups_versions(void **state)
 	assert_int_equal(du.logical_bytes, 201000);
 }
 
+static size_t count_keys(struct mav_repo *r, enum mav_cf cf)
+{
+	struct mav_kv_iter *it = NULL;
+	size_t n = 0;
+
+	assert_int_equal(mav_kv_iter_new(&it, mav_repo_kv(r), cf), 0);
+	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it))
+		n++;
+	mav_kv_iter_free(it);
+	return n;
+}
+
+/* Two writers that store the same new chunk at once both store it; the
+ * id then leads to the second copy, and gc deletes the first, which
+ * nothing can reach, while the file keeps reading back. */
+static void test_gc_drops_copy_of_racing_writers(void **state)
+{
+	static const char data[] = "stored by two writers at once";
+	struct fx *f = *state;
+	struct mav_kv_batch *b1 = NULL, *b2 = NULL;
+	struct mav_fsck_report rep;
+	struct mav_gc_report gc;
+	struct mav_attr a;
+	char back[sizeof(data)];
+	mav_id id, c;
+
+	assert_int_equal(mav_kv_batch_new(&b1), 0);
+	assert_int_equal(mav_kv_batch_new(&b2), 0);
+	assert_int_equal(mav_repo_put_chunk(f->r, b1, MAV_KV_NO_WAL, NULL, &id,
+	                                    data, sizeof(data)),
+	                 0);
+	assert_int_equal(mav_repo_put_chunk(f->r, b2, MAV_KV_NO_WAL, NULL, &id,
+	                                    data, sizeof(data)),
+	                 0);
+	assert_int_equal(mav_repo_write(f->r, b1, MAV_KV_NO_WAL), 0);
+	assert_int_equal(mav_repo_write(f->r, b2, MAV_KV_NO_WAL), 0);
+	mav_kv_batch_free(b1);
+	mav_kv_batch_free(b2);
+	assert_int_equal(count_keys(f->r, MAV_CF_CHUNKS), 2);
+
+	assert_int_equal(
+	    mav_wt_create(&a, f->wt, MAV_WT_ROOT, "same", 0644, 0, 0), 0);
+	assert_int_equal(mav_wt_write(f->wt, a.ino, 0, data, sizeof(data)),
+	                 (ssize_t)sizeof(data));
+	snap(f, &c);
+	assert_int_equal(count_keys(f->r, MAV_CF_CHUNKS), 2); /* deduped */
+	assert_int_equal(mav_gc(&gc, f->r), 0);
+	assert_int_equal(gc.chunks_deleted, 1);
+	assert_int_equal(count_keys(f->r, MAV_CF_CHUNKS), 1);
+	assert_int_equal(count_keys(f->r, MAV_CF_CHUNK_IDS), 1);
+	assert_int_equal(mav_repo_read_chunk(f->r, &id, 0, back, sizeof(back)),
+	                 0);
+	assert_memory_equal(back, data, sizeof(data));
+	assert_int_equal(mav_fsck(&rep, f->r, collect, f), 0);
+	assert_int_equal(rep.problems, 0);
+	mav_wt_forget(f->wt, a.ino, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_fsck_clean_then_corrupt, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_gc_drops_copy_of_racing_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gc_frees_unreachable, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_du_dedups_versions, setup,

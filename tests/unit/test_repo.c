@@ -70,25 +70,56 @@ static void test_init_open_errors(void **state)
 	mav_repo_close(r);
 }
 
-static void test_newer_format_refused(void **state)
+/* Rewrite the format record of the repository at path, in its database. */
+static void set_format(const char *path, uint32_t version)
+{
+	struct mav_kv_options o = {.reserve_bytes = 0};
+	struct mav_kv_batch *b = NULL;
+	struct mav_kv *kv = NULL;
+	uint8_t v[4] = {(uint8_t)version, (uint8_t)(version >> 8),
+	                (uint8_t)(version >> 16), (uint8_t)(version >> 24)};
+	char db[160];
+
+	snprintf(db, sizeof(db), "%s/db", path);
+	assert_int_equal(mav_kv_open_rocksdb(&kv, db, &o), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_kv_batch_put(b, MAV_CF_META, "format", 6, v, 4),
+	                 0);
+	assert_int_equal(mav_kv_write(kv, b, MAV_KV_SYNC), 0);
+	mav_kv_batch_free(b);
+	mav_kv_close(kv);
+}
+
+/* Another format is refused with a reason, whichever side is newer. */
+static void test_other_format_refused(void **state)
 {
 	struct mav_repo *r = NULL;
-	struct mav_kv_batch *b = NULL;
-	uint8_t two[4] = {2, 0, 0, 0};
 	char path[128];
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/repo", dir);
 	assert_int_equal(mav_repo_init(path, NULL), 0);
-	assert_int_equal(mav_repo_open(&r, path, NULL), 0);
-	assert_int_equal(mav_kv_batch_new(&b), 0);
-	assert_int_equal(mav_kv_batch_put(b, MAV_CF_META, "format", 6, two, 4),
-	                 0);
-	assert_int_equal(mav_kv_write(mav_repo_kv(r), b, MAV_KV_SYNC), 0);
-	mav_kv_batch_free(b);
-	mav_repo_close(r);
+	set_format(path, MAV_FORMAT_VERSION + 1);
 	assert_int_equal(mav_repo_open(&r, path, NULL), MAV_EVERSION);
 	assert_non_null(strstr(mav_error_message(), "newer"));
+	/* Format 1 kept chunks under their ids: read as 2, none would be
+	 * found. */
+	set_format(path, 1);
+	assert_int_equal(mav_repo_open(&r, path, NULL), MAV_EVERSION);
+	assert_non_null(strstr(mav_error_message(), "older"));
+}
+
+static size_t count_keys(struct mav_kv *kv, enum mav_cf cf)
+{
+	struct mav_kv_iter *it = NULL;
+	size_t n = 0;
+
+	assert_int_equal(mav_kv_iter_new(&it, kv, cf), 0);
+	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it))
+		n++;
+	mav_kv_iter_free(it);
+	return n;
 }
 
 static void snapshot_file(struct mav_repo *r, const char *branch,
@@ -171,6 +202,7 @@ static void test_logged_put_does_not_lean_on_nowal(void **state)
 	struct mav_kv_batch *b = NULL;
 	struct mav_repo *r = NULL;
 	struct mav_kv *mem = NULL, *kv = NULL;
+	char back[sizeof(data)];
 	mav_id id;
 
 	(void)state;
@@ -179,32 +211,136 @@ static void test_logged_put_does_not_lean_on_nowal(void **state)
 	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 
-	assert_int_equal(
-	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
-	    0);
-	assert_int_equal(mav_kv_batch_count(b), 1);
+	/* A chunk is two keys: its id's location, and its frame there. */
+	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
+	                                    data, sizeof(data)),
+	                 0);
+	assert_int_equal(mav_kv_batch_count(b), 2);
 	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
 	mav_kv_batch_clear(b);
 	/* Another NO_WAL writer may dedup against it; a logged one may not. */
-	assert_int_equal(
-	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
-	    0);
+	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
+	                                    data, sizeof(data)),
+	                 0);
 	assert_int_equal(mav_kv_batch_count(b), 0);
-	assert_int_equal(
-	    mav_repo_put_chunk(r, b, MAV_KV_SYNC, &id, data, sizeof(data)), 0);
-	assert_int_equal(mav_kv_batch_count(b), 1);
+	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_SYNC, NULL, &id, data,
+	                                    sizeof(data)),
+	                 0);
+	assert_int_equal(mav_kv_batch_count(b), 2);
 	assert_int_equal(mav_repo_write(r, b, MAV_KV_SYNC), 0);
 	mav_kv_batch_clear(b);
 	assert_int_equal(mav_kv_fault_crash(kv), 0);
-	assert_int_equal(
-	    mav_kv_get(kv, MAV_CF_CHUNKS, id.b, MAV_ID_LEN, NULL, NULL), 0);
+	assert_int_equal(mav_repo_read_chunk(r, &id, 0, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	/* Logged again where it was: one copy, not two. */
+	assert_int_equal(count_keys(kv, MAV_CF_CHUNKS), 1);
 
 	/* Once flushed, everything counts as stored again. */
 	assert_int_equal(mav_repo_flush(r), 0);
-	assert_int_equal(
-	    mav_repo_put_chunk(r, b, MAV_KV_SYNC, &id, data, sizeof(data)), 0);
+	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_SYNC, NULL, &id, data,
+	                                    sizeof(data)),
+	                 0);
 	assert_int_equal(mav_kv_batch_count(b), 0);
 	mav_kv_batch_free(b);
+	mav_repo_close(r);
+}
+
+/* A chunk whose id survived a crash without its frame (the two families
+ * are flushed one after the other) counts as missing and is stored again. */
+static void test_chunk_without_frame_stored_again(void **state)
+{
+	static const char data[] = "an id without its frame";
+	struct mav_kv_batch *b = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	uint8_t key[MAV_CHUNK_KEY_LEN];
+	char back[sizeof(data)];
+	mav_id id;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
+	                                    data, sizeof(data)),
+	                 0);
+	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
+	mav_kv_batch_clear(b);
+	assert_int_equal(mav_repo_chunk_key(r, &id, key), 0);
+	assert_int_equal(mav_kv_batch_del(b, MAV_CF_CHUNKS, key, sizeof(key)),
+	                 0);
+	assert_int_equal(mav_repo_write(r, b, 0), 0);
+	mav_kv_batch_clear(b);
+	assert_int_equal(mav_repo_read_chunk(r, &id, 0, back, sizeof(back)),
+	                 MAV_ENOTFOUND);
+
+	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
+	                                    data, sizeof(data)),
+	                 0);
+	assert_int_equal(mav_kv_batch_count(b), 2);
+	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
+	assert_int_equal(mav_repo_read_chunk(r, &id, 0, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	mav_kv_batch_free(b);
+	mav_repo_close(r);
+}
+
+static struct mav_blob *write_file(struct mav_repo *r, size_t len,
+                                   uint64_t seed)
+{
+	uint8_t *data = random_buf(len, seed);
+	struct mav_writer *w = NULL;
+	struct mav_blob *blob = NULL;
+	uint64_t size;
+	mav_id id;
+
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	assert_int_equal(mav_writer_feed(w, data, len), 0);
+	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
+	assert_int_equal(mav_repo_flush(r), 0);
+	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
+	mav_writer_free(w);
+	free(data);
+	return blob;
+}
+
+/* Chunks lie in the order they were written, also after a reopen: each
+ * file's chunks side by side, the second file's after the first's. */
+static void test_chunks_stored_in_write_order(void **state)
+{
+	struct mav_repo *r = NULL;
+	struct mav_blob *b[2];
+	struct mav_kv_iter *it = NULL;
+	char path[128];
+	uint32_t n = 0;
+	size_t klen;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/repo", dir);
+	assert_int_equal(mav_repo_init(path, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(mav_repo_open(&r, path, NULL), 0);
+		b[i] = write_file(r, 2u << 20, 11 + (uint64_t)i);
+		assert_true(b[i]->n >= 4);
+		if (i == 0)
+			mav_repo_close(r);
+	}
+	assert_int_equal(mav_kv_iter_new(&it, mav_repo_kv(r), MAV_CF_CHUNKS),
+	                 0);
+	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it), n++) {
+		const uint8_t *k = mav_kv_iter_key(it, &klen);
+		const struct mav_blob *f = n < b[0]->n ? b[0] : b[1];
+		uint32_t i = n < b[0]->n ? n : n - b[0]->n;
+
+		assert_int_equal(klen, MAV_CHUNK_KEY_LEN);
+		assert_true(i < f->n);
+		assert_memory_equal(k + 8, f->ids[i].b, MAV_ID_LEN);
+	}
+	assert_int_equal(n, b[0]->n + b[1]->n);
+	mav_kv_iter_free(it);
+	mav_blob_free(b[0]);
+	mav_blob_free(b[1]);
 	mav_repo_close(r);
 }
 
@@ -271,10 +407,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_init_open_errors, mkdir_tmp,
 	                                    rm_tmp),
-	    cmocka_unit_test_setup_teardown(test_newer_format_refused,
+	    cmocka_unit_test_setup_teardown(test_other_format_refused,
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_refs_and_revs),
 	    cmocka_unit_test(test_logged_put_does_not_lean_on_nowal),
+	    cmocka_unit_test(test_chunk_without_frame_stored_again),
+	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
+	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_read_from_start_prefetches_32),
 	};
 

@@ -23,10 +23,11 @@
 
 enum mav_cf {
 	MAV_CF_META = 0, /* repository config, format version, counters */
-	MAV_CF_CHUNKS,   /* chunk id -> frame (already compressed) */
+	MAV_CF_CHUNKS,   /* location + chunk id -> frame (compressed) */
 	MAV_CF_OBJECTS,  /* blob/tree/commit id -> encoding */
 	MAV_CF_REFS,     /* branches, tags, version numbers */
 	MAV_CF_WT, /* working trees: inodes, overlay entries, dirty sets */
+	MAV_CF_CHUNK_IDS, /* chunk id -> location */
 	MAV_CF_COUNT
 };
 
@@ -46,6 +47,7 @@ struct mav_kv_iter;
 
 struct mav_kv_iter_ops {
 	void (*seek)(struct mav_kv_iter *it, const void *key, size_t klen);
+	void (*seek_last)(struct mav_kv_iter *it); /* at the greatest key */
 	bool (*valid)(const struct mav_kv_iter *it);
 	void (*next)(struct mav_kv_iter *it);
 	const void *(*key)(const struct mav_kv_iter *it, size_t *klen);
@@ -141,6 +143,7 @@ int mav_kv_room(struct mav_kv *kv, uint64_t bytes); /* ditto */
 void mav_kv_close(struct mav_kv *kv);               /* NULL is a no-op */
 
 void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen);
+void mav_kv_iter_seek_last(struct mav_kv_iter *it);
 bool mav_kv_iter_valid(const struct mav_kv_iter *it);
 void mav_kv_iter_next(struct mav_kv_iter *it);
 const void *mav_kv_iter_key(const struct mav_kv_iter *it, size_t *klen);

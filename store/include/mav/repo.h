@@ -21,7 +21,7 @@
 #include "mav/kv.h"
 #include "mav/object.h"
 
-#define MAV_FORMAT_VERSION 1
+#define MAV_FORMAT_VERSION 2
 
 struct mav_repo;
 
@@ -71,14 +71,27 @@ int mav_repo_flush(struct mav_repo *r);
 
 /* ---- chunks ---- */
 
-/* Hash, frame and add the chunk to b unless already stored (idempotent).
+/* Locations reserved by one writer for its chunks, so that they sit side by
+ * side on disk (store/FORMAT.md); zero-initialise. */
+struct mav_chunk_run {
+	uint64_t next, end;
+};
+
+#define MAV_CHUNK_KEY_LEN (8 + MAV_ID_LEN)
+
+/* Hash, frame and add the chunk to b unless already stored (idempotent);
+ * a new chunk takes its location from run (NULL: one of its own).
  * flags: those of the write that will carry b. A logged write does not
  * count a chunk as stored while NO_WAL writes wait for a flush: the chunk
  * may be one of them, and would not survive a crash that its referrer
  * survives. */
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                       unsigned flags, mav_id *id_out, const void *data,
-                       size_t len);
+                       unsigned flags, struct mav_chunk_run *run,
+                       mav_id *id_out, const void *data, size_t len);
+/* The key of chunk id in MAV_CF_CHUNKS: its location (from
+ * MAV_CF_CHUNK_IDS) and its id. MAV_ENOTFOUND if it has none. */
+int mav_repo_chunk_key(struct mav_repo *r, const mav_id *id,
+                       uint8_t key[MAV_CHUNK_KEY_LEN]);
 /* Copy bytes [off, off+len) of chunk id into dst (through the chunk cache).
  * MAV_ENOTFOUND if missing, MAV_ECORRUPT if its frame or id does not verify
  * (the message names the chunk). */
