@@ -89,6 +89,25 @@ out:
 	return rc;
 }
 
+/* The pages of a paged blob are objects too, for gc to keep and du to
+ * count (reading the blob checks them). */
+static int walk_pages(struct walk *w, const mav_id *id)
+{
+	struct mav_blob_index *x = NULL;
+	void *buf = NULL;
+	size_t len;
+	int rc = 0;
+
+	if (mav_repo_get_object(w->r, id, &buf, &len) == 0 &&
+	    mav_object_kind(buf, len) == 'P' &&
+	    mav_blob_index_decode(&x, buf, len) == 0)
+		for (uint32_t i = 0; rc >= 0 && i < x->npages; i++)
+			rc = mav_idset_add(&w->objs, &x->p[i].id, 0);
+	mav_blob_index_free(x);
+	free(buf);
+	return rc < 0 ? rc : 0;
+}
+
 static int walk_blob(struct walk *w, const mav_id *id)
 {
 	struct mav_blob *b = NULL;
@@ -96,7 +115,9 @@ static int walk_blob(struct walk *w, const mav_id *id)
 
 	if (rc <= 0)
 		return rc;
-	rc = mav_repo_get_blob(w->r, id, &b);
+	rc = walk_pages(w, id);
+	if (rc == 0)
+		rc = mav_repo_get_blob(w->r, id, &b);
 	if (rc == MAV_ENOTFOUND || rc == MAV_ECORRUPT || rc == MAV_EVERSION) {
 		problem(w, "blob", id, mav_error_message());
 		return 0;

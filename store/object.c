@@ -27,6 +27,13 @@
 #define XATTR_NAME_MAX_LEN 255
 #define XATTR_VALUE_MAX    65536 /* Linux XATTR_SIZE_MAX */
 #define BLOB_ITEM_LEN      (MAV_ID_LEN + 4)
+#define BLOB_PAGE_ITEM_LEN (MAV_ID_LEN + 4 + 8)
+/* Blob pages: at least PAGE_MIN chunks, at most PAGE_MAX, and otherwise
+ * ending after a chunk whose id's first two bytes have the PAGE_MASK bits
+ * clear (about one in 512). */
+#define PAGE_MIN  64
+#define PAGE_MAX  MAV_BLOB_FLAT_MAX
+#define PAGE_MASK 0x1ff
 /* Smallest index item: id, count, 1-byte first name. */
 #define PAGE_ITEM_MIN_LEN (MAV_ID_LEN + 4 + 2 + 1)
 /* Smallest tree entry: 1-byte name, no target, no xattrs. */
@@ -112,6 +119,8 @@ char mav_object_kind(const void *buf, size_t len)
 		return 0;
 	if (memcmp(buf, "MAVB", 4) == 0)
 		return 'B';
+	if (memcmp(buf, "MAVP", 4) == 0)
+		return 'P';
 	if (memcmp(buf, "MAVT", 4) == 0)
 		return 'T';
 	if (memcmp(buf, "MAVI", 4) == 0)
@@ -224,6 +233,129 @@ uint64_t mav_blob_chunk_start(const struct mav_blob *b, uint32_t i)
 	if (i == 0 || b->n == 0)
 		return 0;
 	return i <= b->n ? b->ends[i - 1] : b->size;
+}
+
+struct mav_blob *mav_blob_alloc(uint64_t size, uint32_t n)
+{
+	/* The struct, then the ends (8-aligned after it), then the ids. */
+	struct mav_blob *b = malloc(
+	    sizeof(*b) + (size_t)n * (sizeof(uint64_t) + sizeof(mav_id)));
+
+	if (!b)
+		return NULL;
+	b->size = size;
+	b->n = n;
+	b->ends = n ? (uint64_t *)(b + 1) : NULL;
+	b->ids = n ? (mav_id *)(b->ends + n) : NULL;
+	return b;
+}
+
+/* ---- paged blobs ---- */
+
+uint32_t mav_blob_page_end(const mav_id *ids, uint32_t from, uint32_t n)
+{
+	for (uint32_t i = from; i < n; i++) {
+		uint32_t len = i - from + 1;
+
+		if (len >= PAGE_MAX ||
+		    (len >= PAGE_MIN &&
+		     ((ids[i].b[0] | (uint32_t)ids[i].b[1] << 8) & PAGE_MASK) ==
+		         0))
+			return i + 1;
+	}
+	return n;
+}
+
+int mav_blob_index_encode(uint8_t **out, size_t *outlen,
+                          const struct mav_blob_page *p, uint32_t npages)
+{
+	struct mav_wbuf w;
+	uint64_t size = 0, n = 0;
+
+	for (uint32_t i = 0; i < npages; i++) {
+		if (p[i].n == 0 || p[i].size < p[i].n)
+			return mav_error_set(
+			    MAV_EINVAL,
+			    "blob index: page %u has %u chunks "
+			    "of %llu bytes",
+			    i, p[i].n, (unsigned long long)p[i].size);
+		size += p[i].size;
+		n += p[i].n;
+	}
+	if (npages == 0 || n > UINT32_MAX)
+		return mav_error_set(MAV_EINVAL,
+		                     "blob index: %u pages of %llu chunks",
+		                     npages, (unsigned long long)n);
+	mav_wbuf_init(&w, 21 + (size_t)npages * BLOB_PAGE_ITEM_LEN);
+	mav_wbuf_put_magic(&w, "MAVP", OBJ_VERSION);
+	mav_wbuf_put_u64(&w, size);
+	mav_wbuf_put_u32(&w, (uint32_t)n);
+	mav_wbuf_put_u32(&w, npages);
+	for (uint32_t i = 0; i < npages; i++) {
+		mav_wbuf_put_bytes(&w, p[i].id.b, MAV_ID_LEN);
+		mav_wbuf_put_u32(&w, p[i].n);
+		mav_wbuf_put_u64(&w, p[i].size);
+	}
+	return mav_wbuf_finish(&w, out, outlen);
+}
+
+static int blob_index_parse(void **obj, struct arena *a, const void *buf,
+                            size_t len)
+{
+	struct mav_blob_index *x;
+	struct mav_blob_page *p;
+	struct mav_rbuf r;
+	uint64_t size, sum = 0, n_sum = 0;
+	uint32_t n, np;
+	uint8_t version;
+
+	mav_rbuf_init(&r, buf, len, "blob index");
+	mav_rbuf_get_magic(&r, "MAVP", OBJ_VERSION, &version);
+	mav_rbuf_get_u64(&r, &size);
+	mav_rbuf_get_u32(&r, &n);
+	if (mav_rbuf_get_u32(&r, &np) < 0)
+		return r.err;
+	if (np == 0 || mav_rbuf_left(&r) / BLOB_PAGE_ITEM_LEN != np ||
+	    mav_rbuf_left(&r) % BLOB_PAGE_ITEM_LEN)
+		return mav_rbuf_fail(&r, "page count does not match length");
+	x = arena_take(a, sizeof(*x), alignof(struct mav_blob_index));
+	p = arena_take(a, (size_t)np * sizeof(*p),
+	               alignof(struct mav_blob_page));
+	for (uint32_t i = 0; i < np; i++) {
+		struct mav_blob_page f;
+
+		mav_rbuf_get_bytes(&r, f.id.b, MAV_ID_LEN);
+		mav_rbuf_get_u32(&r, &f.n);
+		if (mav_rbuf_get_u64(&r, &f.size) < 0)
+			return r.err;
+		if (f.n == 0 || f.size < f.n)
+			return mav_rbuf_fail(&r,
+			                     "page with no chunks or bytes");
+		sum += f.size;
+		n_sum += f.n;
+		if (sum < f.size)
+			return mav_rbuf_fail(&r, "page sizes overflow");
+		if (p)
+			p[i] = f;
+	}
+	if (sum != size || n_sum != n)
+		return mav_rbuf_fail(&r, "pages do not add up to the blob");
+	if (x)
+		*x = (struct mav_blob_index){size, n, np, p};
+	*obj = x;
+	return mav_rbuf_end(&r);
+}
+
+int mav_blob_index_decode(struct mav_blob_index **out, const void *buf,
+                          size_t len)
+{
+	return decode_arena((void **)out, blob_index_parse, buf, len,
+	                    "blob index");
+}
+
+void mav_blob_index_free(struct mav_blob_index *x)
+{
+	free(x);
 }
 
 /* ---- trees: checks shared by the encoder and the decoder ---- */

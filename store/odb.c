@@ -168,7 +168,7 @@ static int take_locs(struct mav_repo *r, uint64_t n, uint64_t *first)
 	if (r->next_loc == 0)
 		rc = next_loc_load(r);
 	*first = r->next_loc;
-	r->next_loc += n;
+	r->next_loc = rc == 0 ? r->next_loc + n : 0; /* 0: read it again */
 	pthread_mutex_unlock(&r->loc_lock);
 	return rc;
 }
@@ -176,16 +176,20 @@ static int take_locs(struct mav_repo *r, uint64_t n, uint64_t *first)
 static int next_loc(struct mav_repo *r, struct mav_chunk_run *run,
                     uint64_t *loc)
 {
-	int rc = 0;
+	uint64_t first;
+	int rc;
 
 	if (!run)
 		return take_locs(r, 1, loc);
 	if (run->next == run->end) {
-		rc = take_locs(r, LOC_RUN, &run->next);
-		run->end = run->next + LOC_RUN;
+		rc = take_locs(r, LOC_RUN, &first);
+		if (rc < 0)
+			return rc;
+		run->next = first;
+		run->end = first + LOC_RUN;
 	}
 	*loc = run->next++;
-	return rc;
+	return 0;
 }
 
 static int copy_loc(void *ctx, const void *val, size_t len)
@@ -434,10 +438,14 @@ int mav_repo_get_object(struct mav_repo *r, const mav_id *id, void **buf,
 	return 0;
 }
 
+static int assemble_blob(struct mav_blob **out, struct mav_repo *r,
+                         const void *buf, size_t len);
+
 /* Fetch object id and decode it into *out: kind 'B', 'C' or 'T' (a
  * struct mav_blob **, mav_commit ** or mav_tree **), or, for 'T', an
  * index when the object is one (*kind_out 'I', a mav_tree_index **); a
- * decode error names the object. */
+ * paged blob comes back whole, and kind 'b' asks for one page of it (a
+ * "MAVB" blob, never an index); a decode error names the object. */
 static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
                          const mav_id *id, char kind)
 {
@@ -449,8 +457,10 @@ static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
 	if (rc == 0 && kind == 'T' && mav_object_kind(buf, len) == 'I')
 		kind = 'I';
 	if (kind_out)
-		*kind_out = kind;
-	if (rc == 0 && kind == 'B')
+		*kind_out = kind == 'b' ? 'B' : kind;
+	if (rc == 0 && kind == 'B' && mav_object_kind(buf, len) == 'P')
+		rc = assemble_blob(out, r, buf, len);
+	else if (rc == 0 && (kind == 'B' || kind == 'b'))
 		rc = mav_blob_decode(out, buf, len);
 	else if (rc == 0 && kind == 'C')
 		rc = mav_commit_decode(out, buf, len);
@@ -464,6 +474,48 @@ static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
 		rc = mav_error_set(rc, "object %s: %s", hex,
 		                   mav_error_message());
 	}
+	return rc;
+}
+
+/* A paged blob's chunk list: its pages fetched and joined. A page that is
+ * missing, corrupt or other than its index says is named. */
+static int assemble_blob(struct mav_blob **out, struct mav_repo *r,
+                         const void *buf, size_t len)
+{
+	char hex[MAV_ID_HEX_LEN + 1];
+	struct mav_blob_index *x = NULL;
+	struct mav_blob *b = NULL, *pg = NULL;
+	uint64_t off = 0;
+	uint32_t k = 0;
+	int rc = mav_blob_index_decode(&x, buf, len);
+
+	if (rc == 0 && !(b = mav_blob_alloc(x->size, x->n)))
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	for (uint32_t i = 0; rc == 0 && i < x->npages; i++) {
+		rc = fetch_decoded(&pg, NULL, r, &x->p[i].id, 'b');
+		if (rc == 0 &&
+		    (pg->n != x->p[i].n || pg->size != x->p[i].size)) {
+			mav_id_hex(hex, &x->p[i].id);
+			rc = mav_error_set(MAV_ECORRUPT,
+			                   "blob page %s is not the one its "
+			                   "index describes",
+			                   hex);
+		}
+		for (uint32_t j = 0; rc == 0 && j < pg->n; j++, k++) {
+			b->ids[k] = pg->ids[j];
+			b->ends[k] = off + pg->ends[j];
+		}
+		if (rc == 0)
+			off += pg->size;
+		mav_blob_free(pg);
+		pg = NULL;
+	}
+	mav_blob_index_free(x);
+	if (rc < 0) {
+		mav_blob_free(b);
+		b = NULL;
+	}
+	*out = b;
 	return rc;
 }
 

@@ -206,6 +206,51 @@ void mav_writer_rewind(struct mav_writer *w, uint32_t n)
 	w->start = w->end = 0;
 }
 
+/* Add the blob of chunks ids/lens[0..n) to the batch: one blob object, or
+ * past MAV_BLOB_FLAT_MAX chunks pages of it under an index (an unchanged
+ * page is not stored again). *id is what a file points at. */
+static int put_blob(struct mav_writer *w, const mav_id *ids,
+                    const uint32_t *lens, uint32_t n, mav_id *id)
+{
+	struct mav_blob_page *pages = NULL;
+	uint32_t np = 0, from, i;
+	uint8_t *enc = NULL;
+	size_t elen;
+	int rc;
+
+	if (n <= MAV_BLOB_FLAT_MAX) {
+		rc = mav_blob_encode(&enc, &elen, ids, lens, n);
+		if (rc == 0)
+			rc = mav_repo_put_object(w->r, w->batch, w->flags, id,
+			                         enc, elen);
+		free(enc);
+		return rc;
+	}
+	for (from = 0; from < n; np++)
+		from = mav_blob_page_end(ids, from, n);
+	pages = calloc(np, sizeof(*pages));
+	if (!pages)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	rc = 0;
+	for (from = 0, i = 0; rc == 0 && from < n; i++) {
+		struct mav_blob_page *pg = &pages[i];
+
+		pg->n = mav_blob_page_end(ids, from, n) - from;
+		for (uint32_t j = from; j < from + pg->n; j++)
+			pg->size += lens[j];
+		rc = put_blob(w, ids + from, lens + from, pg->n, &pg->id);
+		from += pg->n;
+	}
+	if (rc == 0)
+		rc = mav_blob_index_encode(&enc, &elen, pages, np);
+	if (rc == 0)
+		rc = mav_repo_put_object(w->r, w->batch, w->flags, id, enc,
+		                         elen);
+	free(enc);
+	free(pages);
+	return rc;
+}
+
 /* Store the blob made of old[0..prefix_n) + cut chunks + old[suffix_from..]. */
 static int store_blob(struct mav_writer *w, const struct mav_blob *old,
                       uint32_t prefix_n, uint32_t suffix_from, mav_id *blob_id,
@@ -215,8 +260,6 @@ static int store_blob(struct mav_writer *w, const struct mav_blob *old,
 	uint32_t n = prefix_n + w->n + tail, k = 0;
 	mav_id *ids = malloc((n ? n : 1) * sizeof(*ids));
 	uint32_t *lens = malloc((n ? n : 1) * sizeof(*lens));
-	uint8_t *enc = NULL;
-	size_t elen;
 	int rc = 0;
 
 	if (!ids || !lens) {
@@ -243,16 +286,12 @@ static int store_blob(struct mav_writer *w, const struct mav_blob *old,
 	}
 	for (uint32_t i = 0; i < k; i++)
 		*size += lens[i];
-	rc = mav_blob_encode(&enc, &elen, ids, lens, k);
-	if (rc == 0)
-		rc = mav_repo_put_object(w->r, w->batch, w->flags, blob_id, enc,
-		                         elen);
+	rc = put_blob(w, ids, lens, k, blob_id);
 	if (rc == 0)
 		rc = write_batch(w);
 out:
 	free(ids);
 	free(lens);
-	free(enc);
 	return rc;
 }
 

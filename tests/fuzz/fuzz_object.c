@@ -1,11 +1,10 @@
-/* fuzz_object.c - the blob, tree, commit and tree-index decoders on hostile
- * input.
+/* fuzz_object.c - the blob, tree, commit, tree-index and blob-index decoders
+ * on hostile input.
  *
- * The first input byte picks the decoder (mod 4: blob, tree, commit, tree
- * index); the
- * rest is the encoding. Encodings are canonical, so beyond "no crash" every
- * successful decode must re-encode to exactly the input bytes, and the
- * lookups over the decoded object must agree with its arrays.
+ * The first input byte picks the decoder (mod 5: blob, tree, commit, tree
+ * index, blob index); the rest is the encoding. Encodings are canonical, so
+ * beyond "no crash" every successful decode must re-encode to exactly the input
+ * bytes, and the lookups over the decoded object must agree with its arrays.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -105,11 +104,34 @@ static void tree_index(const uint8_t *in, size_t len)
 	mav_tree_index_free(x);
 }
 
+static void blob_index(const uint8_t *in, size_t len)
+{
+	struct mav_blob_index *x;
+	uint8_t *enc = NULL;
+	size_t elen = 0;
+	uint64_t size = 0, n = 0;
+	int rc;
+
+	if (mav_blob_index_decode(&x, in, len) != 0)
+		return;
+	for (uint32_t k = 0; k < x->npages; k++) {
+		if (x->p[k].n == 0 || x->p[k].size < x->p[k].n)
+			abort();
+		size += x->p[k].size;
+		n += x->p[k].n;
+	}
+	if (size != x->size || n != x->n)
+		abort();
+	rc = mav_blob_index_encode(&enc, &elen, x->p, x->npages);
+	same_bytes(rc, enc, elen, in, len);
+	mav_blob_index_free(x);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		blob(data + 1, size - 1);
 		break;
@@ -119,8 +141,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 2:
 		commit(data + 1, size - 1);
 		break;
-	default:
+	case 3:
 		tree_index(data + 1, size - 1);
+		break;
+	default:
+		blob_index(data + 1, size - 1);
 		break;
 	}
 	return 0;
@@ -211,6 +236,20 @@ static void seed_index(uint8_t **bufs, size_t *lens, int *n)
 	add(bufs, lens, n, 3, enc, len);
 }
 
+static void seed_blob_index(uint8_t **bufs, size_t *lens, int *n)
+{
+	struct mav_blob_page p[2] = {{.n = 600, .size = 40000000},
+	                             {.n = 1, .size = 1}};
+	uint8_t *enc;
+	size_t len;
+
+	mav_id_hash(&p[0].id, "p0", 2);
+	mav_id_hash(&p[1].id, "p1", 2);
+	if (mav_blob_index_encode(&enc, &len, p, 2) != 0)
+		abort();
+	add(bufs, lens, n, 4, enc, len);
+}
+
 int mav_fuzz_seeds(uint8_t ***bufs, size_t **lens)
 {
 	mav_id ids[3];
@@ -219,8 +258,8 @@ int mav_fuzz_seeds(uint8_t ***bufs, size_t **lens)
 	size_t len;
 	int n = 0;
 
-	*bufs = malloc(8 * sizeof(**bufs));
-	*lens = malloc(8 * sizeof(**lens));
+	*bufs = malloc(9 * sizeof(**bufs));
+	*lens = malloc(9 * sizeof(**lens));
 	for (int i = 0; i < 3; i++)
 		mav_id_hash(&ids[i], &i, sizeof(i));
 	if (mav_blob_encode(&enc, &len, ids, clens, 3) != 0)
@@ -232,5 +271,6 @@ int mav_fuzz_seeds(uint8_t ***bufs, size_t **lens)
 	seed_tree(*bufs, *lens, &n);
 	seed_commit(*bufs, *lens, &n);
 	seed_index(*bufs, *lens, &n);
+	seed_blob_index(*bufs, *lens, &n);
 	return n;
 }

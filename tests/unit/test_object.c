@@ -176,6 +176,96 @@ static void test_blob_empty_and_invalid(void **state)
 	free(enc);
 }
 
+/* ---- paged blobs ---- */
+
+static int dec_blob_index(void **obj, const void *buf, size_t len)
+{
+	return mav_blob_index_decode((struct mav_blob_index **)obj, buf, len);
+}
+
+static void test_blob_index_round_trip(void **state)
+{
+	struct mav_blob_page p[3] = {
+	    {.id = id_of(1), .n = 600, .size = 4000000},
+	    {.id = id_of(2), .n = 1, .size = 1},
+	    {.id = id_of(3), .n = 2048, .size = 1 << 27}};
+	struct mav_blob_index *x;
+	uint8_t *enc;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(mav_blob_index_encode(&enc, &len, p, 3), 0);
+	assert_int_equal(len, 4 + 1 + 8 + 4 + 4 + 3 * 44);
+	assert_int_equal(mav_object_kind(enc, len), 'P');
+	assert_int_equal(mav_blob_index_decode(&x, enc, len), 0);
+	assert_int_equal(x->size, 4000000 + 1 + (1 << 27));
+	assert_int_equal(x->n, 600 + 1 + 2048);
+	assert_int_equal(x->npages, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_memory_equal(x->p[i].id.b, p[i].id.b, MAV_ID_LEN);
+		assert_int_equal(x->p[i].n, p[i].n);
+		assert_int_equal(x->p[i].size, p[i].size);
+	}
+	check_truncations(dec_blob_index, enc, len);
+	mav_blob_index_free(x);
+	/* What the decoder refuses. */
+	enc[5] ^= 1; /* size: pages no longer add up */
+	assert_int_equal(mav_blob_index_decode(&x, enc, len), MAV_ECORRUPT);
+	enc[5] ^= 1;
+	enc[13] ^= 1; /* chunk count */
+	assert_int_equal(mav_blob_index_decode(&x, enc, len), MAV_ECORRUPT);
+	enc[13] ^= 1;
+	mav_store_u32(enc + 17, 0xffffffff); /* page count: allocation bomb */
+	assert_int_equal(mav_blob_index_decode(&x, enc, len), MAV_ECORRUPT);
+	free(enc);
+	/* What the encoder refuses: no pages, an empty page, fewer bytes
+	 * than chunks. */
+	assert_int_equal(mav_blob_index_encode(&enc, &len, p, 0), MAV_EINVAL);
+	p[1].n = 0;
+	assert_int_equal(mav_blob_index_encode(&enc, &len, p, 3), MAV_EINVAL);
+	p[1].n = 2;
+	assert_int_equal(mav_blob_index_encode(&enc, &len, p, 3), MAV_EINVAL);
+}
+
+/* Pages end where the chunk ids say, between 64 and 2048 chunks, so an
+ * edit that changes a few ids in the middle leaves the pages before and
+ * after it as they were. */
+static void test_blob_pages_follow_ids(void **state)
+{
+	enum { N = 20000 };
+	mav_id *ids = malloc(N * sizeof(*ids));
+	uint32_t ends[64], ends2[64], n1 = 0, n2 = 0, from;
+	uint32_t same_before = 0, same_after = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < N; i++)
+		ids[i] = id_of((int)i);
+	for (from = 0; from < N; n1++) {
+		uint32_t end = mav_blob_page_end(ids, from, N);
+
+		assert_true(n1 < 64);
+		assert_true(end > from && end - from <= MAV_BLOB_FLAT_MAX);
+		assert_true(end == N || end - from >= 64);
+		ends[n1] = from = end;
+	}
+	assert_true(n1 > 4); /* 20000 chunks make several pages */
+	/* Replace three chunks in the middle by five others. */
+	memmove(ids + N / 2 + 5, ids + N / 2 + 3,
+	        (N - N / 2 - 5) * sizeof(*ids));
+	for (int i = 0; i < 5; i++)
+		ids[N / 2 + i] = id_of(N + i);
+	for (from = 0; from < N; n2++)
+		ends2[n2] = from = mav_blob_page_end(ids, from, N);
+	for (uint32_t i = 0; i < n1 && i < n2 && ends[i] == ends2[i]; i++)
+		same_before++;
+	for (uint32_t i = 1;
+	     i < n1 && i < n2 && ends[n1 - 1 - i] + 2 == ends2[n2 - 1 - i]; i++)
+		same_after++;
+	/* All pages but the edited one or two keep their boundaries. */
+	assert_true(same_before + same_after + 2 >= n1);
+	free(ids);
+}
+
 /* ---- trees ---- */
 
 static struct mav_xattr xa[2] = {
@@ -623,6 +713,8 @@ int main(void)
 	    cmocka_unit_test(test_blob_round_trip),
 	    cmocka_unit_test(test_blob_locate),
 	    cmocka_unit_test(test_blob_empty_and_invalid),
+	    cmocka_unit_test(test_blob_index_round_trip),
+	    cmocka_unit_test(test_blob_pages_follow_ids),
 	    cmocka_unit_test(test_tree_round_trip),
 	    cmocka_unit_test(test_tree_empty),
 	    cmocka_unit_test(test_names),

@@ -17,6 +17,7 @@
 
 #include "mav/error.h"
 #include "mav/kv.h"
+#include "mav/maint.h"
 #include "mav/repo.h"
 #include "mav/wt.h"
 #include "repo_internal.h"
@@ -164,6 +165,98 @@ static void test_small_edit_costs_few_chunks(void **state)
 	assert_true(count_chunks(f->r) - before <= 3);
 	expect_content(f->wt, ino, data, len);
 	/* An insertion shifts everything after it; chunks fall back in step. */
+	free(data);
+}
+
+/* Stored bytes of every object. */
+static size_t object_bytes(struct mav_repo *r, mav_id *paged)
+{
+	struct mav_kv_iter *it = NULL;
+	size_t n = 0, klen, vlen;
+
+	assert_int_equal(mav_kv_iter_new(&it, mav_repo_kv(r), MAV_CF_OBJECTS),
+	                 0);
+	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it)) {
+		const void *k = mav_kv_iter_key(it, &klen);
+		const void *v = mav_kv_iter_value(it, &vlen);
+
+		if (paged && mav_object_kind(v, vlen) == 'P')
+			memcpy(paged->b, k, MAV_ID_LEN);
+		n += vlen;
+	}
+	mav_kv_iter_free(it);
+	return n;
+}
+
+static void collect_problem(void *ctx, const char *line)
+{
+	strncat(ctx, line, 511 - strlen(ctx));
+}
+
+/* A file of more chunks than one blob holds flat is stored as pages under
+ * an index: an edit in its middle stores a page or two and a new index,
+ * not its whole chunk list again; fsck checks the pages and gc keeps
+ * them. */
+static void test_big_file_paged(void **state)
+{
+	struct mav_repo_config cfg;
+	struct mav_fsck_report rep;
+	struct mav_gc_report gc;
+	struct mav_blob_index *x = NULL;
+	struct mav_kv_batch *b = NULL;
+	struct mav_kv *mem = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_wt *wt = NULL;
+	size_t len = 8u << 20, before, flat;
+	uint8_t *data = random_buf(len, 9);
+	char problems[512] = "", hex[MAV_ID_HEX_LEN + 1];
+	void *enc = NULL;
+	size_t elen;
+	uint64_t ino;
+	mav_id c, index = {{0}};
+
+	(void)state;
+	mav_repo_config_default(&cfg);
+	cfg.chunk_min = 256; /* 8 MiB in about 7000 chunks */
+	cfg.chunk_avg = 1024;
+	cfg.chunk_max = 4096;
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_repo_open_kv(&r, mem, true, &cfg), 0);
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	ino = mkfile(wt, MAV_WT_ROOT, "big", data, len);
+	snap(wt, &c);
+	before = object_bytes(r, &index);
+	assert_int_equal(mav_repo_get_object(r, &index, &enc, &elen), 0);
+	assert_int_equal(mav_blob_index_decode(&x, enc, elen), 0);
+	free(enc);
+	assert_true(x->n > MAV_BLOB_FLAT_MAX && x->npages >= 3);
+	assert_int_equal(x->size, len);
+	flat = (size_t)x->n * (MAV_ID_LEN + 4);
+
+	data[len / 2] ^= 0xff;
+	assert_int_equal(mav_wt_write(wt, ino, len / 2, data + len / 2, 1), 1);
+	snap(wt, &c);
+	assert_true(object_bytes(r, NULL) - before < flat / 3);
+	expect_content(wt, ino, data, len);
+
+	assert_int_equal(mav_gc(&gc, r), 0);
+	assert_int_equal(mav_fsck(&rep, r, collect_problem, problems), 0);
+	assert_int_equal(rep.problems, 0);
+	/* A page lost is found and named. */
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(
+	    mav_kv_batch_del(b, MAV_CF_OBJECTS, x->p[0].id.b, MAV_ID_LEN), 0);
+	assert_int_equal(mav_repo_write(r, b, 0), 0);
+	assert_int_equal(mav_fsck(&rep, r, collect_problem, problems), 0);
+	assert_true(rep.problems >= 1);
+	mav_id_hex(hex, &x->p[0].id);
+	assert_non_null(strstr(problems, hex));
+	mav_kv_batch_free(b);
+	mav_blob_index_free(x);
+	mav_wt_forget(wt, ino, 1);
+	mav_wt_close(wt);
+	mav_repo_close(r);
 	free(data);
 }
 
@@ -646,6 +739,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_write_read_snapshot, setup,
 	                                    teardown),
+	    cmocka_unit_test(test_big_file_paged),
 	    cmocka_unit_test_setup_teardown(test_small_edit_costs_few_chunks,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_holes_truncate_append, setup,

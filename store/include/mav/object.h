@@ -34,6 +34,39 @@ void mav_blob_free(struct mav_blob *b);
 int64_t mav_blob_locate(const struct mav_blob *b, uint64_t off);
 /* Start offset of chunk i. */
 uint64_t mav_blob_chunk_start(const struct mav_blob *b, uint32_t i);
+/* An empty blob of n chunks and size bytes in one allocation (ids and ends
+ * for the caller to fill), or NULL when out of memory. */
+struct mav_blob *mav_blob_alloc(uint64_t size, uint32_t n);
+
+/* A paged blob: the chunk list of a file of more than MAV_BLOB_FLAT_MAX
+ * chunks is stored as pages, each an ordinary "MAVB" blob, under a
+ * "MAVP" index. Pages end after a chunk whose id says so (see
+ * mav_blob_page_end), so an edit rewrites the page it falls in and the
+ * index, not the whole list; unchanged pages keep their ids. */
+#define MAV_BLOB_FLAT_MAX 2048
+
+struct mav_blob_page {
+	mav_id id;     /* the page: a "MAVB" blob */
+	uint32_t n;    /* its chunks, at least one */
+	uint64_t size; /* its bytes, at least one */
+};
+
+struct mav_blob_index {
+	uint64_t size; /* the whole file */
+	uint32_t n;    /* its chunks */
+	uint32_t npages;
+	struct mav_blob_page *p;
+};
+
+/* Encoding: "MAVP" v1 | u64 size | u32 n | u32 npages | npages x (id[32],
+ * u32 n, u64 size); size and n are the sums of the pages'. */
+int mav_blob_index_encode(uint8_t **out, size_t *outlen,
+                          const struct mav_blob_page *p, uint32_t npages);
+int mav_blob_index_decode(struct mav_blob_index **out, const void *buf,
+                          size_t len);
+void mav_blob_index_free(struct mav_blob_index *x);
+/* End (exclusive) of the page that starts at chunk from of ids[0..n). */
+uint32_t mav_blob_page_end(const mav_id *ids, uint32_t from, uint32_t n);
 
 /* ---- trees: one directory ---- */
 
@@ -136,8 +169,8 @@ int mav_commit_decode(struct mav_commit **out, const void *buf, size_t len);
 void mav_commit_free(struct mav_commit *c);
 int mav_commit_id(mav_id *out, const struct mav_commit *c);
 
-/* Kind of an encoded object from its magic: 'B', 'T', 'I' (a paged tree's
- * index), 'C' or 0. */
+/* Kind of an encoded object from its magic: 'B', 'P' (a paged blob's
+ * index), 'T', 'I' (a paged tree's index), 'C' or 0. */
 char mav_object_kind(const void *buf, size_t len);
 
 #endif
