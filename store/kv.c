@@ -170,27 +170,48 @@ size_t mav_kv_batch_bytes(const struct mav_kv_batch *b)
 	return b->bytes;
 }
 
-int mav_kv_batch_foreach(const struct mav_kv_batch *b, mav_kv_batch_fn fn,
-                         void *ctx)
+int mav_kv_batch_edit(struct mav_kv_batch *b, mav_kv_batch_edit_fn fn,
+                      void *ctx)
 {
 	size_t off = 0;
 
 	while (off < b->len) {
-		const unsigned char *p = b->buf + off;
+		unsigned char *p = b->buf + off;
 		struct rec r;
-		const void *val;
 		int rc;
 
 		memcpy(&r, p, sizeof(r));
 		/* A put of an empty value still needs a non-NULL pointer. */
-		val = r.kind == OP_PUT ? p + sizeof(r) + r.klen : NULL;
-		rc = fn(ctx, (enum mav_cf)r.cf, p + sizeof(r), r.klen, val,
+		rc = fn(ctx, (enum mav_cf)r.cf, p + sizeof(r), r.klen,
+		        r.kind == OP_PUT ? p + sizeof(r) + r.klen : NULL,
 		        r.vlen);
 		if (rc)
 			return rc;
 		off += align_up(sizeof(r) + r.klen + r.vlen);
 	}
 	return 0;
+}
+
+struct visit {
+	mav_kv_batch_fn fn;
+	void *ctx;
+};
+
+static int visit(void *ctx, enum mav_cf cf, void *key, size_t klen, void *val,
+                 size_t vlen)
+{
+	struct visit *v = ctx;
+
+	return v->fn(v->ctx, cf, key, klen, val, vlen);
+}
+
+int mav_kv_batch_foreach(const struct mav_kv_batch *b, mav_kv_batch_fn fn,
+                         void *ctx)
+{
+	struct visit v = {fn, ctx};
+
+	/* Read only: the walk is shared with edit. */
+	return mav_kv_batch_edit((struct mav_kv_batch *)b, visit, &v);
 }
 
 /* ---- dispatchers ---- */

@@ -13,6 +13,7 @@
 
 #include "mav/error.h"
 #include "mav/frame.h"
+#include "idset.h"
 #include "prefetch.h"
 #include "repo_internal.h"
 
@@ -115,11 +116,16 @@ static bool stored(struct mav_repo *r, unsigned flags, const mav_id *id)
  * the files there (keyed by their random ids, the chunks of a 1.5 GB import
  * were rewritten once more by compaction), and they keep a file's chunks
  * side by side on disk for whoever reads it back. The id in the key makes a
- * wrong location read as a missing chunk, never as another one. A writer
- * reserves locations a run at a time, so that its chunks stay together
- * while other writers store theirs. */
-
-#define LOC_RUN 1024
+ * wrong location read as a missing chunk, never as another one.
+ *
+ * A put leaves a new chunk's location 0; mav_odb_place gives the batch's
+ * new chunks the next locations when it is written. Handed out at write
+ * time, not when the chunk was cut (which, for a file the daemon holds
+ * open, can be seconds earlier), locations grow with the order in which
+ * chunks reach RocksDB, so each memtable flushes to a key range of its own:
+ * placed at put time, a copy into a mount still rewrote more than the
+ * bytes copied in compactions. A chunk put twice in one batch gets one
+ * location, so the second put overwrites the first. */
 
 static void store_be64(uint8_t *p, uint64_t v)
 {
@@ -173,23 +179,73 @@ static int take_locs(struct mav_repo *r, uint64_t n, uint64_t *first)
 	return rc;
 }
 
-static int next_loc(struct mav_repo *r, struct mav_chunk_run *run,
-                    uint64_t *loc)
+static bool unplaced(const uint8_t *loc)
 {
-	uint64_t first;
+	static const uint8_t zero[8];
+
+	return memcmp(loc, zero, sizeof(zero)) == 0;
+}
+
+struct place {
+	uint64_t count, next;
+	struct mav_idset given; /* id -> location given in this batch */
+};
+
+static int count_unplaced(void *ctx, enum mav_cf cf, void *key, size_t klen,
+                          void *val, size_t vlen)
+{
+	struct place *p = ctx;
+
+	(void)key;
+	if (cf == MAV_CF_CHUNK_IDS && klen == MAV_ID_LEN && val && vlen == 8 &&
+	    unplaced(val))
+		p->count++;
+	return 0;
+}
+
+/* A chunk's id record comes just before its frame (put_chunk). */
+static int place_one(void *ctx, enum mav_cf cf, void *key, size_t klen,
+                     void *val, size_t vlen)
+{
+	struct place *p = ctx;
+	uint64_t loc;
+	mav_id id;
 	int rc;
 
-	if (!run)
-		return take_locs(r, 1, loc);
-	if (run->next == run->end) {
-		rc = take_locs(r, LOC_RUN, &first);
-		if (rc < 0)
-			return rc;
-		run->next = first;
-		run->end = first + LOC_RUN;
+	if (!val)
+		return 0;
+	if (cf == MAV_CF_CHUNK_IDS && klen == MAV_ID_LEN && vlen == 8 &&
+	    unplaced(val)) {
+		memcpy(id.b, key, MAV_ID_LEN);
+		if (!mav_idset_has(&p->given, &id, &loc)) {
+			loc = p->next++;
+			if ((rc = mav_idset_add(&p->given, &id, loc)) < 0)
+				return rc;
+		}
+		store_be64(val, loc);
+	} else if (cf == MAV_CF_CHUNKS && klen == MAV_CHUNK_KEY_LEN &&
+	           unplaced(key)) {
+		memcpy(id.b, (uint8_t *)key + 8, MAV_ID_LEN);
+		if (mav_idset_has(&p->given, &id, &loc))
+			store_be64(key, loc);
 	}
-	*loc = run->next++;
 	return 0;
+}
+
+int mav_odb_place(struct mav_repo *r, struct mav_kv_batch *b)
+{
+	struct place p = {0};
+	int rc;
+
+	mav_kv_batch_edit(b, count_unplaced, &p);
+	if (p.count == 0)
+		return 0;
+	rc = take_locs(r, p.count, &p.next);
+	mav_idset_init(&p.given);
+	if (rc == 0)
+		rc = mav_kv_batch_edit(b, place_one, &p);
+	mav_idset_free(&p.given);
+	return rc;
 }
 
 static int copy_loc(void *ctx, const void *val, size_t len)
@@ -220,13 +276,12 @@ static int ignore_value(void *ctx, const void *val, size_t len)
 }
 
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                       unsigned flags, struct mav_chunk_run *run,
-                       mav_id *id_out, const void *data, size_t len)
+                       unsigned flags, mav_id *id_out, const void *data,
+                       size_t len)
 {
 	uint8_t key[MAV_CHUNK_KEY_LEN];
 	void *frame = NULL;
 	size_t flen;
-	uint64_t loc;
 	int rc;
 
 	mav_id_hash(id_out, data, len);
@@ -237,12 +292,10 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
 	                    ignore_value, NULL) == 0) {
 		if (trust_stored(r, flags))
 			return 0;
-		/* Log it again where it is, so nothing is left behind. */
-		loc = load_be64(key);
-	} else if ((rc = next_loc(r, run, &loc)) < 0) {
-		return rc;
+		/* Logged again where it is, so nothing is left behind. */
+	} else {
+		memset(key, 0, 8); /* placed when the batch is written */
 	}
-	store_be64(key, loc);
 	rc = mav_kv_batch_put(b, MAV_CF_CHUNK_IDS, id_out->b, MAV_ID_LEN, key,
 	                      8);
 	/* The frame is encoded straight into the batch. */

@@ -412,14 +412,15 @@ const char *mav_repo_path(const struct mav_repo *r)
 	return r->path;
 }
 
-int mav_repo_write(struct mav_repo *r, const struct mav_kv_batch *b,
-                   unsigned flags)
+int mav_repo_write(struct mav_repo *r, struct mav_kv_batch *b, unsigned flags)
 {
 	int rc;
 
 	if (r->secondary)
 		return mav_error_set(-EROFS, "repository opened read-only");
-	rc = mav_kv_write(r->kv, b, flags);
+	rc = mav_odb_place(r, b);
+	if (rc == 0)
+		rc = mav_kv_write(r->kv, b, flags);
 	/* Counted after the write: a flush that read the count before it
 	 * may have missed it, and leaves it pending. */
 	if (rc == 0 && (flags & MAV_KV_NO_WAL))

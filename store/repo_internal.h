@@ -54,6 +54,8 @@ int mav_odb_get_tree(const struct mav_tree **tree,
 /* Hold an assembled tree outside the cache; mav_odb_release frees it.
  * NULL (t freed) when out of memory. */
 const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t);
+/* Give the new chunks in b their locations (just before b is written). */
+int mav_odb_place(struct mav_repo *r, struct mav_kv_batch *b);
 /* Release anything the odb handed out (NULL is a no-op). */
 void mav_odb_release(struct mav_repo *r, const void *view);
 

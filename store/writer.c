@@ -26,7 +26,6 @@ struct mav_writer {
 	uint32_t n, ncap;
 	uint64_t size;  /* bytes cut so far */
 	unsigned flags; /* for batch writes */
-	struct mav_chunk_run run;
 };
 
 int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
@@ -96,8 +95,8 @@ static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
 		w->lens = lens;
 		w->ncap = ncap;
 	}
-	rc = mav_repo_put_chunk(w->r, w->batch, w->flags, &w->run,
-	                        &w->ids[w->n], data, len);
+	rc = mav_repo_put_chunk(w->r, w->batch, w->flags, &w->ids[w->n], data,
+	                        len);
 	if (rc < 0)
 		return rc;
 	w->lens[w->n++] = (uint32_t)len;

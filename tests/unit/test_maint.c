@@ -213,11 +213,11 @@ static void test_gc_drops_copy_of_racing_writers(void **state)
 
 	assert_int_equal(mav_kv_batch_new(&b1), 0);
 	assert_int_equal(mav_kv_batch_new(&b2), 0);
-	assert_int_equal(mav_repo_put_chunk(f->r, b1, MAV_KV_NO_WAL, NULL, &id,
-	                                    data, sizeof(data)),
+	assert_int_equal(mav_repo_put_chunk(f->r, b1, MAV_KV_NO_WAL, &id, data,
+	                                    sizeof(data)),
 	                 0);
-	assert_int_equal(mav_repo_put_chunk(f->r, b2, MAV_KV_NO_WAL, NULL, &id,
-	                                    data, sizeof(data)),
+	assert_int_equal(mav_repo_put_chunk(f->r, b2, MAV_KV_NO_WAL, &id, data,
+	                                    sizeof(data)),
 	                 0);
 	assert_int_equal(mav_repo_write(f->r, b1, MAV_KV_NO_WAL), 0);
 	assert_int_equal(mav_repo_write(f->r, b2, MAV_KV_NO_WAL), 0);

@@ -212,20 +212,19 @@ static void test_logged_put_does_not_lean_on_nowal(void **state)
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 
 	/* A chunk is two keys: its id's location, and its frame there. */
-	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
-	                                    data, sizeof(data)),
-	                 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
+	    0);
 	assert_int_equal(mav_kv_batch_count(b), 2);
 	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
 	mav_kv_batch_clear(b);
 	/* Another NO_WAL writer may dedup against it; a logged one may not. */
-	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
-	                                    data, sizeof(data)),
-	                 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
+	    0);
 	assert_int_equal(mav_kv_batch_count(b), 0);
-	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_SYNC, NULL, &id, data,
-	                                    sizeof(data)),
-	                 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_SYNC, &id, data, sizeof(data)), 0);
 	assert_int_equal(mav_kv_batch_count(b), 2);
 	assert_int_equal(mav_repo_write(r, b, MAV_KV_SYNC), 0);
 	mav_kv_batch_clear(b);
@@ -237,9 +236,8 @@ static void test_logged_put_does_not_lean_on_nowal(void **state)
 
 	/* Once flushed, everything counts as stored again. */
 	assert_int_equal(mav_repo_flush(r), 0);
-	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_SYNC, NULL, &id, data,
-	                                    sizeof(data)),
-	                 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_SYNC, &id, data, sizeof(data)), 0);
 	assert_int_equal(mav_kv_batch_count(b), 0);
 	mav_kv_batch_free(b);
 	mav_repo_close(r);
@@ -261,9 +259,9 @@ static void test_chunk_without_frame_stored_again(void **state)
 	assert_int_equal(mav_kv_open_mem(&kv), 0);
 	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
-	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
-	                                    data, sizeof(data)),
-	                 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
+	    0);
 	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
 	mav_kv_batch_clear(b);
 	assert_int_equal(mav_repo_chunk_key(r, &id, key), 0);
@@ -274,11 +272,39 @@ static void test_chunk_without_frame_stored_again(void **state)
 	assert_int_equal(mav_repo_read_chunk(r, &id, 0, back, sizeof(back)),
 	                 MAV_ENOTFOUND);
 
-	assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, NULL, &id,
-	                                    data, sizeof(data)),
-	                 0);
+	assert_int_equal(
+	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
+	    0);
 	assert_int_equal(mav_kv_batch_count(b), 2);
 	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
+	assert_int_equal(mav_repo_read_chunk(r, &id, 0, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	mav_kv_batch_free(b);
+	mav_repo_close(r);
+}
+
+/* The same new chunk put twice before its batch is written (a run of zeros
+ * in one file) is stored once. */
+static void test_chunk_twice_in_batch_stored_once(void **state)
+{
+	static const char data[] = "twice in one batch";
+	struct mav_kv_batch *b = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	char back[sizeof(data)];
+	mav_id id;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id,
+		                                    data, sizeof(data)),
+		                 0);
+	assert_int_equal(mav_repo_write(r, b, MAV_KV_NO_WAL), 0);
+	assert_int_equal(count_keys(kv, MAV_CF_CHUNKS), 1);
+	assert_int_equal(count_keys(kv, MAV_CF_CHUNK_IDS), 1);
 	assert_int_equal(mav_repo_read_chunk(r, &id, 0, back, sizeof(back)), 0);
 	assert_memory_equal(back, data, sizeof(data));
 	mav_kv_batch_free(b);
@@ -412,6 +438,7 @@ int main(void)
 	    cmocka_unit_test(test_refs_and_revs),
 	    cmocka_unit_test(test_logged_put_does_not_lean_on_nowal),
 	    cmocka_unit_test(test_chunk_without_frame_stored_again),
+	    cmocka_unit_test(test_chunk_twice_in_batch_stored_once),
 	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_read_from_start_prefetches_32),

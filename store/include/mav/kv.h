@@ -174,5 +174,10 @@ typedef int (*mav_kv_batch_fn)(void *ctx, enum mav_cf cf, const void *key,
                                size_t klen, const void *val, size_t vlen);
 int mav_kv_batch_foreach(const struct mav_kv_batch *b, mav_kv_batch_fn fn,
                          void *ctx);
+/* The same, for changing keys and values in place (not their lengths). */
+typedef int (*mav_kv_batch_edit_fn)(void *ctx, enum mav_cf cf, void *key,
+                                    size_t klen, void *val, size_t vlen);
+int mav_kv_batch_edit(struct mav_kv_batch *b, mav_kv_batch_edit_fn fn,
+                      void *ctx);
 
 #endif

@@ -61,9 +61,9 @@ const struct mav_repo_config *mav_repo_config(const struct mav_repo *r);
 struct mav_kv *mav_repo_kv(struct mav_repo *r);      /* borrowed */
 const char *mav_repo_path(const struct mav_repo *r); /* NULL for mem repos */
 
-/* Write a batch (checks nothing else; the kv applies the reserve). */
-int mav_repo_write(struct mav_repo *r, const struct mav_kv_batch *b,
-                   unsigned flags);
+/* Write a batch (checks nothing else; the kv applies the reserve), after
+ * giving the new chunks in it their locations. */
+int mav_repo_write(struct mav_repo *r, struct mav_kv_batch *b, unsigned flags);
 /* Make everything written so far durable (mav_kv_flush), NO_WAL content
  * included. Use this rather than mav_kv_flush on the repository's kv: it
  * tells the put functions below that content is durable again. */
@@ -71,23 +71,17 @@ int mav_repo_flush(struct mav_repo *r);
 
 /* ---- chunks ---- */
 
-/* Locations reserved by one writer for its chunks, so that they sit side by
- * side on disk (store/FORMAT.md); zero-initialise. */
-struct mav_chunk_run {
-	uint64_t next, end;
-};
-
 #define MAV_CHUNK_KEY_LEN (8 + MAV_ID_LEN)
 
 /* Hash, frame and add the chunk to b unless already stored (idempotent);
- * a new chunk takes its location from run (NULL: one of its own).
+ * a new chunk gets its location when b is written (mav_repo_write).
  * flags: those of the write that will carry b. A logged write does not
  * count a chunk as stored while NO_WAL writes wait for a flush: the chunk
  * may be one of them, and would not survive a crash that its referrer
  * survives. */
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                       unsigned flags, struct mav_chunk_run *run,
-                       mav_id *id_out, const void *data, size_t len);
+                       unsigned flags, mav_id *id_out, const void *data,
+                       size_t len);
 /* The key of chunk id in MAV_CF_CHUNKS: its location (from
  * MAV_CF_CHUNK_IDS) and its id. MAV_ENOTFOUND if it has none. */
 int mav_repo_chunk_key(struct mav_repo *r, const mav_id *id,
