@@ -11,9 +11,9 @@
  * opens beside a running mavfs (7.8.3 crashed there reading a blob). All share
  * one LRU block cache that also holds index and filter blocks, so memory stays
  * bounded by block_cache_bytes plus the write buffers whatever the size of the
- * store. For a bulk writer (opt->direct_writes), flushes and compactions write
- * with O_DIRECT where the filesystem takes it (probed at open): the
- * kernel's copy of every table file was a third of an import's CPU.
+ * store. Flushes and compactions write with O_DIRECT where the filesystem
+ * takes it (probed at open): the kernel's copy of every table file was a
+ * third of an import's CPU.
  *
  * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
  * the disk fills, so every write and flush first checks that the filesystem
@@ -300,10 +300,10 @@ static rocksdb_options_t *db_options(const struct mav_kv_options *opt,
 	rocksdb_options_set_keep_log_file_num(o, 4);
 	/* Flushes and compactions write table files around the page cache:
 	 * through it, the kernel's copy cost a third of an import's CPU
-	 * (1.1 GB import: 3.0 s -> 2.6 s; system time 2.1 s -> 0.8 s). A
-	 * daemon leaves it off: a 1 GiB dd conv=fsync into a mount ran at
-	 * 150-255 MB/s with it and 270-290 without (fsync waits for the
-	 * flush, and direct writes of a flush wait for the disk). */
+	 * (1.1 GB import: 3.0 s -> 2.6 s; system time 2.1 s -> 0.8 s), and
+	 * in a daemon taking a cp -a of 1.5 GB, 1.5-2 s of system time (cp +
+	 * sync 8.9-9.2 s -> 7.1-8.3 s; a 1 GiB dd conv=fsync, which waits for
+	 * a flush, ran at the same speed either way). */
 	rocksdb_options_set_use_direct_io_for_flush_and_compaction(o, direct);
 	rocksdb_options_set_max_log_file_size(o, 16 * MIB);
 	/* Opening is the floor of every mavctl command: do not start 16
@@ -363,7 +363,7 @@ static int open_db(struct kvr *k, const struct mav_kv_options *opt)
 {
 	rocksdb_options_t *dbo = db_options(
 	    opt, k->secondary,
-	    !k->secondary && opt->direct_writes && direct_writes_work(k->path));
+	    !k->secondary && direct_writes_work(k->path));
 	rocksdb_options_t *cfo[MAV_CF_COUNT];
 	uint64_t cache_bytes =
 	    opt->block_cache_bytes ? opt->block_cache_bytes : 64 * MIB;

@@ -325,8 +325,7 @@ int mav_repo_init(const char *path, const struct mav_repo_config *cfg)
 int mav_repo_open(struct mav_repo **out, const char *path,
                   const struct mav_repo_options *opt)
 {
-	struct mav_kv_options ko = {.secondary = opt && opt->secondary,
-	                            .direct_writes = opt && opt->bulk};
+	struct mav_kv_options ko = {.secondary = opt && opt->secondary};
 	struct mav_repo *r = NULL;
 	struct mav_kv *kv = NULL;
 	char db[PATH_MAX];

@@ -501,7 +501,7 @@ static bool daemon_listening(const char *repo)
 
 int cli_open_rw(struct cli *c, struct mav_repo **out, bool *daemon)
 {
-	struct mav_repo_options opt = {.bulk = true};
+	struct mav_repo_options opt = {0};
 	int rc = need_repo(c);
 
 	*out = NULL;

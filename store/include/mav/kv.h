@@ -105,10 +105,6 @@ struct mav_kv_options {
 	uint64_t
 	    reserve_bytes; /* writes fail -ENOSPC below this much free space */
 	uint64_t block_cache_bytes;
-	/* Write table files (flush, compaction) with O_DIRECT if the
-	 * filesystem takes it: less CPU for bulk writers such as an import,
-	 * slower flushes for a daemon that waits on them at fsync. */
-	bool direct_writes;
 };
 
 /* Backends. Each returns a heap object that mav_kv_close() frees. */

@@ -36,8 +36,6 @@ struct mav_repo_options {
 	uint64_t
 	    chunk_cache_bytes; /* decompressed chunks; 0 = default 256 MiB */
 	uint64_t tree_cache_bytes; /* decoded trees; 0 = default 64 MiB */
-	bool bulk; /* a batch writer (mavctl): see mav_kv_options.direct_writes
-	            */
 };
 
 /* Fill cfg with the defaults (16/64/256 KiB, zstd 3, 64 MiB reserve). */
