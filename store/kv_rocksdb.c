@@ -362,8 +362,7 @@ static int open_err(char *err, const char *path)
 static int open_db(struct kvr *k, const struct mav_kv_options *opt)
 {
 	rocksdb_options_t *dbo = db_options(
-	    opt, k->secondary,
-	    !k->secondary && direct_writes_work(k->path));
+	    opt, k->secondary, !k->secondary && direct_writes_work(k->path));
 	rocksdb_options_t *cfo[MAV_CF_COUNT];
 	uint64_t cache_bytes =
 	    opt->block_cache_bytes ? opt->block_cache_bytes : 64 * MIB;
