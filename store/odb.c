@@ -531,43 +531,45 @@ static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
 }
 
 /* A paged blob's chunk list: its pages fetched and joined. A page that is
- * missing, corrupt or other than its index says is named. */
+ * missing, corrupt or other than its index says is named. The list is
+ * allocated only once every page checked out, so its size comes from the
+ * pages actually stored, not from what a hostile index claims. */
 static int assemble_blob(struct mav_blob **out, struct mav_repo *r,
                          const void *buf, size_t len)
 {
 	char hex[MAV_ID_HEX_LEN + 1];
 	struct mav_blob_index *x = NULL;
-	struct mav_blob *b = NULL, *pg = NULL;
+	struct mav_blob **pg = NULL, *b = NULL;
 	uint64_t off = 0;
-	uint32_t k = 0;
+	uint32_t k = 0, i;
 	int rc = mav_blob_index_decode(&x, buf, len);
 
-	if (rc == 0 && !(b = mav_blob_alloc(x->size, x->n)))
+	if (rc == 0 && !(pg = calloc(x->npages, sizeof(*pg))))
 		rc = mav_error_set(MAV_ENOMEM, "out of memory");
-	for (uint32_t i = 0; rc == 0 && i < x->npages; i++) {
-		rc = fetch_decoded(&pg, NULL, r, &x->p[i].id, 'b');
+	for (i = 0; rc == 0 && i < x->npages; i++) {
+		rc = fetch_decoded(&pg[i], NULL, r, &x->p[i].id, 'b');
 		if (rc == 0 &&
-		    (pg->n != x->p[i].n || pg->size != x->p[i].size)) {
+		    (pg[i]->n != x->p[i].n || pg[i]->size != x->p[i].size)) {
 			mav_id_hex(hex, &x->p[i].id);
 			rc = mav_error_set(MAV_ECORRUPT,
 			                   "blob page %s is not the one its "
 			                   "index describes",
 			                   hex);
 		}
-		for (uint32_t j = 0; rc == 0 && j < pg->n; j++, k++) {
-			b->ids[k] = pg->ids[j];
-			b->ends[k] = off + pg->ends[j];
+	}
+	if (rc == 0 && !(b = mav_blob_alloc(x->size, x->n)))
+		rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	for (i = 0; rc == 0 && i < x->npages; i++) {
+		for (uint32_t j = 0; j < pg[i]->n; j++, k++) {
+			b->ids[k] = pg[i]->ids[j];
+			b->ends[k] = off + pg[i]->ends[j];
 		}
-		if (rc == 0)
-			off += pg->size;
-		mav_blob_free(pg);
-		pg = NULL;
+		off += pg[i]->size;
 	}
+	for (i = 0; pg && i < x->npages; i++)
+		mav_blob_free(pg[i]);
+	free(pg);
 	mav_blob_index_free(x);
-	if (rc < 0) {
-		mav_blob_free(b);
-		b = NULL;
-	}
 	*out = b;
 	return rc;
 }

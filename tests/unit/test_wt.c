@@ -204,6 +204,7 @@ static void test_big_file_paged(void **state)
 	struct mav_fsck_report rep;
 	struct mav_gc_report gc;
 	struct mav_blob_index *x = NULL;
+	struct mav_blob *blob = NULL;
 	struct mav_kv_batch *b = NULL;
 	struct mav_kv *mem = NULL;
 	struct mav_repo *r = NULL;
@@ -243,6 +244,22 @@ static void test_big_file_paged(void **state)
 	assert_int_equal(mav_gc(&gc, r), 0);
 	assert_int_equal(mav_fsck(&rep, r, collect_problem, problems), 0);
 	assert_int_equal(rep.problems, 0);
+	/* An index whose pages are not what it says (the totals still add
+	 * up) is refused, naming the page. */
+	x->p[0].n++;
+	x->p[1].n--;
+	assert_int_equal(
+	    mav_blob_index_encode((uint8_t **)&enc, &elen, x->p, x->npages), 0);
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_object(r, b, 0, &c, enc, elen), 0);
+	assert_int_equal(mav_repo_write(r, b, 0), 0);
+	free(enc);
+	assert_int_equal(mav_repo_get_blob(r, &c, &blob), MAV_ECORRUPT);
+	mav_id_hex(hex, &x->p[0].id);
+	assert_non_null(strstr(mav_error_message(), hex));
+	mav_kv_batch_free(b);
+	x->p[0].n--;
+	x->p[1].n++;
 	/* A page lost is found and named. */
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 	assert_int_equal(
