@@ -330,6 +330,55 @@ static struct mav_blob *write_file(struct mav_repo *r, size_t len,
 	return blob;
 }
 
+/* A file of several full batches: from the second on, each is written by
+ * the writer's own thread while the next is cut. Everything reads back, in
+ * order; and a store that fails under it fails the writer, not the
+ * process. */
+static void test_writer_writes_behind(void **state)
+{
+	size_t len = 40u << 20;
+	uint8_t *data = random_buf(len, 21), *back = malloc(len);
+	struct mav_kv *mem = NULL, *kv = NULL;
+	struct mav_writer *w = NULL;
+	struct mav_blob *blob = NULL;
+	struct mav_repo *r = NULL;
+	uint64_t size;
+	size_t got;
+	mav_id id;
+	int rc = 0;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&kv, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	for (size_t off = 0; off < len; off += 1u << 20)
+		assert_int_equal(mav_writer_feed(w, data + off, 1u << 20), 0);
+	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
+	mav_writer_free(w);
+	assert_int_equal(size, len);
+	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
+	assert_int_equal(mav_repo_read_blob(r, blob, 0, back, len, &got), 0);
+	assert_int_equal(got, len);
+	assert_memory_equal(back, data, len);
+	mav_blob_free(blob);
+
+	/* The store fails after a while: some feed or the finish says so. */
+	data[0] ^= 1; /* new chunks, nothing deduplicated */
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	mav_kv_fault_fail_after(kv, 300, -EIO); /* about 640 chunks */
+	for (size_t off = 0; rc == 0 && off < len; off += 1u << 20)
+		rc = mav_writer_feed(w, data + off, 1u << 20);
+	if (rc == 0)
+		rc = mav_writer_finish(w, &id, &size);
+	assert_int_equal(rc, -EIO);
+	mav_writer_free(w);
+	mav_kv_fault_clear(kv);
+	mav_repo_close(r);
+	free(data);
+	free(back);
+}
+
 /* Chunks lie in the order they were written, also after a reopen: each
  * file's chunks side by side, the second file's after the first's. */
 static void test_chunks_stored_in_write_order(void **state)
@@ -439,6 +488,7 @@ int main(void)
 	    cmocka_unit_test(test_logged_put_does_not_lean_on_nowal),
 	    cmocka_unit_test(test_chunk_without_frame_stored_again),
 	    cmocka_unit_test(test_chunk_twice_in_batch_stored_once),
+	    cmocka_unit_test(test_writer_writes_behind),
 	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_read_from_start_prefetches_32),
