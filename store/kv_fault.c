@@ -42,6 +42,8 @@ struct fault {
 	pthread_mutex_t lock;
 	uint64_t calls;
 	uint64_t fail_at; /* calls value from which calls fail; 0 = never */
+	uint64_t writes;
+	uint64_t wfail_at; /* writes value from which writes fail; 0 = never */
 	int err;
 	struct wlog *log; /* writes since the last flush */
 	size_t nlog, caplog;
@@ -201,7 +203,11 @@ static int fault_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&f->lock);
-	rc = logged_write(f, b, flags);
+	if (f->wfail_at && ++f->writes >= f->wfail_at)
+		rc = mav_error_set(f->err, "injected fault at write %llu",
+		                   (unsigned long long)f->writes);
+	else
+		rc = logged_write(f, b, flags);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
@@ -287,7 +293,21 @@ void mav_kv_fault_fail_after(struct mav_kv *kv, uint64_t n, int err)
 		return;
 	pthread_mutex_lock(&f->lock);
 	f->fail_at = n ? f->calls + n : 0;
+	f->wfail_at = 0;
 	f->err = err < 0 ? err : -EIO; /* a "failure" must not look like 0 */
+	pthread_mutex_unlock(&f->lock);
+}
+
+void mav_kv_fault_fail_writes_after(struct mav_kv *kv, uint64_t n, int err)
+{
+	struct fault *f = as_fault(kv);
+
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->fail_at = 0;
+	f->wfail_at = n ? f->writes + n : 0;
+	f->err = err < 0 ? err : -EIO;
 	pthread_mutex_unlock(&f->lock);
 }
 

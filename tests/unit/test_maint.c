@@ -184,19 +184,6 @@ static void test_du_dedups_versions(void **state)
 	assert_int_equal(du.logical_bytes, 201000);
 }
 
-static size_t count_keys(struct mav_repo *r, enum mav_cf cf)
-{
-	struct mav_kv_iter *it = NULL;
-	size_t n = 0;
-
-	assert_int_equal(mav_kv_iter_new(&it, mav_repo_kv(r), cf), 0);
-	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
-	     mav_kv_iter_next(it))
-		n++;
-	mav_kv_iter_free(it);
-	return n;
-}
-
 /* Two writers that store the same new chunk at once both store it; the
  * id then leads to the second copy, and gc deletes the first, which
  * nothing can reach, while the file keeps reading back. */
@@ -223,18 +210,19 @@ static void test_gc_drops_copy_of_racing_writers(void **state)
 	assert_int_equal(mav_repo_write(f->r, b2, MAV_KV_NO_WAL), 0);
 	mav_kv_batch_free(b1);
 	mav_kv_batch_free(b2);
-	assert_int_equal(count_keys(f->r, MAV_CF_CHUNKS), 2);
+	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNKS), 2);
 
 	assert_int_equal(
 	    mav_wt_create(&a, f->wt, MAV_WT_ROOT, "same", 0644, 0, 0), 0);
 	assert_int_equal(mav_wt_write(f->wt, a.ino, 0, data, sizeof(data)),
 	                 (ssize_t)sizeof(data));
 	snap(f, &c);
-	assert_int_equal(count_keys(f->r, MAV_CF_CHUNKS), 2); /* deduped */
+	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNKS),
+	                 2); /* deduped */
 	assert_int_equal(mav_gc(&gc, f->r), 0);
 	assert_int_equal(gc.chunks_deleted, 1);
-	assert_int_equal(count_keys(f->r, MAV_CF_CHUNKS), 1);
-	assert_int_equal(count_keys(f->r, MAV_CF_CHUNK_IDS), 1);
+	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNKS), 1);
+	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNK_IDS), 1);
 	assert_int_equal(mav_repo_read_chunk(f->r, &id, 0, back, sizeof(back)),
 	                 0);
 	assert_memory_equal(back, data, sizeof(data));

@@ -1,4 +1,5 @@
-/* testdata.h - deterministic test bytes shared by the unit tests.
+/* testdata.h - deterministic test bytes and store checks shared by the unit
+ * tests.
  *
  * splitmix64: a tiny generator whose output is the same on every machine,
  * so a failing case reproduces from its seed. Header-only (static inline):
@@ -10,6 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "mav/kv.h"
 
 static inline uint64_t rng_next(uint64_t *s)
 {
@@ -32,6 +35,21 @@ static inline uint8_t *random_buf(size_t len, uint64_t seed)
 		memcpy(b + i, &v, 8);
 	}
 	return b;
+}
+
+/* Number of keys in one column family of kv. */
+static inline size_t kv_count_keys(struct mav_kv *kv, enum mav_cf cf)
+{
+	struct mav_kv_iter *it = NULL;
+	size_t n = 0;
+
+	assert_int_equal(mav_kv_iter_new(&it, kv, cf), 0);
+	for (mav_kv_iter_seek(it, "", 0); mav_kv_iter_valid(it);
+	     mav_kv_iter_next(it))
+		n++;
+	assert_int_equal(mav_kv_iter_status(it), 0);
+	mav_kv_iter_free(it);
+	return n;
 }
 
 #endif

@@ -117,6 +117,8 @@ int mav_kv_fault_wrap(struct mav_kv **out, struct mav_kv *inner);
 /* The nth write/get/flush call from now (1 = next) and every later one fails
  * with err until mav_kv_fault_clear(). n = 0 disarms. */
 void mav_kv_fault_fail_after(struct mav_kv *kv, uint64_t n, int err);
+/* The same counting only writes: gets and flushes keep working. */
+void mav_kv_fault_fail_writes_after(struct mav_kv *kv, uint64_t n, int err);
 void mav_kv_fault_clear(struct mav_kv *kv);
 /* Simulate power loss: undo every write not followed by a sync/flush. */
 int mav_kv_fault_crash(struct mav_kv *kv);
