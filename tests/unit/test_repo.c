@@ -372,6 +372,68 @@ static void test_writer_writes_behind(void **state)
 	free(back);
 }
 
+/* Feed data to a new writer in pieces of sizes[0], sizes[1], ... (over
+ * again from sizes[0] when they run out); its blob id. */
+static mav_id feed_in_pieces(struct mav_repo *r, const uint8_t *data,
+                             size_t len, const size_t *sizes, size_t nsizes)
+{
+	struct mav_writer *w = NULL;
+	uint64_t size;
+	mav_id id;
+
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	for (size_t off = 0, i = 0; off < len; i = (i + 1) % nsizes) {
+		size_t n = sizes[i] < len - off ? sizes[i] : len - off;
+
+		assert_int_equal(mav_writer_feed(w, data + off, n), 0);
+		off += n;
+	}
+	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
+	assert_int_equal(size, len);
+	mav_writer_free(w);
+	return id;
+}
+
+/* Where chunks are cut depends on the bytes alone, not on how they are
+ * fed: whole, in 1 MiB pieces (as the daemon's streams feed them), and in
+ * pieces of every size from 1 byte to more than a maximum chunk, the same
+ * blob, and it reads back. */
+static void test_writer_cuts_whatever_the_pieces(void **state)
+{
+	static const size_t whole[] = {SIZE_MAX}, mib[] = {1u << 20},
+	                    mixed[] = {1,        7,      4096,   65537,
+	                               300000,   3,      262144, 262145,
+	                               1u << 20, 200000, 99,     600000};
+	size_t len = 12u << 20; /* over a batch: also written behind */
+	uint8_t *data = random_buf(len, 31), *back = malloc(len);
+	struct mav_blob *blob = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	mav_id a, b, c;
+	size_t got;
+
+	(void)state;
+	/* Runs of zeros too: there every cut is at the maximum size. */
+	memset(data + (3u << 20), 0, 1u << 20);
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	a = feed_in_pieces(r, data, len, whole, 1);
+	b = feed_in_pieces(r, data, len, mib, 1);
+	c = feed_in_pieces(r, data, len, mixed,
+	                   sizeof(mixed) / sizeof(mixed[0]));
+	assert_memory_equal(&a, &b, sizeof(a));
+	assert_memory_equal(&a, &c, sizeof(a));
+	assert_int_equal(mav_repo_get_blob(r, &a, &blob), 0);
+	assert_true(blob->n > len / (256u << 10));
+	assert_int_equal(mav_repo_read_blob(r, blob, 0, back, len, &got), 0);
+	assert_int_equal(got, len);
+	assert_memory_equal(back, data, len);
+	mav_blob_free(blob);
+	mav_repo_close(r);
+	free(data);
+	free(back);
+}
+
 /* Chunks lie in the order they were written, also after a reopen: each
  * file's chunks side by side, the second file's after the first's. */
 static void test_chunks_stored_in_write_order(void **state)
@@ -482,6 +544,7 @@ int main(void)
 	    cmocka_unit_test(test_chunk_without_frame_stored_again),
 	    cmocka_unit_test(test_chunk_twice_in_batch_stored_once),
 	    cmocka_unit_test(test_writer_writes_behind),
+	    cmocka_unit_test(test_writer_cuts_whatever_the_pieces),
 	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_read_from_start_prefetches_32),
