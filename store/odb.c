@@ -355,8 +355,9 @@ static int load_chunk(struct mav_cache_entry **out, struct mav_repo *r,
 	return *out ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
 }
 
-int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
-                        void *dst, uint32_t len)
+/* The cache entry of chunk id, referenced, holding [off, off+len) of it. */
+static int chunk_entry(struct mav_cache_entry **out, struct mav_repo *r,
+                       const mav_id *id, uint32_t off, uint32_t len)
 {
 	struct mav_cache_entry *e = mav_cache_get(r->chunks, id);
 	char hex[MAV_ID_HEX_LEN + 1];
@@ -369,15 +370,27 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 	if (rc < 0)
 		return rc;
 	if ((uint64_t)off + len > mav_cache_bytes(e)) {
+		mav_cache_release(r->chunks, e);
 		mav_id_hex(hex, id);
-		rc = mav_error_set(MAV_ECORRUPT,
-		                   "chunk %s is shorter than its blob says",
-		                   hex);
-	} else {
-		memcpy(dst, (const uint8_t *)mav_cache_value(e) + off, len);
+		return mav_error_set(MAV_ECORRUPT,
+		                     "chunk %s is shorter than its blob says",
+		                     hex);
 	}
+	*out = e;
+	return 0;
+}
+
+int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
+                        void *dst, uint32_t len)
+{
+	struct mav_cache_entry *e = NULL;
+	int rc = chunk_entry(&e, r, id, off, len);
+
+	if (rc < 0)
+		return rc;
+	memcpy(dst, (const uint8_t *)mav_cache_value(e) + off, len);
 	mav_cache_release(r->chunks, e);
-	return rc;
+	return 0;
 }
 
 /* A read from the start of a file, or one that reaches the second half of
@@ -428,6 +441,58 @@ int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
 	}
 	*nread = done;
 	return rc;
+}
+
+int mav_repo_pin_blob(struct mav_repo *r, const struct mav_blob *b,
+                      uint64_t off, size_t len, struct mav_pieces *out)
+{
+	int64_t i = off < b->size ? mav_blob_locate(b, off) : -1;
+	size_t done = 0;
+	int rc = 0;
+
+	out->r = r;
+	out->n = 0;
+	out->bytes = 0;
+	if (len == 0)
+		return 1;
+	if (i < 0 || len > b->size - off)
+		return 0;
+	prefetch_after(r, b, i, off, len);
+	while (done < len) {
+		uint64_t start = mav_blob_chunk_start(b, (uint32_t)i);
+		uint64_t pos = off + done;
+		uint64_t n = b->ends[i] - pos;
+		struct mav_cache_entry *e = NULL;
+
+		if (n > len - done)
+			n = len - done;
+		if (out->n == MAV_PIECES_MAX) {
+			mav_pieces_release(out);
+			return 0;
+		}
+		rc = chunk_entry(&e, r, &b->ids[i], (uint32_t)(pos - start),
+		                 (uint32_t)n);
+		if (rc < 0) {
+			mav_pieces_release(out);
+			return rc;
+		}
+		out->v[out->n].iov_base =
+		    (uint8_t *)mav_cache_value(e) + (pos - start);
+		out->v[out->n].iov_len = (size_t)n;
+		out->pin[out->n++] = e;
+		done += n;
+		i++;
+	}
+	out->bytes = done;
+	return 1;
+}
+
+void mav_pieces_release(struct mav_pieces *p)
+{
+	for (unsigned i = 0; i < p->n; i++)
+		mav_cache_release(p->r->chunks, p->pin[i]);
+	p->n = 0;
+	p->bytes = 0;
 }
 
 /* Prefetch threads: load one chunk into the cache, ignoring errors (the

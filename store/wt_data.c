@@ -562,6 +562,38 @@ static int read_clean(struct mav_wt *wt, const mav_id *id, uint64_t size,
 	return rc;
 }
 
+/* Under wt->lock: the file's size and sealed blob for a read at off, len
+ * clamped to the size. Seals what is streamed if the read needs it, and
+ * a read from the start reads ahead across the directory. */
+static int read_begin(struct mav_wt *wt, uint64_t ino, uint64_t off,
+                      size_t *len, struct node **np, mav_id *id, uint64_t *size)
+{
+	struct node *n;
+	int rc = wt_get(&n, wt, ino);
+
+	if (rc == 0 && n->rec.type == MAV_T_DIR)
+		rc = -EISDIR;
+	if (rc == 0 && n->rec.type != MAV_T_FILE)
+		rc = -EINVAL;
+	if (rc < 0)
+		return rc;
+	*size = n->rec.size;
+	if (off >= *size)
+		*len = 0;
+	else if (*len > *size - off)
+		*len = (size_t)(*size - off);
+	if (*len && n->stream) { /* reading back what is streamed */
+		rc = wt_seal(wt, n, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	*id = n->rec.id; /* the sealed blob, after any seal */
+	if (off == 0 && *len && !n->dirty)
+		wt_read_ahead_files(wt, n);
+	*np = n;
+	return 0;
+}
+
 ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
                     size_t len)
 {
@@ -573,24 +605,7 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 	int rc;
 
 	pthread_mutex_lock(&wt->lock);
-	rc = wt_get(&n, wt, ino);
-	if (rc == 0 && n->rec.type == MAV_T_DIR)
-		rc = -EISDIR;
-	if (rc == 0 && n->rec.type != MAV_T_FILE)
-		rc = -EINVAL;
-	if (rc == 0) {
-		size = n->rec.size;
-		if (off >= size)
-			len = 0;
-		else if (len > size - off)
-			len = (size_t)(size - off);
-	}
-	if (rc == 0 && len && n->stream) /* reading back what is streamed */
-		rc = wt_seal(wt, n, NULL);
-	if (rc == 0)
-		id = n->rec.id; /* the sealed blob, after any seal */
-	if (rc == 0 && off == 0 && len && !n->dirty)
-		wt_read_ahead_files(wt, n);
+	rc = read_begin(wt, ino, off, &len, &n, &id, &size);
 	if (rc == 0 && len && n->dirty) {
 		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
 		if (rc == 0)
@@ -603,6 +618,31 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
 	if (rc == 0 && len)
 		rc = read_clean(wt, &id, size, off, buf, len, &got);
 	return rc < 0 ? rc : (ssize_t)got;
+}
+
+int mav_wt_read_pinned(struct mav_wt *wt, uint64_t ino, uint64_t off,
+                       size_t len, struct mav_pieces *out)
+{
+	const struct mav_blob *blob = NULL;
+	struct node *n;
+	uint64_t size;
+	bool dirty;
+	mav_id id;
+	int rc;
+
+	out->n = 0;
+	out->bytes = 0;
+	pthread_mutex_lock(&wt->lock);
+	rc = read_begin(wt, ino, off, &len, &n, &id, &size);
+	dirty = rc == 0 && n->dirty;
+	wt_unlock(wt);
+	if (rc < 0 || dirty)
+		return rc;
+	rc = mav_odb_get_blob(&blob, wt->r, &id);
+	if (rc == 0)
+		rc = mav_repo_pin_blob(wt->r, blob, off, len, out);
+	mav_odb_blob_release(wt->r, blob);
+	return rc;
 }
 
 struct held_node {

@@ -126,6 +126,7 @@ static void test_fsck_clean_then_corrupt(void **state)
 	failed = 0;
 	for (int i = 0; i < 2; i++) {
 		static uint8_t big[300000];
+		struct mav_pieces pc;
 		ssize_t n;
 
 		assert_int_equal(
@@ -136,6 +137,20 @@ static void test_fsck_clean_then_corrupt(void **state)
 			assert_non_null(strstr(mav_error_message(), hex));
 			failed++;
 		}
+		/* So does a read without a copy, and it pins nothing. */
+		assert_int_equal(
+		    mav_wt_read_pinned(f->wt, a.ino, 0, sizeof(big), &pc),
+		    n < 0 ? MAV_ECORRUPT : 1);
+		if (n < 0) {
+			assert_non_null(strstr(mav_error_message(), hex));
+			assert_int_equal(pc.n, 0);
+			continue;
+		}
+		assert_int_equal(pc.bytes, n);
+		for (unsigned j = 0, at = 0; j < pc.n; at += pc.v[j++].iov_len)
+			assert_memory_equal(pc.v[j].iov_base, big + at,
+			                    pc.v[j].iov_len);
+		mav_pieces_release(&pc);
 	}
 	assert_int_equal(failed, 1);
 }

@@ -434,6 +434,61 @@ static void test_writer_cuts_whatever_the_pieces(void **state)
 	free(back);
 }
 
+/* The bytes of [off, off+len) of data, pinned from blob b: 1 and equal,
+ * or 0 and nothing pinned. */
+static int pin_and_compare(struct mav_repo *r, const struct mav_blob *b,
+                           const uint8_t *data, uint64_t off, size_t len)
+{
+	struct mav_pieces pc;
+	int rc = mav_repo_pin_blob(r, b, off, len, &pc);
+	size_t at = (size_t)off;
+
+	if (rc != 1) {
+		assert_int_equal(pc.n, 0);
+		return rc;
+	}
+	assert_int_equal(pc.bytes, len);
+	for (unsigned i = 0; i < pc.n; at += pc.v[i++].iov_len) {
+		assert_true(pc.v[i].iov_len > 0);
+		assert_memory_equal(pc.v[i].iov_base, data + at,
+		                    pc.v[i].iov_len);
+	}
+	assert_int_equal(at, off + len);
+	mav_pieces_release(&pc);
+	assert_int_equal(pc.n, 0);
+	return rc;
+}
+
+/* Reads without a copy hand out the cached chunks' own bytes, from any
+ * offset; a read past the end of the blob, or one of more pieces than
+ * MAV_PIECES_MAX, is left to mav_repo_read_blob. */
+static void test_pin_blob(void **state)
+{
+	size_t len = 12u << 20;
+	uint8_t *data = random_buf(len, 41);
+	struct mav_blob *blob = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	mav_id id;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	id = feed_in_pieces(r, data, len, (const size_t[]){SIZE_MAX}, 1);
+	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
+	assert_int_equal(pin_and_compare(r, blob, data, 0, 128u << 10), 1);
+	assert_int_equal(pin_and_compare(r, blob, data, 12345, 1u << 20), 1);
+	assert_int_equal(pin_and_compare(r, blob, data, len - 5, 5), 1);
+	assert_int_equal(pin_and_compare(r, blob, data, 7, 0), 1);
+	assert_int_equal(pin_and_compare(r, blob, data, len - 5, 6), 0);
+	assert_int_equal(pin_and_compare(r, blob, data, len, 1), 0);
+	assert_true(blob->n > MAV_PIECES_MAX);
+	assert_int_equal(pin_and_compare(r, blob, data, 0, len), 0);
+	mav_blob_free(blob);
+	mav_repo_close(r);
+	free(data);
+}
+
 /* Chunks lie in the order they were written, also after a reopen: each
  * file's chunks side by side, the second file's after the first's. */
 static void test_chunks_stored_in_write_order(void **state)
@@ -545,6 +600,7 @@ int main(void)
 	    cmocka_unit_test(test_chunk_twice_in_batch_stored_once),
 	    cmocka_unit_test(test_writer_writes_behind),
 	    cmocka_unit_test(test_writer_cuts_whatever_the_pieces),
+	    cmocka_unit_test(test_pin_blob),
 	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
 	                                    mkdir_tmp, rm_tmp),
 	    cmocka_unit_test(test_read_from_start_prefetches_32),

@@ -71,6 +71,26 @@ static uint64_t look(struct mav_wt *wt, uint64_t dir, const char *name)
 	return rc == 0 ? a.ino : 0;
 }
 
+/* A read without a copy of the whole file: 1 and the bytes of data, or 0
+ * (unsealed writes: read them with mav_wt_read). */
+static int expect_pinned(struct mav_wt *wt, uint64_t ino, const void *data,
+                         size_t len)
+{
+	struct mav_pieces pc;
+	int rc = mav_wt_read_pinned(wt, ino, 0, len + 16, &pc);
+	size_t at = 0;
+
+	assert_true(rc == 0 || rc == 1);
+	for (unsigned i = 0; i < pc.n; at += pc.v[i++].iov_len)
+		assert_memory_equal(pc.v[i].iov_base,
+		                    (const uint8_t *)data + at,
+		                    pc.v[i].iov_len);
+	assert_int_equal(at, pc.bytes);
+	assert_int_equal(pc.bytes, rc == 1 ? len : 0);
+	mav_pieces_release(&pc);
+	return rc;
+}
+
 static void expect_content(struct mav_wt *wt, uint64_t ino, const void *data,
                            size_t len)
 {
@@ -82,6 +102,7 @@ static void expect_content(struct mav_wt *wt, uint64_t ino, const void *data,
 	assert_int_equal(mav_wt_read(wt, ino, 0, buf, len + 16), (ssize_t)len);
 	assert_memory_equal(buf, data, len);
 	free(buf);
+	expect_pinned(wt, ino, data, len);
 }
 
 static uint64_t snap(struct mav_wt *wt, mav_id *commit)
@@ -120,9 +141,13 @@ static void test_write_read_snapshot(void **state)
 	assert_int_equal(mav_wt_write(view, look(view, d, "a"), 0, "x", 1),
 	                 -EROFS);
 	mav_wt_close(view);
-	/* Change and snapshot again: v2, v1 unchanged. */
+	/* Change and snapshot again: v2, v1 unchanged. Bytes written but
+	 * not sealed are not read without a copy; sealed, they are. */
+	assert_int_equal(expect_pinned(f->wt, ino, "hello world", 11), 1);
 	assert_int_equal(mav_wt_write(f->wt, ino, 6, "WORLD", 5), 5);
+	assert_int_equal(expect_pinned(f->wt, ino, "hello WORLD", 11), 0);
 	assert_int_equal(snap(f->wt, &c2), 2);
+	assert_int_equal(expect_pinned(f->wt, ino, "hello WORLD", 11), 1);
 	assert_int_equal(mav_wt_open_commit(&view, f->r, &c1), 0);
 	expect_content(view, look(view, MAV_WT_ROOT, "hello.txt"),
 	               "hello world", 11);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "mav/id.h"
 #include "mav/kv.h"
@@ -92,6 +93,24 @@ int mav_repo_read_chunk(struct mav_repo *r, const mav_id *id, uint32_t off,
 /* Read [off, off+len) of a blob; *nread < len only at end of file. */
 int mav_repo_read_blob(struct mav_repo *r, const struct mav_blob *b,
                        uint64_t off, void *dst, size_t len, size_t *nread);
+/* Bytes of a blob where the chunk cache holds them, pinned there until
+ * mav_pieces_release: a reply can send them without copying them first. */
+#define MAV_PIECES_MAX 80 /* a 1 MiB read of 16 KiB chunks takes 65 */
+struct mav_cache_entry;
+struct mav_pieces {
+	struct iovec v[MAV_PIECES_MAX]; /* v[0..n): the bytes, in order */
+	struct mav_cache_entry *pin[MAV_PIECES_MAX];
+	unsigned n;
+	size_t bytes;
+	struct mav_repo *r;
+};
+/* mav_repo_read_blob without the copy: 1 with [off, off+len) in out, 0 if
+ * it does not fit in MAV_PIECES_MAX pieces or runs past the end of the
+ * blob (read it with mav_repo_read_blob), or an error as it would give.
+ * Nothing is pinned unless it returns 1. */
+int mav_repo_pin_blob(struct mav_repo *r, const struct mav_blob *b,
+                      uint64_t off, size_t len, struct mav_pieces *out);
+void mav_pieces_release(struct mav_pieces *p);
 /* Start threads that load chunks ahead of sequential readers (a daemon
  * serving reads wants this; one-shot commands need not). Idempotent; call
  * it before reads start. mav_repo_read_blob then queues, before it waits

@@ -114,6 +114,12 @@ int mav_wt_readlink(char **out, struct mav_wt *wt, uint64_t ino);
 /* Returns bytes read (short only at end of file) or -errno. */
 ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
                     size_t len);
+/* mav_wt_read without a copy: 1 with the bytes pinned in out (release
+ * them with mav_pieces_release), 0 if the file has unsealed writes, a hole
+ * past its content, or more pieces than out holds (use mav_wt_read), or
+ * -errno. */
+int mav_wt_read_pinned(struct mav_wt *wt, uint64_t ino, uint64_t off,
+                       size_t len, struct mav_pieces *out);
 /* Returns bytes written or -errno (-ENOSPC on a full disk, -EFBIG). */
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
                      const void *buf, size_t len);
