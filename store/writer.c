@@ -4,17 +4,18 @@
  * maximum chunk; only the tail (less than one maximum chunk) is copied into
  * a window to wait for more input or for finish. The next input tops the
  * window up by at most one maximum chunk, and cutting goes back to the
- * caller's buffer as soon as a cut starts in it. (An earlier version cut
- * one chunk per top-up and moved the rest down: fed 1 MiB at a time, as
- * the daemon's streams are, every byte was copied about four times.) The batch
- * is written without the log whenever it passes a few MiB: chunks are
- * content-addressed, so a crash only leaves unreferenced chunks for gc, and
- * whoever points at them (a ref, an inode) flushes first. From the second full
- * batch on, a thread of the writer's own writes each full batch while the
- * writer cuts, hashes and frames the next: RocksDB's copies of a batch (into
- * its own batch and the memtable) were about a fifth of the time of the one
- * thread that fed a single big file. Memory is one window (a max chunk) plus
- * two batches, whatever the input.
+ * caller's buffer as soon as a cut starts in it. (An earlier version cut one
+ * chunk per top-up and moved the rest down: fed 1 MiB at a time, as the
+ * daemon's streams are, it copied every byte about four times.)
+ *
+ * The batch is written without the log whenever it passes a few MiB: chunks
+ * are content-addressed, so a crash only leaves unreferenced chunks for gc,
+ * and whoever points at them (a ref, an inode) flushes first. From the second
+ * full batch on, a thread of the writer's own writes each full batch while
+ * the writer cuts, hashes and frames the next: RocksDB's copies of a batch
+ * (into its own batch and the memtable) were about a fifth of the time of the
+ * one thread that fed a single big file. Memory is one window (two maximum
+ * chunks) plus two batches, whatever the input.
  */
 #include <pthread.h>
 #include <stdio.h>
