@@ -110,6 +110,16 @@ static void test_other_format_refused(void **state)
 }
 
 /* Chunk id reads back as data. */
+/* A new repository in memory; its kv in *kv. */
+static struct mav_repo *mem_repo(struct mav_kv **kv)
+{
+	struct mav_repo *r = NULL;
+
+	assert_int_equal(mav_kv_open_mem(kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, *kv, true, NULL), 0);
+	return r;
+}
+
 static void expect_chunk(struct mav_repo *r, const mav_id *id, const char *data,
                          size_t len)
 {
@@ -144,8 +154,7 @@ static void test_refs_and_revs(void **state)
 	struct mav_ref_update u = {.ref = "t/rel", .old = NULL, .new_id = &c1};
 
 	(void)state;
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	r = mem_repo(&kv);
 	/* An empty branch has no snapshot to resolve. */
 	assert_int_equal(mav_rev_parse(&got, r, "main"), MAV_ENOTFOUND);
 	snapshot_file(r, "main", "one", &c1);
@@ -252,8 +261,7 @@ static void test_chunk_without_frame_stored_again(void **state)
 	mav_id id;
 
 	(void)state;
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	r = mem_repo(&kv);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 	assert_int_equal(
 	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
@@ -289,8 +297,7 @@ static void test_chunk_twice_in_batch_stored_once(void **state)
 	mav_id id;
 
 	(void)state;
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	r = mem_repo(&kv);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id,
@@ -415,8 +422,7 @@ static void test_writer_cuts_whatever_the_pieces(void **state)
 	(void)state;
 	/* Runs of zeros too: there every cut is at the maximum size. */
 	memset(data + (3u << 20), 0, 1u << 20);
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	r = mem_repo(&kv);
 	a = feed_in_pieces(r, data, len, whole, 1);
 	b = feed_in_pieces(r, data, len, mib, 1);
 	c = feed_in_pieces(r, data, len, mixed,
@@ -472,8 +478,7 @@ static void test_pin_blob(void **state)
 	mav_id id;
 
 	(void)state;
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	r = mem_repo(&kv);
 	id = feed_in_pieces(r, data, len, (const size_t[]){SIZE_MAX}, 1);
 	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
 	assert_int_equal(pin_and_compare(r, blob, data, 0, 128u << 10), 1);
@@ -564,8 +569,7 @@ static void test_read_from_start_prefetches_32(void **state)
 	mav_id id;
 
 	(void)state;
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	r = mem_repo(&kv);
 	assert_int_equal(mav_writer_new(&w, r), 0);
 	assert_int_equal(mav_writer_feed(w, data, len), 0);
 	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
