@@ -680,7 +680,7 @@ static int relieve_pressure(struct mav_wt *wt)
 				             : n->stream->last_write,
 				    n};
 		}
-	if (rc == 0)
+	if (rc == 0 && nv) /* qsort wants a valid pointer even for none */
 		qsort(v, nv, sizeof(*v), held_older);
 	for (size_t i = 0; rc == 0 && i < nv &&
 	                   wt->dirty_bytes + wt->stream_bytes > WT_DIRTY_LOW;
