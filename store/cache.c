@@ -219,6 +219,18 @@ void mav_cache_clear(struct mav_cache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
+size_t mav_cache_in_use(struct mav_cache *c)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (struct mav_cache_entry *e = c->buckets[i]; e; e = e->hnext)
+			n += e->refs > 0;
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
 void mav_cache_free(struct mav_cache *c)
 {
 	if (!c)

@@ -39,5 +39,7 @@ void *mav_cache_value(const struct mav_cache_entry *e);
 size_t mav_cache_bytes(const struct mav_cache_entry *e);
 /* Drop every unreferenced entry. */
 void mav_cache_clear(struct mav_cache *c);
+/* Entries referenced now (walks the table: for tests and checks). */
+size_t mav_cache_in_use(struct mav_cache *c);
 
 #endif

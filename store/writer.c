@@ -49,6 +49,7 @@ struct mav_writer {
 	bool stop;                   /* lock */
 	int behind_rc;               /* lock: first failure not yet reported */
 	char behind_msg[256];        /* lock: its message */
+	int failed; /* the first failure: the writer refuses everything after */
 };
 
 int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
@@ -257,7 +258,25 @@ static int cut_in_place(struct mav_writer *w, const uint8_t *p, size_t len,
 	return rc;
 }
 
-int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
+/* A failed feed or finish may have cut, stored or dropped part of its
+ * bytes: the writer then refuses everything, rather than make a blob with a
+ * gap in it. */
+static int checked(struct mav_writer *w)
+{
+	return w->failed ? mav_error_set(w->failed,
+	                                 "writer: refused after an earlier "
+	                                 "failure")
+	                 : 0;
+}
+
+static int remember(struct mav_writer *w, int rc)
+{
+	if (rc < 0 && !w->failed)
+		w->failed = rc;
+	return rc;
+}
+
+static int feed(struct mav_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t max = w->r->cfg.chunk_max, used, take, old, back;
@@ -305,6 +324,13 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
 		w->start = w->end = 0;
 	}
 	return 0;
+}
+
+int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
+{
+	int rc = checked(w);
+
+	return remember(w, rc < 0 ? rc : feed(w, data, len));
 }
 
 size_t mav_writer_held(const struct mav_writer *w)
@@ -426,11 +452,13 @@ out:
 
 int mav_writer_finish(struct mav_writer *w, mav_id *blob_id, uint64_t *size)
 {
-	int rc = cut_window(w);
+	int rc = checked(w);
 
 	if (rc == 0)
+		rc = cut_window(w);
+	if (rc == 0)
 		rc = store_blob(w, NULL, 0, 0, blob_id, size);
-	return rc;
+	return remember(w, rc);
 }
 
 int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
@@ -441,8 +469,10 @@ int mav_writer_finish_splice(struct mav_writer *w, const struct mav_blob *old,
 
 	if (prefix_n > old->n || suffix_from > old->n || suffix_from < prefix_n)
 		return mav_error_set(MAV_EINVAL, "bad splice range");
-	rc = cut_window(w);
-	if (rc < 0)
-		return rc;
-	return store_blob(w, old, prefix_n, suffix_from, blob_id, size);
+	rc = checked(w);
+	if (rc == 0)
+		rc = cut_window(w);
+	if (rc == 0)
+		rc = store_blob(w, old, prefix_n, suffix_from, blob_id, size);
+	return remember(w, rc);
 }

@@ -630,6 +630,7 @@ int mav_wt_read_pinned(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	mav_id id;
 	int rc;
 
+	out->r = wt->r;
 	out->n = 0;
 	out->bytes = 0;
 	pthread_mutex_lock(&wt->lock);
@@ -638,6 +639,8 @@ int mav_wt_read_pinned(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	wt_unlock(wt);
 	if (rc < 0 || dirty)
 		return rc;
+	if (len == 0) /* at or past the end: no blob to fetch */
+		return 1;
 	rc = mav_odb_get_blob(&blob, wt->r, &id);
 	if (rc == 0)
 		rc = mav_repo_pin_blob(wt->r, blob, off, len, out);

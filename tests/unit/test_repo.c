@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "mav/chunker.h"
 #include "mav/error.h"
 #include "mav/kv.h"
 #include "mav/repo.h"
@@ -372,8 +373,13 @@ static void test_writer_writes_behind(void **state)
 		rc = mav_writer_feed(w, data + off, 1u << 20);
 	assert_int_equal(rc, -EIO);
 	assert_non_null(strstr(mav_error_message(), "injected fault at write"));
-	mav_writer_free(w);
+	/* Part of those bytes may be lost: with the store working again the
+	 * writer still refuses to go on or to make a blob. */
 	mav_kv_fault_clear(kv);
+	assert_int_equal(mav_writer_feed(w, data, 1u << 20), -EIO);
+	assert_non_null(strstr(mav_error_message(), "earlier failure"));
+	assert_int_equal(mav_writer_finish(w, &id, &size), -EIO);
+	mav_writer_free(w);
 	mav_repo_close(r);
 	free(data);
 	free(back);
@@ -401,43 +407,86 @@ static mav_id feed_in_pieces(struct mav_repo *r, const uint8_t *data,
 	return id;
 }
 
+/* The blob's chunk ends are where the chunker itself cuts data, chunk after
+ * chunk from the start: whatever a writer does with its window, the cuts
+ * must be these. */
+static void expect_chunker_cuts(struct mav_repo *r, const mav_id *id,
+                                const uint8_t *data, size_t len)
+{
+	const struct mav_repo_config *cfg = mav_repo_config(r);
+	struct mav_blob *blob = NULL;
+	struct mav_chunker c;
+	uint8_t *back = malloc(len);
+	size_t off = 0, got;
+	uint32_t i = 0;
+
+	assert_int_equal(mav_chunker_init(&c, cfg->chunk_min, cfg->chunk_avg,
+	                                  cfg->chunk_max),
+	                 0);
+	assert_int_equal(mav_repo_get_blob(r, id, &blob), 0);
+	for (; off < len; i++) {
+		off += mav_chunker_cut(&c, data + off, len - off);
+		assert_true(i < blob->n);
+		assert_int_equal(blob->ends[i], off);
+	}
+	assert_int_equal(blob->n, i);
+	assert_int_equal(mav_repo_read_blob(r, blob, 0, back, len, &got), 0);
+	assert_int_equal(got, len);
+	assert_memory_equal(back, data, len);
+	mav_blob_free(blob);
+	free(back);
+}
+
 /* Where chunks are cut depends on the bytes alone, not on how they are
- * fed: whole, in 1 MiB pieces (as the daemon's streams feed them), and in
- * pieces of every size from 1 byte to more than a maximum chunk, the same
- * blob, and it reads back. */
+ * fed: whole, in 1 MiB pieces (as the daemon's streams feed them), in
+ * pieces of sizes from 1 byte to more than a maximum chunk, and in pieces
+ * of random sizes around the maximum chunk. With the default chunk sizes
+ * and with small ones (64/128/512), where the same data is many more cuts
+ * and every piece size straddles several of them. */
 static void test_writer_cuts_whatever_the_pieces(void **state)
 {
 	static const size_t whole[] = {SIZE_MAX}, mib[] = {1u << 20},
 	                    mixed[] = {1,        7,      4096,   65537,
 	                               300000,   3,      262144, 262145,
 	                               1u << 20, 200000, 99,     600000};
+	struct mav_repo_config small;
 	size_t len = 12u << 20; /* over a batch: also written behind */
-	uint8_t *data = random_buf(len, 31), *back = malloc(len);
-	struct mav_blob *blob = NULL;
-	struct mav_repo *r = NULL;
-	struct mav_kv *kv = NULL;
-	mav_id a, b, c;
-	size_t got;
+	uint8_t *data = random_buf(len, 31);
+	size_t around[64];
+	uint64_t seed = 5;
 
 	(void)state;
 	/* Runs of zeros too: there every cut is at the maximum size. */
 	memset(data + (3u << 20), 0, 1u << 20);
-	r = mem_repo(&kv);
-	a = feed_in_pieces(r, data, len, whole, 1);
-	b = feed_in_pieces(r, data, len, mib, 1);
-	c = feed_in_pieces(r, data, len, mixed,
-	                   sizeof(mixed) / sizeof(mixed[0]));
-	assert_memory_equal(&a, &b, sizeof(a));
-	assert_memory_equal(&a, &c, sizeof(a));
-	assert_int_equal(mav_repo_get_blob(r, &a, &blob), 0);
-	assert_true(blob->n > len / (256u << 10));
-	assert_int_equal(mav_repo_read_blob(r, blob, 0, back, len, &got), 0);
-	assert_int_equal(got, len);
-	assert_memory_equal(back, data, len);
-	mav_blob_free(blob);
-	mav_repo_close(r);
+	memset(data + (9u << 20) + 100, 0, 5000);
+	mav_repo_config_default(&small);
+	small.chunk_min = 64;
+	small.chunk_avg = 128;
+	small.chunk_max = 512;
+	for (int k = 0; k < 2; k++) {
+		const struct mav_repo_config *cfg = k ? &small : NULL;
+		struct mav_repo *r = NULL;
+		struct mav_kv *kv = NULL;
+		size_t max;
+		mav_id a, b, c, d;
+
+		assert_int_equal(mav_kv_open_mem(&kv), 0);
+		assert_int_equal(mav_repo_open_kv(&r, kv, true, cfg), 0);
+		max = mav_repo_config(r)->chunk_max;
+		for (size_t i = 0; i < 64; i++)
+			around[i] = 1 + rng_next(&seed) % (3 * max);
+		a = feed_in_pieces(r, data, len, whole, 1);
+		b = feed_in_pieces(r, data, len, mib, 1);
+		c = feed_in_pieces(r, data, len, mixed,
+		                   sizeof(mixed) / sizeof(mixed[0]));
+		d = feed_in_pieces(r, data, len, around, 64);
+		expect_chunker_cuts(r, &a, data, len);
+		assert_memory_equal(&a, &b, sizeof(a));
+		assert_memory_equal(&a, &c, sizeof(a));
+		assert_memory_equal(&a, &d, sizeof(a));
+		mav_repo_close(r);
+	}
 	free(data);
-	free(back);
 }
 
 /* The bytes of [off, off+len) of data, pinned from blob b: 1 and equal,
@@ -451,6 +500,7 @@ static int pin_and_compare(struct mav_repo *r, const struct mav_blob *b,
 
 	if (rc != 1) {
 		assert_int_equal(pc.n, 0);
+		assert_int_equal(mav_cache_in_use(r->chunks), 0);
 		return rc;
 	}
 	assert_int_equal(pc.bytes, len);
@@ -462,6 +512,7 @@ static int pin_and_compare(struct mav_repo *r, const struct mav_blob *b,
 	assert_int_equal(at, off + len);
 	mav_pieces_release(&pc);
 	assert_int_equal(pc.n, 0);
+	assert_int_equal(mav_cache_in_use(r->chunks), 0);
 	return rc;
 }
 

@@ -105,6 +105,26 @@ static void expect_content(struct mav_wt *wt, uint64_t ino, const void *data,
 	expect_pinned(wt, ino, data, len);
 }
 
+/* A read at or past the end of a sealed file is empty, as mav_wt_read
+ * answers there, and needs nothing from the store: its blob is out of the
+ * cache and the store fails every call meanwhile. */
+static void expect_nothing_past_end(struct fx *f, uint64_t ino, uint64_t size)
+{
+	struct mav_pieces pc;
+	uint8_t b;
+
+	mav_cache_clear(f->r->blobs);
+	mav_kv_fault_fail_after(f->fault, 1, -EIO);
+	for (uint64_t off = size; off <= size + 4096; off += 4096) {
+		assert_int_equal(mav_wt_read(f->wt, ino, off, &b, 1), 0);
+		assert_int_equal(mav_wt_read_pinned(f->wt, ino, off, 1, &pc),
+		                 1);
+		assert_int_equal(pc.n, 0);
+		assert_int_equal(pc.bytes, 0);
+	}
+	mav_kv_fault_clear(f->fault);
+}
+
 static uint64_t snap(struct mav_wt *wt, mav_id *commit)
 {
 	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
@@ -148,6 +168,7 @@ static void test_write_read_snapshot(void **state)
 	assert_int_equal(expect_pinned(f->wt, ino, "hello WORLD", 11), 0);
 	assert_int_equal(snap(f->wt, &c2), 2);
 	assert_int_equal(expect_pinned(f->wt, ino, "hello WORLD", 11), 1);
+	expect_nothing_past_end(f, ino, 11);
 	assert_int_equal(mav_wt_open_commit(&view, f->r, &c1), 0);
 	expect_content(view, look(view, MAV_WT_ROOT, "hello.txt"),
 	               "hello world", 11);

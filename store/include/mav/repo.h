@@ -185,6 +185,8 @@ int mav_writer_new(struct mav_writer **out, struct mav_repo *r);
 void mav_writer_free(struct mav_writer *w); /* NULL is a no-op */
 /* Write flags for the writer's batches (default MAV_KV_NO_WAL). */
 void mav_writer_set_flags(struct mav_writer *w, unsigned flags);
+/* After a failed feed or finish the writer refuses every later one with
+ * the first failure's code: part of the bytes may be lost. */
 int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
 /* Bytes the writer holds in memory: chunks not yet written, uncut input. */
 size_t mav_writer_held(const struct mav_writer *w);
