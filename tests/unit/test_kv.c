@@ -2,6 +2,7 @@
  * RocksDB, fault-over-mem), then what is specific to each: RocksDB's reopen,
  * locking, secondary and free-space reserve; the fault wrapper's failures
  * and crash model. */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -612,6 +613,58 @@ static void t_rocks_reopen(void **state)
 	expect(f->kv, MAV_CF_WT, "plain", "y");
 }
 
+/* Bytes of the write-ahead log files in dir. */
+static uint64_t log_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t sum = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[512];
+		struct stat st;
+
+		if (n < 4 || strcmp(e->d_name + n - 4, ".log"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		assert_int_equal(stat(path, &st), 0);
+		sum += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return sum;
+}
+
+/* The backend reuses its RocksDB batches: each write logs its own records
+ * and no earlier write's, also around a batch too big to be kept. */
+static void t_rocks_batches_reused(void **state)
+{
+	struct fx *f = *state;
+	size_t big = 17u << 20;
+	char *v = malloc(big + 1);
+	uint64_t before = log_bytes(f->dir);
+	char key[32];
+
+	memset(v, 'v', big);
+	v[4096] = 0;
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		if (i == 150) { /* one write too big to keep its batch */
+			v[4096] = 'v';
+			v[big] = 0;
+			assert_int_equal(put(f->kv, MAV_CF_WT, "big", v, 0), 0);
+			v[4096] = 0;
+		}
+		assert_int_equal(put(f->kv, MAV_CF_WT, key, v, 0), 0);
+	}
+	/* 300 x 4 KiB and 17 MiB, plus record headers; a batch that kept
+	 * its old records would log 300 x 150 x 4 KiB. */
+	assert_true(log_bytes(f->dir) - before < big + (2u << 20));
+	expect(f->kv, MAV_CF_WT, "k299", v);
+	free(v);
+}
+
 static void t_rocks_not_repo(void **state)
 {
 	struct mav_kv *kv = (void *)1;
@@ -880,6 +933,8 @@ int main(int argc, char **argv)
 	    SUITE(setup_rocks),
 	    SUITE(setup_fault),
 	    cmocka_unit_test_setup_teardown(t_rocks_reopen, setup_rocks,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_batches_reused, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_not_repo, setup_rocks,
 	                                    teardown),
