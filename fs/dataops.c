@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,42 @@ void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		mavfs_reply_err(req, (int)n, "write");
 	else
 		fuse_reply_write(req, (size_t)n);
+	mavfs_end_change(fs, v);
+}
+
+/* fallocate(2) mode 0, as posix_fallocate uses it: the file grows to at
+ * least off + len, the new bytes read as zeros. No space is reserved:
+ * chunks are shared and compressed, so no number of bytes can be promised
+ * for later writes (a full disk still answers them ENOSPC). Keeping the
+ * size, punching holes and the other modes: EOPNOTSUPP. */
+void mavfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+                        off_t len, struct fuse_file_info *fi)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mav_attr in = {0}, out;
+	struct mavfs_view *v;
+	int rc;
+
+	(void)fi;
+	if (mode != 0) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (off < 0 || len <= 0 || off > INT64_MAX - len) { /* as checked */
+		fuse_reply_err(req, off < 0 || len <= 0 ? EINVAL : EFBIG);
+		return;
+	}
+	mavfs_note_write(fs);
+	v = mavfs_begin_change(req, ino, false);
+	if (!v)
+		return;
+	in.size = (uint64_t)off + (uint64_t)len;
+	rc = mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &in,
+	                    MAV_SET_SIZE | MAV_SET_GROW);
+	if (rc < 0)
+		mavfs_reply_err(req, rc, "fallocate");
+	else
+		fuse_reply_err(req, 0);
 	mavfs_end_change(fs, v);
 }
 

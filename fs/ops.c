@@ -532,6 +532,7 @@ const struct fuse_lowlevel_ops mavfs_ops = {
     .flush = op_flush,
     .release = op_release,
     .fsync = mavfs_op_fsync,
+    .fallocate = mavfs_op_fallocate,
     .opendir = op_opendir,
     .readdir = mavfs_op_readdir,
     .releasedir = op_release,

@@ -385,7 +385,8 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 		n->rec.atime = in->atime_ns;
 	if (mask & MAV_SET_MTIME)
 		n->rec.mtime = in->mtime_ns;
-	if ((mask & MAV_SET_SIZE) && in->size != n->rec.size) {
+	if ((mask & MAV_SET_SIZE) && in->size != n->rec.size &&
+	    !((mask & MAV_SET_GROW) && in->size < n->rec.size)) {
 		rc = wt_truncate(wt, n, in->size, b);
 		if (rc == 0 && !(mask & MAV_SET_MTIME))
 			n->rec.mtime = wt_now();

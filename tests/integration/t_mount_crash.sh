@@ -85,8 +85,8 @@ for i in range(1000000):
             n = rng.randrange(2 * len(old) + 10)
             os.ftruncate(fd, n)
             new = old[:n] + b"\0" * (n - len(old))
-        if sync:
-            os.fsync(fd)
+        if sync:  # fdatasync must keep a truncation's new size too
+            (os.fdatasync if rng.random() < 0.5 else os.fsync)(fd)
         os.close(fd)
     content[name] = new
     if sync:

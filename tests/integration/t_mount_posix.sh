@@ -6,8 +6,10 @@
 # unlinked open files, rename over an open file, the editor's save
 # (temp + fsync + rename), mmap writes, big writes, sparse extension, hard
 # links, xattrs, modes/owners/times surviving a remount, error codes
-# (ENOTEMPTY, EEXIST, EXDEV between branches, ENOENT), and writers in
-# parallel. TAP output; exits 1 on any failure.
+# (ENOTEMPTY, EEXIST, EXDEV between branches, ENOENT), writers in
+# parallel, contended flock and fcntl locks, fallocate, and a sparse file
+# past 4 GiB.
+# TAP output; exits 1 on any failure.
 . "$(dirname "$0")/lib_mount.sh"
 
 S="$T/src"
@@ -20,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..24"
+echo "1..31"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -133,6 +135,77 @@ def errors():
     expect_errno(errno.EXDEV, lambda: os.link(w + "/full/f", sys.argv[2] + "/f"))
     expect_errno(errno.EROFS, lambda: os.rename(w + "/full/f", sys.argv[3] + "/f"))
 
+def locks():
+    # Two processes contend for flock and POSIX (fcntl) locks on one file;
+    # the second gets each once the first lets go.
+    import fcntl, subprocess
+    p = w + "/locked"
+    open(p, "wb").write(b"x")
+    probe = ("import fcntl, sys\n"
+             "f = open(sys.argv[1], 'r+b')\n"
+             "for take in (lambda: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB),\n"
+             "             lambda: fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)):\n"
+             "    try:\n"
+             "        take()\n"
+             "        print('got')\n"
+             "    except BlockingIOError:\n"
+             "        print('busy')\n")
+    def others():
+        return subprocess.run([sys.executable, "-c", probe, p], check=True,
+                              capture_output=True, text=True).stdout.split()
+    f = open(p, "r+b")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    fcntl.lockf(f, fcntl.LOCK_EX)
+    assert others() == ["busy", "busy"], others()
+    f.close()
+    assert others() == ["got", "got"], others()
+
+def fallocate():
+    # posix_fallocate (fallocate(2) mode 0) grows a file with zeros and
+    # never shrinks it; modes that keep the size or punch holes are not
+    # offered, as on filesystems that cannot reserve space.
+    import ctypes
+    p = w + "/falloc"
+    open(p, "wb").write(b"abc")
+    fd = os.open(p, os.O_RDWR)
+    os.posix_fallocate(fd, 1, 1)
+    assert os.fstat(fd).st_size == 3
+    os.posix_fallocate(fd, 2, 100000)
+    assert os.fstat(fd).st_size == 100002
+    assert os.pread(fd, 200000, 0) == b"abc" + b"\0" * 99999
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    keep_size = 1
+    assert libc.fallocate(fd, keep_size, 0, 1 << 20) == -1
+    assert ctypes.get_errno() == errno.EOPNOTSUPP, ctypes.get_errno()
+    os.close(fd)
+    fd = os.open(sys.argv[3] + "/docs/a.txt", os.O_RDWR)
+    expect_errno(errno.EROFS, lambda: os.posix_fallocate(fd, 0, 1 << 20))
+    assert libc.fallocate(fd, 0, 0, 1 << 20) == -1
+    assert ctypes.get_errno() == errno.EROFS, ctypes.get_errno()
+    os.close(fd)
+
+GIB = 1 << 30
+HUGE = [(0, b"head"), (5 * GIB - 3, b"across 5 GiB"), (6 * GIB, b"tail")]
+
+def huge_write():
+    # A sparse file past 4 GiB: 32-bit offsets anywhere would show.
+    fd = os.open(w + "/huge", os.O_CREAT | os.O_WRONLY, 0o644)
+    for off, data in HUGE:
+        assert os.pwrite(fd, data, off) == len(data)
+    os.fsync(fd)
+    os.close(fd)
+
+def huge_check():
+    for d in (w, sys.argv[3]):
+        fd = os.open(d + "/huge", os.O_RDONLY)
+        assert os.fstat(fd).st_size == 6 * GIB + 4, os.fstat(fd).st_size
+        for off, data in HUGE:
+            assert os.pread(fd, len(data), off) == data, (d, off)
+        assert os.pread(fd, 8192, 4 * GIB - 4096) == b"\0" * 8192
+        assert os.pread(fd, 100, 6 * GIB + 2) == b"il"
+        os.close(fd)
+
 for name in sys.argv[4].split(","):
     globals()[name]()
 PYEOF
@@ -186,6 +259,14 @@ blksize() {
 	}
 }
 ok "st_blksize: 1 MiB for an empty file, 128 KiB for a copied one" blksize
+ok "flock and fcntl locks held by one process keep another out" px locks
+ok "fallocate grows with zeros in main/, EROFS in @v1" px fallocate
+ok "a sparse 6 GiB file: bytes at 0, across 5 GiB and at 6 GiB" px huge_write
+ok "snapshot of it" "$M" snapshot -m huge
+ok "unmount" umount_fg
+ok "remount" mount_fg
+px3() { python3 "$T/posix.py" "$W" "$MNT/other" "$MNT/@v3" "$1"; }
+ok "after a remount, in main/ and in @v3: its size, bytes and holes" px3 huge_check
 ok "unmount" umount_fg
 
 finish

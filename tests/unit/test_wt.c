@@ -329,6 +329,20 @@ static void test_holes_truncate_append(void **state)
 	memcpy(expect + 200001, "tail", 4);
 	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
 	expect_content(f->wt, ino, expect, 200005);
+	/* Grow-only (fallocate): a smaller size leaves the file alone, a
+	 * bigger one adds zeros. */
+	in.size = 100;
+	assert_int_equal(
+	    mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_SIZE | MAV_SET_GROW),
+	    0);
+	assert_int_equal(a.size, 200005);
+	expect_content(f->wt, ino, expect, 200005);
+	in.size = 250000;
+	assert_int_equal(
+	    mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_SIZE | MAV_SET_GROW),
+	    0);
+	assert_int_equal(a.size, 250000);
+	expect_content(f->wt, ino, expect, 250000);
 	(void)buf;
 }
 

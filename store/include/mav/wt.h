@@ -57,6 +57,10 @@ enum {
 	MAV_SET_ATIME = 1 << 4,
 	MAV_SET_MTIME = 1 << 5,
 	MAV_SET_CTIME = 1 << 6,
+	/* With MAV_SET_SIZE: only grow; a file already as long keeps its
+	 * size (decided under the tree's lock, so no write in between is
+	 * cut off). */
+	MAV_SET_GROW = 1 << 7,
 };
 
 /* rename flags (same values as Linux RENAME_*) */
