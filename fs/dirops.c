@@ -65,7 +65,7 @@ static int fill_one(void *ctx, const char *name, const struct mav_attr *a,
 		d->refs = r;
 		d->caprefs = cap;
 	}
-	need = add_entry(d, name, a, mavfs_ino(d->v->slot, a->ino),
+	need = add_entry(d, name, a, mavfs_ino(d->v->prefix, a->ino),
 	                 (off_t)next + 2);
 	if (need > d->size - d->used)
 		return 1;
@@ -106,8 +106,8 @@ static void reply_listing(struct dirfill *d, int rc)
 		mavfs_view_ref(vs, d->v, d->refs[i], 1);
 	if (fuse_reply_buf(d->req, d->buf, d->used) != 0) {
 		for (size_t i = 0; i < d->nrefs; i++)
-			mavfs_view_forget(vs, mavfs_ino(d->v->slot, d->refs[i]),
-			                  1);
+			mavfs_view_forget(
+			    vs, mavfs_ino(d->v->prefix, d->refs[i]), 1);
 	}
 }
 
@@ -302,7 +302,7 @@ void mavfs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	}
 	if (newparent != FUSE_ROOT_ID &&
-	    mavfs_ino_slot(ino) != mavfs_ino_slot(newparent)) {
+	    mavfs_ino_prefix(ino) != mavfs_ino_prefix(newparent)) {
 		fuse_reply_err(req, across_views(fs, ino, newparent));
 		return;
 	}
@@ -356,7 +356,7 @@ void mavfs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	if (mavfs_ino_slot(parent) != mavfs_ino_slot(newparent)) {
+	if (mavfs_ino_prefix(parent) != mavfs_ino_prefix(newparent)) {
 		fuse_reply_err(req, across_views(fs, parent, newparent));
 		return;
 	}

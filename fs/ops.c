@@ -118,7 +118,7 @@ void mavfs_fill_entry(struct fuse_entry_param *e, const struct mavfs *fs,
                       const struct mavfs_view *v, const struct mav_attr *a)
 {
 	memset(e, 0, sizeof(*e));
-	e->ino = mavfs_ino(v->slot, a->ino);
+	e->ino = mavfs_ino(v->prefix, a->ino);
 	e->generation = v->gen;
 	mavfs_attr_to_stat(&e->attr, a, e->ino);
 	e->attr_timeout = mavfs_timeout(fs, v);
@@ -437,7 +437,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct mavfs *fs = mavfs_of(req);
-	bool rw = mavfs_ino_slot(ino) != 0;
+	bool rw = mavfs_ino_prefix(ino) != 0;
 
 	if (fs->no_open) {
 		fuse_reply_err(req, ENOSYS);

@@ -413,7 +413,7 @@ static int meta(struct mavfs *fs, char *const *a, const uint32_t *len, bool set)
 	/* The kernel caches attributes (ctime), not xattrs. */
 	if (rc == 0)
 		fuse_lowlevel_notify_inval_inode(
-		    fs->se, mavfs_ino(v->slot, ino), -1, 0);
+		    fs->se, mavfs_ino(v->prefix, ino), -1, 0);
 	mavfs_view_unpin(fs->views, v);
 	return rc;
 }

@@ -27,6 +27,7 @@ struct tree {
 
 struct view {
 	struct mavfs_view pub; /* first: handlers get &pub */
+	unsigned slot;         /* where it is in the table */
 	enum state state;
 	char *name;
 	mav_id commit;
@@ -48,6 +49,11 @@ struct mavfs_views {
 	unsigned cap;   /* hard limit: slots[1..cap] */
 	unsigned nused; /* slots in use */
 	struct view **slots;
+	/* Inode prefixes, 1..nprefix-1: the name each was given to and the
+	 * slot its view is open in (0: none). */
+	char **prefix_name;
+	unsigned *prefix_slot;
+	unsigned nprefix, capprefix;
 	uint32_t gen;
 	bool kernel_times; /* set once at init: see mav_wt_kernel_times */
 };
@@ -77,6 +83,7 @@ int mavfs_views_new(struct mavfs_views **out, struct mav_repo *r,
 	vs->r = r;
 	vs->gc_lock = gc_lock;
 	vs->max = max_views;
+	vs->nprefix = 1; /* 0 is the root's */
 	*out = vs;
 	return 0;
 }
@@ -123,6 +130,10 @@ void mavfs_views_free(struct mavfs_views *vs)
 		view_free(v);
 	}
 	free(vs->slots);
+	for (unsigned p = 1; p < vs->nprefix; p++)
+		free(vs->prefix_name[p]);
+	free(vs->prefix_name);
+	free(vs->prefix_slot);
 	pthread_mutex_destroy(&vs->lock);
 	pthread_cond_destroy(&vs->cond);
 	free(vs);
@@ -176,6 +187,7 @@ static void close_slot(struct mavfs_views *vs, unsigned i)
 	view_close_tree(vs, v);
 	pthread_mutex_lock(&vs->lock);
 	vs->slots[i] = NULL;
+	vs->prefix_slot[v->pub.prefix] = 0;
 	vs->nused--;
 	pthread_cond_broadcast(&vs->cond);
 	pthread_mutex_unlock(&vs->lock);
@@ -243,6 +255,55 @@ static int find_or_reserve(unsigned *slot, bool *found, struct mavfs_views *vs,
 		*found = false;
 		return 0;
 	}
+}
+
+/* The prefix for a new view of name in slot (lock held): the one name
+ * had unless its old view still holds it, else a new one. */
+static int take_prefix(uint32_t *out, struct mavfs_views *vs, const char *name,
+                       unsigned slot)
+{
+	unsigned p = vs->nprefix;
+
+	while (--p > 0 && strcmp(vs->prefix_name[p], name) != 0)
+		;
+	if (p == 0 || vs->prefix_slot[p] != 0) {
+		char *copy;
+
+		if (vs->nprefix >= MAVFS_MAX_SLOTS)
+			return -ENFILE;
+		if (vs->nprefix >= vs->capprefix) {
+			unsigned cap = vs->capprefix ? 2 * vs->capprefix : 64;
+			char **names =
+			    realloc(vs->prefix_name, cap * sizeof(*names));
+			unsigned *slots;
+
+			if (names)
+				vs->prefix_name = names;
+			slots = names ? realloc(vs->prefix_slot,
+			                        cap * sizeof(*slots))
+			              : NULL;
+			if (!slots)
+				return -ENOMEM;
+			vs->prefix_slot = slots;
+			vs->capprefix = cap;
+		}
+		if (!(copy = strdup(name)))
+			return -ENOMEM;
+		p = vs->nprefix++;
+		vs->prefix_name[p] = copy;
+	}
+	vs->prefix_slot[p] = slot;
+	*out = p;
+	return 0;
+}
+
+/* The view an inode number belongs to, or NULL (lock held). */
+static struct view *view_of(struct mavfs_views *vs, uint64_t ino)
+{
+	uint32_t p = mavfs_ino_prefix(ino);
+	unsigned slot = p >= 1 && p < vs->nprefix ? vs->prefix_slot[p] : 0;
+
+	return slot ? vs->slots[slot] : NULL;
 }
 
 /* Open the tree of a new view (lock not held). */
@@ -313,11 +374,10 @@ int mavfs_view_get(struct mavfs_view **out, struct mavfs_views *vs,
 	if (rc < 0 || found)
 		goto out;
 	v = view_alloc(name, rw, commit);
-	if (!v) {
-		rc = -ENOMEM;
+	rc = v ? take_prefix(&v->pub.prefix, vs, name, slot) : -ENOMEM;
+	if (rc < 0)
 		goto out;
-	}
-	v->pub.slot = slot;
+	v->slot = slot;
 	v->pub.gen = ++vs->gen;
 	vs->slots[slot] = v;
 	vs->nused++;
@@ -334,6 +394,7 @@ int mavfs_view_get(struct mavfs_view **out, struct mavfs_views *vs,
 		if (v->pub.rw)
 			mav_wt_close(v->pub.wt);
 		vs->slots[slot] = NULL;
+		vs->prefix_slot[v->pub.prefix] = 0;
 		vs->nused--;
 	} else {
 		v->state = V_OPEN;
@@ -354,13 +415,12 @@ out:
 int mavfs_view_pin(struct mavfs_view **out, struct mavfs_views *vs,
                    uint64_t ino)
 {
-	uint32_t slot = mavfs_ino_slot(ino);
 	struct view *v;
 	int rc = 0;
 
 	*out = NULL;
 	pthread_mutex_lock(&vs->lock);
-	v = slot >= 1 && slot <= vs->cap ? vs->slots[slot] : NULL;
+	v = view_of(vs, ino);
 	if (!v || v->state != V_OPEN) {
 		rc = -ESTALE;
 		goto out;
@@ -382,7 +442,8 @@ static void settle(struct mavfs_views *vs, struct view *v)
 		return;
 	v->idle_since = mavfs_now_ns();
 	if (v->state == V_DEAD) {
-		vs->slots[v->pub.slot] = NULL;
+		vs->slots[v->slot] = NULL;
+		vs->prefix_slot[v->pub.prefix] = 0;
 		vs->nused--;
 		view_free(v);
 	}
@@ -416,13 +477,12 @@ void mavfs_view_ref(struct mavfs_views *vs, struct mavfs_view *pv,
 
 void mavfs_view_forget(struct mavfs_views *vs, uint64_t ino, uint64_t n)
 {
-	uint32_t slot = mavfs_ino_slot(ino);
 	uint64_t wino = mavfs_ino_wino(ino);
 	struct view *v;
 	bool tell_wt;
 
 	pthread_mutex_lock(&vs->lock);
-	v = slot >= 1 && slot <= vs->cap ? vs->slots[slot] : NULL;
+	v = view_of(vs, ino);
 	if (!v) {
 		pthread_mutex_unlock(&vs->lock);
 		return;
@@ -477,7 +537,7 @@ static int list_inos(uint64_t **inos, size_t *n, const struct view *v)
 		return -ENOMEM;
 	*n = mavfs_inoset_list(v->inos, *inos, cnt);
 	for (size_t i = 0; i < *n; i++)
-		(*inos)[i] = mavfs_ino(v->pub.slot, (*inos)[i]);
+		(*inos)[i] = mavfs_ino(v->pub.prefix, (*inos)[i]);
 	return 0;
 }
 
@@ -511,12 +571,11 @@ bool mavfs_views_kill_branch(struct mavfs_views *vs, const char *branch,
 
 char *mavfs_views_retire(struct mavfs_views *vs, uint64_t ino)
 {
-	uint32_t slot = mavfs_ino_slot(ino);
 	struct view *v;
 	char *name = NULL;
 
 	pthread_mutex_lock(&vs->lock);
-	v = slot >= 1 && slot <= vs->cap ? vs->slots[slot] : NULL;
+	v = view_of(vs, ino);
 	if (v && v->state == V_OPEN && !v->pub.rw && !v->retired) {
 		v->retired = true;
 		name = strdup(v->name);
@@ -550,7 +609,7 @@ uint64_t mavfs_views_root_ino(struct mavfs_views *vs, const char *name)
 		struct view *v = vs->slots[i];
 
 		if (v && v->state == V_OPEN && strcmp(v->name, name) == 0)
-			ino = mavfs_ino(i, MAV_WT_ROOT);
+			ino = mavfs_ino(v->pub.prefix, MAV_WT_ROOT);
 	}
 	pthread_mutex_unlock(&vs->lock);
 	return ino;

@@ -3,12 +3,16 @@
  * Every name in the mount root that the kernel looks up ("main", "@v3",
  * "@main", "@q4", "@3f9a") is a view: a slot of this table holding a
  * struct mav_wt. The FUSE inode number of an inode of a view is
- * (slot << 40) | wt inode, so one 64-bit number finds both the view and the
- * inode with no table lookup; slot 0 is the root directory itself
- * (FUSE_ROOT_ID). Read-only views of one commit share one mav_wt (the
- * inode tables and decoded trees are kept once); each name still gets its
- * own slot so the kernel never sees one directory under two names (the
- * dcache would move it back and forth).
+ * (prefix << 40) | wt inode, so one 64-bit number finds both the view (the
+ * prefix indexes the slot it is open in) and the inode; prefix 0 is the
+ * root directory itself (FUSE_ROOT_ID). A name keeps its prefix for the
+ * life of the mount, whichever slot it is opened in, so inode numbers do
+ * too (a read-only view numbers its inodes by name: mav_wt_open_commit);
+ * only a name whose old view still serves the kernel's inodes (a deleted
+ * branch, a retired view) gets a new one. Read-only views of one commit share
+ * one mav_wt (the inode tables and decoded trees are kept once); each name
+ * still gets its own slot so the kernel never sees one directory under two
+ * names (the dcache would move it back and forth).
  *
  * Lifetime: a view counts the kernel's references to its inodes (nlookup,
  * from every entry reply minus forgets) and the handlers running on it
@@ -45,11 +49,11 @@
 #define MAVFS_WINO_MASK  ((UINT64_C(1) << MAVFS_SLOT_SHIFT) - 1)
 #define MAVFS_MAX_SLOTS  (1u << 20)
 
-static inline uint64_t mavfs_ino(uint32_t slot, uint64_t wino)
+static inline uint64_t mavfs_ino(uint32_t prefix, uint64_t wino)
 {
-	return ((uint64_t)slot << MAVFS_SLOT_SHIFT) | wino;
+	return ((uint64_t)prefix << MAVFS_SLOT_SHIFT) | wino;
 }
-static inline uint32_t mavfs_ino_slot(uint64_t ino)
+static inline uint32_t mavfs_ino_prefix(uint64_t ino)
 {
 	return (uint32_t)(ino >> MAVFS_SLOT_SHIFT);
 }
@@ -63,8 +67,8 @@ struct mavfs_views;
 /* What a handler sees of a pinned view. Fields are stable while pinned. */
 struct mavfs_view {
 	struct mav_wt *wt;
-	uint32_t slot;
-	uint32_t gen;     /* FUSE generation: distinct for each use of a slot */
+	uint32_t prefix;  /* of its inode numbers: see above */
+	uint32_t gen;     /* FUSE generation: distinct for each opening */
 	bool rw;          /* working tree of branch `name` */
 	const char *name; /* root name ("main", "@v3") */
 };

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <xxhash.h>
+
 #include "grow.h"
 #include "codec.h"
 #include "mav/error.h"
@@ -561,6 +563,32 @@ void wt_node_unref(struct mav_wt *wt, struct node *n)
 	}
 }
 
+/* Read-only views number a node by what it is, not by when it was first
+ * looked up, so a file the kernel forgot (or a view closed and opened
+ * again) comes back with the number it had: inode numbers hold for the
+ * life of a mount. The number is a hash of the parent's number and the
+ * name (of the link group, for hard links) in [2^39, 2^40); one already
+ * taken by a node in memory moves on to the next free one (those two may
+ * then swap numbers if both are forgotten and come back in the other
+ * order). Working trees keep counting: their numbers are persisted. */
+#define VIEW_INO_BASE (UINT64_C(1) << 39)
+
+static uint64_t view_ino(struct mav_wt *wt, uint64_t parent,
+                         const struct mav_entry *e)
+{
+	uint64_t h =
+	    e->link_id
+	        ? XXH3_64bits_withSeed(&e->link_id, sizeof(e->link_id), 1)
+	        : XXH3_64bits_withSeed(e->name, strlen(e->name), parent);
+
+	for (;; h++) {
+		uint64_t ino = VIEW_INO_BASE | (h & (VIEW_INO_BASE - 1));
+
+		if (!wt_node(wt, ino))
+			return ino;
+	}
+}
+
 /* A node for a base tree entry of directory dir. */
 int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
                  const struct mav_entry *e)
@@ -593,7 +621,7 @@ int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
 		*out = n;
 		return 0;
 	}
-	n = wt_node_new(wt, 0);
+	n = wt_node_new(wt, wt->branch ? 0 : view_ino(wt, dir->ino, e));
 	if (!n)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	n->parent = dir->ino;

@@ -5,7 +5,8 @@
 # checksumming every file of @v1 in different orders, threads doing random
 # preads against the source, readers of one version while another branch
 # is written and snapshotted over and over, and readers across many views
-# at once (more than the view table holds). Every byte must match.
+# at once (more than the view table holds, their inode numbers kept), with
+# caches of 1 MiB. Every byte must match.
 # TAP output; exits 1 on any failure.
 . "$(dirname "$0")/lib_mount.sh"
 
@@ -33,9 +34,13 @@ sys.stdout.buffer.write(b"\0".join(names) + b"\0")' "$2" |
 }
 export -f shuffled_sums
 
-echo "1..14"
+echo "1..16"
 
-ok "mount (a small view table: max_views=4)" mount_fg "$MAV_REPO" "$MNT" -o max_views=4
+ok "a cache size that is not a size is refused" \
+	fails_with "bad size for chunk_cache: 'abc'" \
+	"$FS" "$MAV_REPO" "$MNT" -f -o chunk_cache=abc
+ok "mount (a small view table and caches: max_views=4, 1M each)" \
+	mount_fg "$MAV_REPO" "$MNT" -o max_views=4,chunk_cache=1M,tree_cache=1M
 ok "8 processes checksum all $NFILES files of @v1 at once (cold)" \
 	bash -c 'for i in 1 2 3 4 5 6 7 8; do shuffled_sums "$1/@v1" $i >"$2/p$i" & done; wait
 		for i in 1 2 3 4 5 6 7 8; do cmp <(sort -k2 "$2/sums") "$2/p$i" || exit 1; done' \
@@ -101,6 +106,14 @@ ok "blobs in each version are what was written then" \
 	bash -c 'for v in 2 3 4 5 6; do n=$((v - 1)); cmp "$1/@v$v/blob$n" "$1/w/blob$n" || exit 1; done' _ "$MNT"
 
 # More views than the table holds: they are closed and reopened as needed.
+# Inode numbers stay what they were (the kernel may hold them all along).
+inodes() {
+	stat -c "%i %n" "$MNT/@v1" "$MNT/@v1/small/d000" "$MNT/@v1/small/d000/f000000.dat"
+	for v in 2 3 4 5 6; do stat -c "%i %n" "$MNT/@v$v" "$MNT/@v$v/blob1" "$MNT/@v$v/log.txt"; done
+}
+export -f inodes
+export MNT
+inodes >"$T/inodes-before"
 ok "reading 6 versions in parallel with a table of 4 views" \
 	bash -c 'for v in 1 2 3 4 5 6; do (cat "$1/@v$v/log.txt" "$1/@v1/small/"*/* >/dev/null 2>&1; sha256sum "$1/@v$v/blob1" 2>/dev/null) & done; wait
 		for v in 2 3 4 5 6; do cmp "$1/@v$v/blob1" "$1/w/blob1" || exit 1; done' _ "$MNT"
@@ -109,6 +122,7 @@ ok "then the janitor brings the open views back within the bound" \
 		grep "views open" "$1/daemon.log"; exit 1' _ "$T"
 ok "names dropped by the kernel still resolve (views reopen)" \
 	bash -c 'for v in 1 2 3 4 5 6; do ls "$1/@v$v" >/dev/null || exit 1; done; cmp "$1/@v2/blob1" "$1/w/blob1"' _ "$MNT"
+ok "with the inode numbers they had" bash -c 'diff "$1/inodes-before" <(inodes)' _ "$T"
 # Files held open in six views: the kernel must keep all six, so above the
 # bound the janitor asks it to drop names; the open files keep their views
 # (they close once the kernel reclaims what it cached under them).

@@ -45,7 +45,7 @@ snap() { "$M" snapshot -m "$1" | awk '{print $1}'; }
 export M
 export -f snap
 
-echo "1..40"
+echo "1..42"
 
 ok "mount" mount_fg
 ok "edits in the working tree succeed" edit "$W"
@@ -57,8 +57,14 @@ ok "status through the daemon lists the changes" \
 	bash -c '"$1" status >"$2/st" && grep -qx "A new.txt" "$2/st" &&
 		grep -qx "M captions.jsonl" "$2/st" && grep -qx "D odd/empty" "$2/st"' \
 	_ "$M" "$T"
+# Looked up and listed before the snapshot, so the kernel has cached the
+# root's listing, @v2's absence and @main as v1.
+ok "before it: no @v2 (looked up, listed), @main shows v1" \
+	bash -c '! stat "$1/@v2" 2>/dev/null && ! ls "$1" | grep -qx @v2 &&
+		[ -e "$1/@main/odd/plain.txt" ] && ! [ -e "$1/@main/new.txt" ]' _ "$MNT"
 ok "snapshot through the daemon prints v2" bash -c '[ "$(snap two)" = v2 ]'
 ok "@v2 appears at once, without a remount" test -d "$MNT/@v2"
+ok "and in the root's listing" bash -c 'ls "$1" | grep -qx @v2' _ "$MNT"
 ok "@v2 equals the working tree, mtimes included" treecmp "$W" "$MNT/@v2"
 ok "@main now points at v2" treecmp "$W" "$MNT/@main"
 ok "@v1 is unchanged" treecmp "$S1" "$MNT/@v1"

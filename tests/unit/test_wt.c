@@ -310,6 +310,50 @@ static void test_big_file_paged(void **state)
 	free(data);
 }
 
+/* In a snapshot's view a name keeps its inode number when the kernel
+ * forgets it and looks it up again, and when the view is opened anew;
+ * the names of a hard link share one. */
+static void test_view_inode_numbers_stay(void **state)
+{
+	struct fx *f = *state;
+	struct mav_wt *view = NULL;
+	struct mav_attr a;
+	uint64_t d, x, y, l1, l2;
+	mav_id c;
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	d = a.ino;
+	x = mkfile(f->wt, d, "x", "X", 1);
+	mkfile(f->wt, d, "y", "Y", 1);
+	assert_int_equal(mav_wt_link(&a, f->wt, x, MAV_WT_ROOT, "x-link"), 0);
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	d = look(view, MAV_WT_ROOT, "d");
+	x = look(view, d, "x");
+	y = look(view, d, "y");
+	l1 = look(view, MAV_WT_ROOT, "x-link");
+	assert_true(d && x && y && x != y && x != d);
+	assert_int_equal(l1, x);
+	/* Forgotten by the kernel (the lookups above are its references),
+	 * then looked up again in the other order. */
+	mav_wt_forget(view, l1, 1);
+	mav_wt_forget(view, x, 1);
+	mav_wt_forget(view, y, 1);
+	mav_wt_forget(view, d, 1);
+	assert_int_equal(look(view, MAV_WT_ROOT, "x-link"), x);
+	assert_int_equal(look(view, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(view, d, "y"), y);
+	assert_int_equal(look(view, d, "x"), x);
+	mav_wt_close(view);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	assert_int_equal(look(view, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(view, d, "y"), y);
+	l2 = look(view, d, "x");
+	assert_int_equal(l2, x);
+	mav_wt_close(view);
+}
+
 static void test_holes_truncate_append(void **state)
 {
 	struct fx *f = *state;
@@ -804,6 +848,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_read_snapshot, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_big_file_paged),
+	    cmocka_unit_test_setup_teardown(test_view_inode_numbers_stay, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_small_edit_costs_few_chunks,
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_holes_truncate_append, setup,
