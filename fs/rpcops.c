@@ -329,7 +329,7 @@ static int op_fsck(struct mavfs *fs, char *const *a, const uint32_t *len,
 
 	(void)a;
 	pthread_rwlock_rdlock(&fs->gc_lock);
-	rc = mav_fsck(&r, fs->repo, fsck_problem, res);
+	rc = mav_fsck(&r, fs->repo, fsck_problem, NULL, res);
 	pthread_rwlock_unlock(&fs->gc_lock);
 	return rc;
 }

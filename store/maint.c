@@ -27,7 +27,8 @@ struct walk {
 	struct mav_idset objs, chunks; /* chunks: val = plain length */
 	bool verify;                   /* fsck: read and check every chunk */
 	mav_problem_fn problem;
-	void *ctx;
+	mav_fsck_tick_fn tick;
+	void *ctx; /* of problem and tick */
 	struct mav_fsck_report *rep;
 };
 
@@ -131,9 +132,11 @@ static int walk_blob(struct walk *w, const mav_id *id)
 		rc = mav_idset_add(&w->chunks, &b->ids[i], len);
 		if (rc == 1 && w->rep)
 			w->rep->chunks++;
-		if (rc == 1 && w->verify)
+		if (rc == 1 && w->verify) {
 			rc = check_chunk(w, &b->ids[i], len);
-		else if (rc == 1)
+			if (w->tick)
+				w->tick(w->ctx, len);
+		} else if (rc == 1)
 			rc = 0;
 	}
 	mav_blob_free(b);
@@ -268,10 +271,14 @@ static void walk_free(struct walk *w)
 }
 
 int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
-             void *ctx)
+             mav_fsck_tick_fn tick, void *ctx)
 {
-	struct walk w = {
-	    .r = r, .verify = true, .problem = fn, .ctx = ctx, .rep = out};
+	struct walk w = {.r = r,
+	                 .verify = true,
+	                 .problem = fn,
+	                 .tick = tick,
+	                 .ctx = ctx,
+	                 .rep = out};
 	int rc;
 
 	memset(out, 0, sizeof(*out));

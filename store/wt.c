@@ -563,17 +563,19 @@ void wt_node_unref(struct mav_wt *wt, struct node *n)
 	}
 }
 
-/* Read-only views number a node by what it is, not by when it was first
- * looked up, so a file the kernel forgot (or a view closed and opened
- * again) comes back with the number it had: inode numbers hold for the
- * life of a mount. The number is a hash of the parent's number and the
+/* A node of a base tree entry is numbered by what it is, not by when it
+ * was first looked up, so a file the kernel forgot (or a view closed and
+ * opened again) comes back with the number it had: inode numbers hold for
+ * the life of a mount. The number is a hash of the parent's number and the
  * name (of the link group, for hard links) in [2^39, 2^40); one already
- * taken by a node in memory moves on to the next free one (those two may
- * then swap numbers if both are forgotten and come back in the other
- * order). Working trees keep counting: their numbers are persisted. */
-#define VIEW_INO_BASE (UINT64_C(1) << 39)
+ * taken, by a node in memory or a persisted record of a working tree,
+ * moves on to the next free one (two such may then swap numbers if both
+ * are forgotten and come back in the other order). Files created in a
+ * working tree count up from 2, below that range, and keep their number
+ * while their record is persisted, that is until the next snapshot. */
+#define BASE_INO_MIN (UINT64_C(1) << 39)
 
-static uint64_t view_ino(struct mav_wt *wt, uint64_t parent,
+static uint64_t base_ino(struct mav_wt *wt, uint64_t parent,
                          const struct mav_entry *e)
 {
 	uint64_t h =
@@ -582,9 +584,14 @@ static uint64_t view_ino(struct mav_wt *wt, uint64_t parent,
 	        : XXH3_64bits_withSeed(e->name, strlen(e->name), parent);
 
 	for (;; h++) {
-		uint64_t ino = VIEW_INO_BASE | (h & (VIEW_INO_BASE - 1));
+		uint64_t ino = BASE_INO_MIN | (h & (BASE_INO_MIN - 1));
+		uint8_t key[WT_KEY_MAX];
 
-		if (!wt_node(wt, ino))
+		if (wt_node(wt, ino))
+			continue;
+		if (!wt->branch || mav_kv_get(wt->r->kv, MAV_CF_WT, key,
+		                              wt_key(key, wt, 'i', ino, NULL),
+		                              NULL, NULL) == MAV_ENOTFOUND)
 			return ino;
 	}
 }
@@ -621,7 +628,7 @@ int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
 		*out = n;
 		return 0;
 	}
-	n = wt_node_new(wt, wt->branch ? 0 : view_ino(wt, dir->ino, e));
+	n = wt_node_new(wt, base_ino(wt, dir->ino, e));
 	if (!n)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	n->parent = dir->ino;

@@ -22,6 +22,7 @@
 #include <mav/error.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "tree.h"
 
 struct link_slot {
@@ -36,7 +37,7 @@ struct export_ctx {
 	struct mav_repo *r;
 	int rootfd;
 	bool root; /* running as root: restore owners */
-	uint64_t files, bytes;
+	struct progress prog;
 	struct link_slot *links[LINK_BUCKETS];
 };
 
@@ -137,8 +138,7 @@ static int export_file(struct export_ctx *x, int dirfd,
 		rc = sys_fail("cannot write", path);
 	if (rc == 0 && e->link_id && e->nlink > 1)
 		rc = link_add(x, e->link_id, path);
-	x->files++;
-	x->bytes += e->size;
+	progress_done(&x->prog, 1, e->size);
 	return rc;
 }
 
@@ -259,8 +259,11 @@ static int export_run(struct cli *c, struct mav_repo *r, const char *spec,
 		rc = mav_error_set(-ENOTDIR, "'%s' is not a directory", spec);
 	if (rc == 0)
 		rc = open_dest(dest, &created, &x.rootfd);
-	if (rc == 0)
+	if (rc == 0) {
+		progress_start(&x.prog, "export", "files");
 		rc = export_tree(&x, x.rootfd, &n.id, "");
+		progress_stop(&x.prog);
+	}
 	/* The root's own attributes only on a directory we made. */
 	if (rc == 0 && created && n.e)
 		rc = apply_attrs(&x, x.rootfd, n.e, dest);

@@ -72,7 +72,7 @@ static int import_into(struct cli *c, struct imp *m, struct mav_repo *r,
 	}
 	if (rc)
 		return cli_fail(c, rc);
-	progress_start(&m->prog, "import");
+	progress_start(&m->prog, "import", "files");
 	rc = imp_run(m, src);
 	progress_stop(&m->prog);
 	if (rc)

@@ -17,6 +17,7 @@
 #include <mav/maint.h>
 
 #include "cli.h"
+#include "progress.h"
 #include "out.h"
 
 /* ---- init ---- */
@@ -218,7 +219,13 @@ int cmd_du(struct cli *c, int argc, char **argv)
 struct fsck_ctx {
 	struct json *j; /* NULL: human output */
 	uint64_t n;
+	struct progress prog;
 };
+
+static void fsck_tick(void *arg, uint32_t len)
+{
+	progress_done(&((struct fsck_ctx *)arg)->prog, 1, len);
+}
 
 static void fsck_problem(void *arg, const char *problem)
 {
@@ -235,7 +242,7 @@ static int fsck_local(struct cli *c, struct mav_repo *r, bool json)
 {
 	struct mav_fsck_report rep = {0};
 	struct json j;
-	struct fsck_ctx x = {json ? &j : NULL, 0};
+	struct fsck_ctx x = {.j = json ? &j : NULL};
 	int rc;
 
 	json_init(&j, stdout);
@@ -245,7 +252,9 @@ static int fsck_local(struct cli *c, struct mav_repo *r, bool json)
 		json_arr(&j);
 	}
 	mav_error_clear();
-	rc = mav_fsck(&rep, r, fsck_problem, &x);
+	progress_start(&x.prog, "fsck", "chunks");
+	rc = mav_fsck(&rep, r, fsck_problem, fsck_tick, &x);
+	progress_stop(&x.prog);
 	if (rc)
 		return cli_fail(c, rc); /* a half document is no document */
 	if (json) {

@@ -33,11 +33,12 @@ static void draw(struct progress *p, bool final)
 
 	if (secs <= 0)
 		secs = 1e-9;
-	fprintf(stderr,
-	        "\r%s: %" PRIu64 "/%" PRIu64
-	        " files, %s, %.1f MB/s, %.0fs\033[K%s",
-	        p->label, done, seen, out_size(sz, bytes), bytes / secs / 1e6,
-	        secs, final ? "\n" : "");
+	fprintf(stderr, "\r%s: %" PRIu64, p->label, done);
+	if (seen)
+		fprintf(stderr, "/%" PRIu64, seen);
+	fprintf(stderr, " %s, %s, %.1f MB/s, %.0fs\033[K%s", p->unit,
+	        out_size(sz, bytes), bytes / secs / 1e6, secs,
+	        final ? "\n" : "");
 	fflush(stderr);
 }
 
@@ -62,10 +63,11 @@ static void *run(void *arg)
 	return NULL;
 }
 
-void progress_start(struct progress *p, const char *label)
+void progress_start(struct progress *p, const char *label, const char *unit)
 {
 	memset(p, 0, sizeof(*p));
 	p->label = label;
+	p->unit = unit;
 	p->start_ns = progress_now_ns();
 	atomic_init(&p->stop, false);
 	atomic_init(&p->files_seen, 0);

@@ -2,8 +2,8 @@
  *
  * Shown only when stderr is a terminal. Counters are atomics that any thread
  * may bump; a background thread redraws the line a few times a second with
- * files done (of seen so far), bytes and throughput. progress_stop() draws
- * the final state and ends the line.
+ * items done (of seen so far, when the caller counts them ahead), bytes and
+ * throughput. progress_stop() draws the final state and ends the line.
  */
 #ifndef MAVCTL_PROGRESS_H
 #define MAVCTL_PROGRESS_H
@@ -22,10 +22,10 @@ struct progress {
 	pthread_t thread;
 	pthread_mutex_t mu; /* guards cond for the wakeup to stop */
 	pthread_cond_t cond;
-	const char *label;
+	const char *label, *unit; /* "import", "files" */
 };
 
-void progress_start(struct progress *p, const char *label);
+void progress_start(struct progress *p, const char *label, const char *unit);
 void progress_seen(struct progress *p, uint64_t files);
 void progress_done(struct progress *p, uint64_t files, uint64_t bytes);
 void progress_stop(struct progress *p);

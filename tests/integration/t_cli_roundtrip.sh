@@ -17,7 +17,7 @@ S="$T/src"
 python3 "$GEN" generate "$S" --seed 7 --size 20M >/dev/null
 add_awkward "$S"
 
-echo "1..25"
+echo "1..26"
 
 ok "init creates a repository" "$M" init --chunk-avg 32K
 ok "import copies the tree" "$M" import "$S"
@@ -167,5 +167,16 @@ progress_on_tty() {
 		tr '\r' '\n' <"$T/tty.out" | grep -q '^import: .* files, .*/s'
 }
 ok "import shows a progress line on a terminal only" progress_on_tty
+# export and fsck too: lines such as "fsck: 12 chunks, 3.0 MB, ...".
+progress_others() {
+	"$M" export v1 "$T/exp-plain" 2>"$T/plain.err" >/dev/null &&
+		"$M" fsck 2>>"$T/plain.err" >/dev/null &&
+		! grep -q 'files, \|chunks, ' "$T/plain.err" &&
+		script -qec "$M export v1 $T/exp-tty" /dev/null >"$T/tty.out" &&
+		tr '\r' '\n' <"$T/tty.out" | grep -q '^export: [1-9][0-9]* files, .*/s' &&
+		script -qec "$M fsck" /dev/null >"$T/tty.out" &&
+		tr '\r' '\n' <"$T/tty.out" | grep -q '^fsck: [1-9][0-9]* chunks, .*/s'
+}
+ok "export and fsck show one on a terminal only" progress_others
 
 finish

@@ -125,7 +125,7 @@ static void fsck_clean(struct mav_repo *r)
 {
 	struct mav_fsck_report rep;
 
-	assert_int_equal(mav_fsck(&rep, r, NULL, NULL), 0);
+	assert_int_equal(mav_fsck(&rep, r, NULL, NULL, NULL), 0);
 	assert_int_equal(rep.problems, 0);
 }
 

@@ -23,6 +23,7 @@ struct fx {
 	struct mav_repo *r;
 	struct mav_wt *wt;
 	char problems[4096];
+	uint64_t ticks, tick_bytes; /* fsck's progress */
 };
 
 static int setup(void **state)
@@ -76,6 +77,14 @@ static void collect(void *ctx, const char *line)
 	strcat(f->problems, "\n");
 }
 
+static void count_tick(void *ctx, uint32_t len)
+{
+	struct fx *f = ctx;
+
+	f->ticks++;
+	f->tick_bytes += len;
+}
+
 static void test_fsck_clean_then_corrupt(void **state)
 {
 	struct fx *f = *state;
@@ -93,8 +102,11 @@ static void test_fsck_clean_then_corrupt(void **state)
 	put(f, "a", 300000, 1);
 	put(f, "b", 1000, 2);
 	snap(f, &c);
-	assert_int_equal(mav_fsck(&rep, f->r, collect, f), 0);
+	assert_int_equal(mav_fsck(&rep, f->r, collect, count_tick, f), 0);
 	assert_int_equal(rep.problems, 0);
+	/* One tick per chunk, with its bytes: the two files' whole size. */
+	assert_int_equal(f->ticks, rep.chunks);
+	assert_int_equal(f->tick_bytes, 300000 + 1000);
 	assert_int_equal(rep.commits, 1);
 	assert_true(rep.chunks >= 3);
 	/* Flip one byte in the payload of the second chunk of "a" (chunks
@@ -121,7 +133,7 @@ static void test_fsck_clean_then_corrupt(void **state)
 	assert_int_equal(mav_kv_write(mav_repo_kv(f->r), b, 0), 0);
 	mav_kv_batch_free(b);
 	free(frame);
-	assert_int_equal(mav_fsck(&rep, f->r, collect, f), 0);
+	assert_int_equal(mav_fsck(&rep, f->r, collect, NULL, f), 0);
 	assert_int_equal(rep.problems, 1);
 	mav_id_hex(hex, &chunk);
 	assert_non_null(strstr(f->problems, hex));
@@ -178,7 +190,7 @@ static void test_gc_frees_unreachable(void **state)
 	assert_int_equal(mav_gc(&g, f->r), 0);
 	assert_true(g.chunks_deleted >= 2);
 	assert_true(g.bytes_freed >= 400000);
-	assert_int_equal(mav_fsck(&rep, f->r, collect, f), 0);
+	assert_int_equal(mav_fsck(&rep, f->r, collect, NULL, f), 0);
 	assert_int_equal(rep.problems, 0);
 	assert_int_equal(mav_gc(&g, f->r), 0);
 	assert_int_equal(g.chunks_deleted, 0);
@@ -248,7 +260,7 @@ static void test_gc_drops_copy_of_racing_writers(void **state)
 	assert_int_equal(mav_repo_read_chunk(f->r, &id, 0, back, sizeof(back)),
 	                 0);
 	assert_memory_equal(back, data, sizeof(data));
-	assert_int_equal(mav_fsck(&rep, f->r, collect, f), 0);
+	assert_int_equal(mav_fsck(&rep, f->r, collect, NULL, f), 0);
 	assert_int_equal(rep.problems, 0);
 	mav_wt_forget(f->wt, a.ino, 1);
 }

@@ -443,7 +443,7 @@ static void test_big_directory_in_views(void **state)
 	/* gc keeps every page of both versions; fsck finds them whole. */
 	assert_int_equal(mav_gc(&g, r), 0);
 	assert_int_equal(g.objects_deleted, 0);
-	assert_int_equal(mav_fsck(&rep, r, NULL, NULL), 0);
+	assert_int_equal(mav_fsck(&rep, r, NULL, NULL, NULL), 0);
 	assert_int_equal(rep.problems, 0);
 	assert_true(rep.trees > 2 * 5);
 	mav_repo_close(r);
@@ -489,7 +489,7 @@ static void test_fsck_names_a_missing_page(void **state)
 	mav_kv_batch_free(b);
 	mav_cache_clear(r->trees);
 
-	assert_int_equal(mav_fsck(&rep, r, collect, problems), 0);
+	assert_int_equal(mav_fsck(&rep, r, collect, NULL, problems), 0);
 	assert_true(rep.problems >= 1);
 	mav_id_hex(hex, &x->p[2].id);
 	assert_non_null(strstr(problems, hex));

@@ -275,7 +275,7 @@ static void test_big_file_paged(void **state)
 	expect_content(wt, ino, data, len);
 
 	assert_int_equal(mav_gc(&gc, r), 0);
-	assert_int_equal(mav_fsck(&rep, r, collect_problem, problems), 0);
+	assert_int_equal(mav_fsck(&rep, r, collect_problem, NULL, problems), 0);
 	assert_int_equal(rep.problems, 0);
 	/* An index whose pages are not what it says (the totals still add
 	 * up) is refused, naming the page. */
@@ -298,7 +298,7 @@ static void test_big_file_paged(void **state)
 	assert_int_equal(
 	    mav_kv_batch_del(b, MAV_CF_OBJECTS, x->p[0].id.b, MAV_ID_LEN), 0);
 	assert_int_equal(mav_repo_write(r, b, 0), 0);
-	assert_int_equal(mav_fsck(&rep, r, collect_problem, problems), 0);
+	assert_int_equal(mav_fsck(&rep, r, collect_problem, NULL, problems), 0);
 	assert_true(rep.problems >= 1);
 	mav_id_hex(hex, &x->p[0].id);
 	assert_non_null(strstr(problems, hex));
@@ -352,6 +352,20 @@ static void test_view_inode_numbers_stay(void **state)
 	l2 = look(view, d, "x");
 	assert_int_equal(l2, x);
 	mav_wt_close(view);
+	/* A working tree opened on the snapshot numbers its unchanged files
+	 * the same way, also after the kernel forgot them; a changed one
+	 * keeps its number while its record is persisted. */
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(f->wt, d, "y"), y);
+	assert_int_equal(mav_wt_write(f->wt, y, 1, "!", 1), 1);
+	assert_int_equal(mav_wt_fsync(f->wt, y), 0);
+	mav_wt_forget(f->wt, y, 1);
+	mav_wt_forget(f->wt, d, 1);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(f->wt, d, "y"), y);
+	assert_int_equal(look(f->wt, d, "x"), x);
 }
 
 static void test_holes_truncate_append(void **state)

@@ -21,10 +21,12 @@ struct mav_fsck_report {
 };
 /* One line per problem, e.g. "chunk 3f9a...: checksum mismatch". */
 typedef void (*mav_problem_fn)(void *ctx, const char *problem);
+/* One more chunk checked, of len plain bytes (for a progress bar). */
+typedef void (*mav_fsck_tick_fn)(void *ctx, uint32_t len);
 /* Returns 0 when the walk completed (problems counted in the report), or an
- * error if it could not run. */
+ * error if it could not run. tick may be NULL; both get ctx. */
 int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
-             void *ctx);
+             mav_fsck_tick_fn tick, void *ctx);
 
 struct mav_gc_report {
 	uint64_t chunks_deleted, objects_deleted;
