@@ -518,6 +518,7 @@ struct node *wt_node_new(struct mav_wt *wt, uint64_t ino)
 
 static void node_free(struct mav_wt *wt, struct node *n)
 {
+	wt->splits -= n->split_at != 0;
 	wt_tab_del(&wt->by_ino, n, WT_TAB_INO);
 	if (n->in_child_tab)
 		wt_tab_del(&wt->by_child, n, WT_TAB_CHILD);

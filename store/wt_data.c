@@ -734,10 +734,12 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 		/* The kernel cuts a write() that starts inside a page it has
 		 * not cached after that page, and sends the rest next: a
 		 * snapshot waits for the rest (see mav_wt_snapshot). */
+		wt->splits -= n->split_at != 0;
 		n->split_at = (off + len) % WT_PAGE == 0 &&
 		                      (off % WT_PAGE || len >= WT_SPLIT_MIN)
 		                  ? wt_now()
 		                  : 0;
+		wt->splits += n->split_at != 0;
 		if (off + len > n->rec.size)
 			n->rec.size = off + len;
 		if (!wt->kernel_times)

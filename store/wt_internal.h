@@ -117,6 +117,7 @@ struct mav_wt {
 	mav_id root_tree;            /* its root tree (or the empty tree) */
 	uint64_t next_ino;           /* in memory; persisted on materialize */
 	uint64_t dirty_bytes;        /* sum over nodes */
+	size_t splits;               /* nodes with split_at set */
 	uint64_t stream_bytes;       /* sum of stream->held */
 	struct behind_pool *feeders; /* for streams' writes; NULL until used */
 	bool kernel_times;           /* writes do not stamp mtime/ctime */

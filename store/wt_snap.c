@@ -19,9 +19,14 @@
 #include "wt_internal.h"
 #include "wt_refs.h"
 
-#define PATH_BUF       8192
-#define SPLIT_WAIT_NS  5000000 /* 5 ms: the rest of a split write is due */
-#define SPLIT_WAIT_MAX 200     /* 1 ms pauses before snapshotting anyway */
+#define PATH_BUF 8192
+/* The rest of a split write() follows within microseconds, unless its
+ * writer is descheduled in between: on a busy machine that took more than
+ * 5 ms (a snapshot then held half of a write), so a head counts as a head
+ * for a second. A writer whose every write looks like one (dd bs=1M: each
+ * a whole max_write) delays a snapshot by SPLIT_WAIT_MAX pauses. */
+#define SPLIT_WAIT_NS  1000000000 /* 1 s */
+#define SPLIT_WAIT_MAX 1000       /* 1 ms pauses before snapshotting anyway */
 
 static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
                       struct mav_kv_batch *b, int depth);
@@ -273,11 +278,14 @@ out:
 }
 
 /* Has a file, written in the last SPLIT_WAIT_NS, been left with the head
- * of a write() whose rest the kernel has yet to send? */
+ * of a write() whose rest the kernel has yet to send? (Its next write
+ * clears the mark.) */
 static bool split_in_flight(struct mav_wt *wt)
 {
 	int64_t since = wt_now() - SPLIT_WAIT_NS;
 
+	if (wt->splits == 0) /* no writer left one: no need to look */
+		return false;
 	for (size_t i = 0; i < wt->by_ino.nb; i++)
 		for (struct node *n = wt->by_ino.b[i]; n; n = n->next_ino)
 			if (n->split_at > since)
@@ -294,9 +302,8 @@ int mav_wt_snapshot(mav_id *commit_out, uint64_t *version_out,
 	if (!wt->branch)
 		return -EROFS;
 	pthread_mutex_lock(&wt->lock);
-	/* Each write() wholly in or wholly out: let split ones finish (the
-	 * rest follows within microseconds; a writer that never pauses only
-	 * delays the snapshot by SPLIT_WAIT_MAX pauses). */
+	/* Each write() wholly in or wholly out: wait for a moment when no
+	 * split one is half done. */
 	while (split_in_flight(wt) && waited++ < SPLIT_WAIT_MAX) {
 		pthread_mutex_unlock(&wt->lock);
 		nanosleep(&pause, NULL);

@@ -1,5 +1,6 @@
 /* test_wt.c - working trees and snapshot views over the in-memory store. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -366,6 +367,52 @@ static void test_view_inode_numbers_stay(void **state)
 	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
 	assert_int_equal(look(f->wt, d, "y"), y);
 	assert_int_equal(look(f->wt, d, "x"), x);
+}
+
+struct snap_job {
+	struct mav_wt *wt;
+	mav_id commit;
+	int rc;
+};
+
+static void *snap_main(void *arg)
+{
+	struct snap_job *j = arg;
+	struct mav_snapshot_opts o = {.message = "m", .author = "t"};
+	uint64_t v;
+
+	j->rc = mav_wt_snapshot(&j->commit, &v, j->wt, &o);
+	return NULL;
+}
+
+/* The kernel sends a write() that starts inside an uncached page as two
+ * requests, cut at the page's end. A snapshot taken between them waits
+ * for the second, also when its writer is slow to send it (30 ms here;
+ * it took over 5 ms on a busy machine), so the write is wholly in. */
+static void test_snapshot_waits_for_split_write(void **state)
+{
+	struct fx *f = *state;
+	struct timespec slow = {0, 30000000};
+	uint8_t rec[5100], back[5200];
+	struct mav_wt *view = NULL;
+	struct snap_job j = {.wt = f->wt};
+	pthread_t t;
+	uint64_t ino;
+
+	memset(rec, 'r', sizeof(rec));
+	ino = mkfile(f->wt, MAV_WT_ROOT, "log", rec, 100);
+	assert_int_equal(mav_wt_write(f->wt, ino, 100, rec + 100, 3996), 3996);
+	assert_int_equal(pthread_create(&t, NULL, snap_main, &j), 0);
+	nanosleep(&slow, NULL);
+	assert_int_equal(mav_wt_write(f->wt, ino, 4096, rec + 4096, 1004),
+	                 1004);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(j.rc, 0);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &j.commit), 0);
+	assert_int_equal(mav_wt_read(view, look(view, MAV_WT_ROOT, "log"), 0,
+	                             back, sizeof(back)),
+	                 sizeof(rec));
+	mav_wt_close(view);
 }
 
 static void test_holes_truncate_append(void **state)
@@ -862,6 +909,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_write_read_snapshot, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_big_file_paged),
+	    cmocka_unit_test_setup_teardown(test_snapshot_waits_for_split_write,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_view_inode_numbers_stay, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_small_edit_costs_few_chunks,
