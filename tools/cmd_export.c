@@ -6,7 +6,8 @@
  * writing into them would change the mtime again (or fail on 0555). The
  * second and later names of a hard-linked file (same link_id) become hard
  * links of the first one written. Zero chunks become holes. Owners are
- * restored only when running as root.
+ * restored only when running as root. A file that fails midway (a damaged
+ * chunk, a full disk) is removed, so what is left is whole.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,6 +137,10 @@ static int export_file(struct export_ctx *x, int dirfd,
 		rc = apply_attrs(x, fd, e, path);
 	if (close(fd) && rc == 0)
 		rc = sys_fail("cannot write", path);
+	/* A file that could not be written whole (a damaged chunk, a full
+	 * disk) is not left behind looking complete. */
+	if (rc < 0)
+		unlinkat(dirfd, e->name, 0);
 	if (rc == 0 && e->link_id && e->nlink > 1)
 		rc = link_add(x, e->link_id, path);
 	progress_done(&x->prog, 1, e->size);

@@ -2,9 +2,11 @@
 # shellcheck disable=SC2015,SC2016,SC2119 # bash -c gets "$1"; A && B || bail
 # t_cli_corrupt.sh: a damaged chunk (one byte of its stored frame flipped,
 # so the frame's XXH3 checksum must catch it) is reported by fsck (exit 6,
-# naming the chunk) and by the read that meets it (cat exits 6 naming the
-# chunk, prints nothing of the file); every other file still reads, and gc
-# deletes nothing that is referenced. TAP output; exits 1 on any failure.
+# naming the chunk) and by the read that meets it: cat exits 6 naming the
+# chunk, having printed only the bytes before it; export exits 6 naming it,
+# every file it wrote is whole and nothing of the damaged one is left. Every
+# other file still reads, and gc deletes nothing that is referenced. TAP
+# output; exits 1 on any failure.
 . "$(dirname "$0")/lib_mount.sh"
 
 S="$T/src"
@@ -17,7 +19,7 @@ head -c 500000 /dev/urandom >"$S/sub/other.bin"
 	exit 1
 }
 
-echo "1..7"
+echo "1..8"
 
 ok "fsck is clean before the damage" "$M" fsck
 ID=$("$MAV_BIN/mav-corrupt" "$MAV_REPO" v1:victim.bin 3)
@@ -31,11 +33,25 @@ cat_fails() {
 	"$M" cat v1:victim.bin >"$T/cat.out" 2>"$T/cat.err"
 	local rc=$?
 	cat "$T/cat.err"
+	local got
+	got=$(stat -c %s "$T/cat.out")
 	[ $rc -eq 6 ] && grep -q "$ID" "$T/cat.err" &&
 		[ "$(wc -l <"$T/cat.err")" = 1 ] &&
-		! cmp -s "$T/cat.out" "$S/victim.bin"
+		[ "$got" -lt "$(stat -c %s "$S/victim.bin")" ] &&
+		cmp -s "$T/cat.out" <(head -c "$got" "$S/victim.bin")
 }
-ok "cat of the damaged file exits 6 naming the chunk" cat_fails
+ok "cat of the damaged file exits 6 naming the chunk, no wrong byte out" \
+	cat_fails
+export_fails() {
+	"$M" export v1 "$T/exp" 2>"$T/exp.err"
+	local rc=$?
+	cat "$T/exp.err"
+	[ $rc -eq 6 ] && grep -q "$ID" "$T/exp.err" &&
+		! [ -e "$T/exp/victim.bin" ] &&
+		cmp "$T/exp/sub/other.bin" "$S/sub/other.bin"
+}
+ok "export exits 6 naming it; what it wrote is whole, the damaged file gone" \
+	export_fails
 ok "the undamaged file reads byte for byte" \
 	bash -c '"$1" cat v1:sub/other.bin | cmp - "$2"' _ "$M" "$S/sub/other.bin"
 gc_keeps() {
