@@ -17,7 +17,7 @@ S="$T/src"
 python3 "$GEN" generate "$S" --seed 7 --size 20M >/dev/null
 add_awkward "$S"
 
-echo "1..26"
+echo "1..27"
 
 ok "init creates a repository" "$M" init --chunk-avg 32K
 ok "import copies the tree" "$M" import "$S"
@@ -123,6 +123,27 @@ assert d["dedup_ratio"] >= 1.9, d   # v1 and v2 share everything' &&
 		"$M" du v1 | grep -q '^dedup'
 }
 ok "du reports logical, unique, stored bytes and ratios" du_json
+# Text compresses with the default zstd level (3); --zstd-level 0 stores
+# frames raw, and du's compression ratio says which.
+compression() {
+	mkdir -p "$T/text" &&
+		python3 -c 'import sys
+for i in range(20000):
+    print("{\"path\": \"images/%06d.png\", \"license\": \"CC-BY-4.0\"}" % i)' \
+			>"$T/text/captions.jsonl" &&
+		"$M" -R "$T/zdef" init >/dev/null && "$M" -R "$T/zraw" init --zstd-level 0 >/dev/null &&
+		"$M" -R "$T/zdef" import "$T/text" >/dev/null && "$M" -R "$T/zraw" import "$T/text" >/dev/null &&
+		"$M" -R "$T/zdef" snapshot -m t >/dev/null && "$M" -R "$T/zraw" snapshot -m t >/dev/null &&
+		"$M" -R "$T/zdef" du --json >"$T/zdef.json" && "$M" -R "$T/zraw" du --json >"$T/zraw.json" &&
+		python3 -c '
+import json, sys
+z, r = (json.load(open(p)) for p in sys.argv[1:3])
+assert z["compression_ratio"] > 4 and z["stored_bytes"] * 4 < z["unique_bytes"], z
+assert r["compression_ratio"] <= 1 and r["stored_bytes"] >= r["unique_bytes"], r' \
+			"$T/zdef.json" "$T/zraw.json" &&
+		"$M" -R "$T/zraw" cat v1:captions.jsonl | cmp - "$T/text/captions.jsonl"
+}
+ok "zstd by default, raw with --zstd-level 0: du's compression ratio says so" compression
 ok "fsck is clean (exit 0)" "$M" fsck
 ok "fsck --json parses and says ok" \
 	bash -c '"$1" fsck --json | python3 -c "import json,sys; assert json.load(sys.stdin)[\"ok\"]"' _ "$M"
