@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "idset.h"
 #include "mav/error.h"
 #include "mav/frame.h"
@@ -284,6 +285,10 @@ int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
 	memset(out, 0, sizeof(*out));
 	mav_idset_init(&w.objs);
 	mav_idset_init(&w.chunks);
+	/* Check what the store holds, not what a cache remembers of it (a
+	 * daemon's are warm): whatever no reader holds now is read again. */
+	mav_cache_clear(r->trees);
+	mav_cache_clear(r->blobs);
 	rc = walk_all(&w);
 	walk_free(&w);
 	return rc;
@@ -355,6 +360,10 @@ int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
 	memset(out, 0, sizeof(*out));
 	mav_idset_init(&w.objs);
 	mav_idset_init(&w.chunks);
+	/* Check what the store holds, not what a cache remembers of it (a
+	 * daemon's are warm): whatever no reader holds now is read again. */
+	mav_cache_clear(r->trees);
+	mav_cache_clear(r->blobs);
 	rc = walk_all(&w);
 	if (rc == 0)
 		rc = sweep(r, MAV_CF_OBJECTS, &w.objs, &out->objects_deleted,

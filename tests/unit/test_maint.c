@@ -14,6 +14,7 @@
 
 #include "cache.h"
 #include "mav/error.h"
+#include "mav/frame.h"
 #include "mav/maint.h"
 #include "mav/repo.h"
 #include "mav/wt.h"
@@ -174,6 +175,111 @@ static void test_fsck_clean_then_corrupt(void **state)
 	assert_int_equal(failed, 1);
 }
 
+/* Store value (NULL: delete) under key of cf. */
+static void set_key(struct fx *f, enum mav_cf cf, const void *key, size_t klen,
+                    const void *val, size_t vlen)
+{
+	struct mav_kv_batch *b = NULL;
+
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	if (val)
+		assert_int_equal(mav_kv_batch_put(b, cf, key, klen, val, vlen),
+		                 0);
+	else
+		assert_int_equal(mav_kv_batch_del(b, cf, key, klen), 0);
+	assert_int_equal(mav_kv_write(mav_repo_kv(f->r), b, 0), 0);
+	mav_kv_batch_free(b);
+}
+
+/* fsck finds exactly one problem, naming id and saying what. */
+static void expect_one_problem(struct fx *f, const mav_id *id, const char *what)
+{
+	struct mav_fsck_report rep;
+	char hex[MAV_ID_HEX_LEN + 1];
+
+	f->problems[0] = 0;
+	mav_id_hex(hex, id);
+	assert_int_equal(mav_fsck(&rep, f->r, collect, NULL, f), 0);
+	assert_int_equal(rep.problems, 1);
+	if (!strstr(f->problems, hex) || !strstr(f->problems, what))
+		fail_msg("expected '%s' about %s, got: %s", what, hex,
+		         f->problems);
+}
+
+/* Each kind of damage fsck looks for, one at a time, each repaired
+ * before the next: a chunk whose frame is whole but holds other bytes, or
+ * fewer, or is gone; a blob, a tree, a commit that is gone or garbage. */
+static void test_fsck_names_each_kind_of_damage(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *other = random_buf(1000, 9), key[MAV_CHUNK_KEY_LEN];
+	uint8_t *frame, *wrong, junk[40];
+	void *saved_blob = NULL, *saved_tree = NULL, *saved_commit = NULL;
+	size_t flen, wlen, blen, tlen, clen, nd;
+	struct mav_commit *cm = NULL;
+	struct mav_blob *blob = NULL;
+	struct mav_attr a;
+	char hex[MAV_ID_HEX_LEN + 1];
+	struct mav_wt *view = NULL;
+	mav_id c, bid, chunk;
+	ssize_t n;
+
+	put(f, "b", 1000, 2); /* one chunk */
+	snap(f, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	assert_int_equal(mav_wt_lookup(&a, view, MAV_WT_ROOT, "b"), 0);
+	n = mav_wt_getxattr(view, a.ino, "user.mav.id", hex, sizeof(hex));
+	mav_wt_close(view);
+	assert_int_equal(n, MAV_ID_HEX_LEN);
+	hex[MAV_ID_HEX_LEN] = 0;
+	assert_int_equal(mav_id_from_hex(&bid, &nd, hex), 0);
+	assert_int_equal(mav_repo_get_blob(f->r, &bid, &blob), 0);
+	chunk = blob->ids[0];
+	mav_blob_free(blob);
+	assert_int_equal(mav_repo_chunk_key(f->r, &chunk, key), 0);
+	assert_int_equal(mav_kv_get(mav_repo_kv(f->r), MAV_CF_CHUNKS, key,
+	                            sizeof(key), (void **)&frame, &flen),
+	                 0);
+	/* Frames that check out, of other bytes and of too few. */
+	assert_int_equal(mav_frame_encode(&wrong, &wlen, other, 1000, 3), 0);
+	set_key(f, MAV_CF_CHUNKS, key, sizeof(key), wrong, wlen);
+	expect_one_problem(f, &chunk, "content does not match id");
+	free(wrong);
+	assert_int_equal(mav_frame_encode(&wrong, &wlen, other, 999, 3), 0);
+	set_key(f, MAV_CF_CHUNKS, key, sizeof(key), wrong, wlen);
+	expect_one_problem(f, &chunk, "length differs");
+	free(wrong);
+	set_key(f, MAV_CF_CHUNKS, key, sizeof(key), NULL, 0);
+	expect_one_problem(f, &chunk, "missing");
+	set_key(f, MAV_CF_CHUNKS, key, sizeof(key), frame, flen);
+	/* Objects: gone, then garbage. */
+	memset(junk, 'j', sizeof(junk));
+	assert_int_equal(mav_repo_get_object(f->r, &bid, &saved_blob, &blen),
+	                 0);
+	set_key(f, MAV_CF_OBJECTS, bid.b, MAV_ID_LEN, NULL, 0);
+	expect_one_problem(f, &bid, "blob");
+	set_key(f, MAV_CF_OBJECTS, bid.b, MAV_ID_LEN, saved_blob, blen);
+	assert_int_equal(mav_repo_get_commit(f->r, &c, &cm), 0);
+	assert_int_equal(
+	    mav_repo_get_object(f->r, &cm->root, &saved_tree, &tlen), 0);
+	set_key(f, MAV_CF_OBJECTS, cm->root.b, MAV_ID_LEN, junk, sizeof(junk));
+	expect_one_problem(f, &cm->root, "tree");
+	set_key(f, MAV_CF_OBJECTS, cm->root.b, MAV_ID_LEN, saved_tree, tlen);
+	assert_int_equal(mav_repo_get_object(f->r, &c, &saved_commit, &clen),
+	                 0);
+	set_key(f, MAV_CF_OBJECTS, c.b, MAV_ID_LEN, junk, sizeof(junk));
+	expect_one_problem(f, &c, "commit");
+	set_key(f, MAV_CF_OBJECTS, c.b, MAV_ID_LEN, saved_commit, clen);
+	assert_int_equal(
+	    mav_fsck(&(struct mav_fsck_report){0}, f->r, collect, NULL, f), 0);
+	mav_commit_free(cm);
+	free(saved_blob);
+	free(saved_tree);
+	free(saved_commit);
+	free(frame);
+	free(other);
+}
+
 static void test_gc_frees_unreachable(void **state)
 {
 	struct fx *f = *state;
@@ -272,6 +378,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_gc_drops_copy_of_racing_writers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fsck_names_each_kind_of_damage,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_gc_frees_unreachable, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_du_dedups_versions, setup,

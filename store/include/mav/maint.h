@@ -1,8 +1,9 @@
 /* maint.h - whole-repository checks and accounting: fsck, gc, du, diff.
  *
  * fsck walks refs -> commits -> trees -> blobs -> chunks and re-verifies
- * every frame checksum and every id; each problem is reported through the
- * callback with the object it concerns. gc deletes every chunk and object
+ * every frame checksum and every id, reading the store rather than the
+ * caches; each problem is reported through the callback with the object it
+ * concerns. gc deletes every chunk and object
  * that no branch, tag, version or working tree reaches. Both run on an open
  * repository; gc must not run while a working tree is being written.
  */
