@@ -175,6 +175,9 @@ relinked() {
 	rm -rf "$T/exp3"
 	"$M" import "$S" >/dev/null &&
 		[ "$("$M" status | sort | tr '\n' ' ')" = "M odd/deeper/deepest/text M odd/deeper/hello-hardlink-2 M odd/hello-hardlink M odd/hello.txt " ] &&
+		[ "$("$M" status --json | python3 -c 'import json, sys
+for c in json.load(sys.stdin)["changes"]: print(c["kind"], c["path"])' | sort | tr '\n' ' ')" = \
+			"$("$M" status | sort | tr '\n' ' ')" ] &&
 		"$M" snapshot -m "chmod a hard-linked file" >/dev/null &&
 		"$M" export v3 "$T/exp3" && python3 "$TREECMP" "$S" "$T/exp3"
 }
