@@ -382,6 +382,9 @@ int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 	size_t klen = wt_key(key, wt, 'i', n->ino, NULL), len;
 	int rc = wt_rec_encode(&enc, &len, &n->rec);
 
+	if (n->ino >= WT_BASE_INO_MIN)
+		wt->hashed_recs = true;
+
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_WT, key, klen, enc, len);
 	free(enc);
@@ -440,6 +443,28 @@ int wt_dirent_get(uint64_t *ino, bool *whiteout, struct mav_wt *wt,
 		}
 	}
 	free(v);
+	return rc;
+}
+
+int wt_note_hashed_recs(struct mav_wt *wt)
+{
+	uint8_t key[WT_KEY_MAX];
+	size_t klen = wt_key(key, wt, 'i', WT_BASE_INO_MIN, NULL), n;
+	struct mav_kv_iter *it = NULL;
+	const uint8_t *k;
+	int rc = mav_kv_iter_new(&it, wt->r->kv, MAV_CF_WT);
+
+	if (rc < 0)
+		return rc;
+	/* Any 'i' record of this branch at or past the first such number. */
+	mav_kv_iter_seek(it, key, klen);
+	k = mav_kv_iter_valid(it) ? mav_kv_iter_key(it, &n) : NULL;
+	wt->hashed_recs =
+	    k && n > wt->plen && memcmp(k, key, wt->plen + 1) == 0;
+	rc = mav_kv_iter_status(it);
+	if (rc < 0)
+		wt->hashed_recs = true; /* not known: ask the store */
+	mav_kv_iter_free(it);
 	return rc;
 }
 
@@ -569,13 +594,12 @@ void wt_node_unref(struct mav_wt *wt, struct node *n)
  * opened again) comes back with the number it had: inode numbers hold for
  * the life of a mount. The number is a hash of the parent's number and the
  * name (of the link group, for hard links) in [2^39, 2^40); one already
- * taken, by a node in memory or a persisted record of a working tree,
- * moves on to the next free one (two such may then swap numbers if both
+ * taken, by a node in memory or a persisted record of a working tree
+ * (asked of the store only while one may hold such a number), moves on to
+ * the next free one (two such may then swap numbers if both
  * are forgotten and come back in the other order). Files created in a
  * working tree count up from 2, below that range, and keep their number
  * while their record is persisted, that is until the next snapshot. */
-#define BASE_INO_MIN (UINT64_C(1) << 39)
-
 static uint64_t base_ino(struct mav_wt *wt, uint64_t parent,
                          const struct mav_entry *e)
 {
@@ -585,14 +609,15 @@ static uint64_t base_ino(struct mav_wt *wt, uint64_t parent,
 	        : XXH3_64bits_withSeed(e->name, strlen(e->name), parent);
 
 	for (;; h++) {
-		uint64_t ino = BASE_INO_MIN | (h & (BASE_INO_MIN - 1));
+		uint64_t ino = WT_BASE_INO_MIN | (h & (WT_BASE_INO_MIN - 1));
 		uint8_t key[WT_KEY_MAX];
 
 		if (wt_node(wt, ino))
 			continue;
-		if (!wt->branch || mav_kv_get(wt->r->kv, MAV_CF_WT, key,
-		                              wt_key(key, wt, 'i', ino, NULL),
-		                              NULL, NULL) == MAV_ENOTFOUND)
+		if (!wt->hashed_recs ||
+		    mav_kv_get(wt->r->kv, MAV_CF_WT, key,
+		               wt_key(key, wt, 'i', ino, NULL), NULL,
+		               NULL) == MAV_ENOTFOUND)
 			return ino;
 	}
 }

@@ -121,6 +121,9 @@ struct mav_wt {
 	uint64_t stream_bytes;       /* sum of stream->held */
 	struct behind_pool *feeders; /* for streams' writes; NULL until used */
 	bool kernel_times;           /* writes do not stamp mtime/ctime */
+	/* A persisted record may hold a number from WT_BASE_INO_MIN up:
+	 * numbering a base node must then ask the store (wt_base_ino). */
+	bool hashed_recs;
 	struct wt_table by_ino, by_child, by_link;
 	struct pending *pend; /* materialized since the last landed write */
 	size_t npend, cappend;
@@ -142,6 +145,10 @@ void wt_read_ahead_files(struct mav_wt *wt, const struct node *n);
 /* wt.c */
 int64_t wt_now(void);
 struct node *wt_node(struct mav_wt *wt, uint64_t ino); /* in memory only */
+/* Numbers of base-tree nodes start here; created files count below. */
+#define WT_BASE_INO_MIN (UINT64_C(1) << 39)
+/* Set wt->hashed_recs from the store (after open, snapshot, reset). */
+int wt_note_hashed_recs(struct mav_wt *wt);
 /* The name table (by_child) maps (directory, name) to the node in memory
  * that has that name now, materialized or not; lookups consult it first.
  * wt_name_set gives n the name dir/name; wt_name_drop forgets dir/name if

@@ -272,6 +272,7 @@ static int snapshot_locked(mav_id *commit_out, uint64_t *version_out,
 	wt->root_tree = tree;
 	root->rec.id = tree;
 	rebase_nodes(wt);
+	wt_note_hashed_recs(wt); /* on an error it stays set: slower only */
 out:
 	mav_kv_batch_free(b);
 	return rc;
@@ -356,6 +357,7 @@ int mav_wt_reset(struct mav_wt *wt, const mav_id *commit)
 	root = wt_node(wt, MAV_WT_ROOT);
 	root->rec.id = wt->root_tree;
 	root->rec.mtime = root->rec.ctime = wt_now();
+	wt_note_hashed_recs(wt);
 out:
 	wt_unlock(wt);
 	mav_kv_batch_free(b);

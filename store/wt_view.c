@@ -199,6 +199,8 @@ int mav_wt_open(struct mav_wt **out, struct mav_repo *r, const char *branch)
 		rc = load_header(wt);
 	if (rc == 0 && !r->secondary)
 		rc = purge_orphans(wt);
+	if (rc == 0)
+		rc = wt_note_hashed_recs(wt);
 	return view_finish(out, wt, rc);
 }
 

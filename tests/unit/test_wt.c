@@ -367,6 +367,12 @@ static void test_view_inode_numbers_stay(void **state)
 	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
 	assert_int_equal(look(f->wt, d, "y"), y);
 	assert_int_equal(look(f->wt, d, "x"), x);
+	/* And when the working tree is opened again (y from its record). */
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(f->wt, d, "x"), x);
+	assert_int_equal(look(f->wt, d, "y"), y);
 }
 
 struct snap_job {
