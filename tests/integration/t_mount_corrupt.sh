@@ -21,7 +21,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 	exit 1
 fi
 
-echo "1..9"
+echo "1..10"
 
 # Flip one byte in the middle of victim.bin's bytes, wherever the store
 # keeps them (the repository is not open: no daemon runs).
@@ -53,8 +53,8 @@ ok "mount" mount_fg
 ok "reading the damaged file fails with EIO" \
 	bash -c 'cat "$1/@v1/victim.bin" >/dev/null 2>"$2/err"; [ $? -ne 0 ] && grep -q "Input/output error" "$2/err"' \
 	_ "$MNT" "$T"
-ok "the daemon logged which file and why" \
-	grep -qE "read @v1 inode [0-9]+ at [0-9]+\+[0-9]+: .*([Cc]orrupt|checksum)" "$T/daemon.log"
+ok "the daemon logged which file, which chunk and why" \
+	grep -qE "read @v1 inode [0-9]+ at [0-9]+\+[0-9]+: .*chunk [0-9a-f]{64}.*([Cc]orrupt|checksum)" "$T/daemon.log"
 ok "the bytes before the damaged chunk still read" \
 	bash -c 'cmp <(head -c 65536 "$1/@v1/victim.bin") <(head -c 65536 "$2/victim.bin")' _ "$MNT" "$S"
 ok "every other file reads intact" \
@@ -63,6 +63,16 @@ ok "the working tree shares the damage (same chunks): EIO there too" \
 	bash -c '! cat "$1/main/victim.bin" >/dev/null 2>&1' _ "$MNT"
 ok "fsck through the daemon fails and names the damage" \
 	bash -c '! "$1" fsck >"$2/fsck" 2>&1 && grep -qiE "corrupt|checksum" "$2/fsck"' _ "$M" "$T"
+same_chunk() {
+	local logged named
+	logged=$(grep -oE "chunk [0-9a-f]{64}" "$T/daemon.log" | sort -u)
+	named=$(grep -oE "chunk [0-9a-f]{64}" "$T/fsck" | sort -u)
+	[ -n "$logged" ] && [ "$logged" = "$named" ] || {
+		echo "read logged '$logged', fsck named '$named'"
+		return 1
+	}
+}
+ok "the chunk the read logged is the one fsck names" same_chunk
 ok "the daemon is still serving, and exits 0" umount_fg
 
 finish

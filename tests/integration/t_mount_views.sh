@@ -35,7 +35,7 @@ if ! { "$M" init >/dev/null &&
 fi
 C1=$(awk '{print $2}' "$T/v1")
 
-echo "1..41"
+echo "1..46"
 
 ok "mount" mount_fg
 ok "/proc/mounts shows REPO MOUNTPOINT fuse.mavfs" \
@@ -103,27 +103,35 @@ ok "every write-like call on @v1 fails with EROFS" python3 "$T/erofs.py" "$MNT/@
 ok "and on @first, @main and a prefix view" \
 	bash -c 'for v in @first @main "@${3:0:8}"; do python3 "$1" "$2/$v" || exit 1; done' \
 	_ "$T/erofs.py" "$MNT" "$C1"
-ok "write(2) into @v1 never reaches the snapshot (EROFS by fsync/close)" \
-	python3 -c '
-import errno, os, sys, time
+# write(2) and a shared writable mmap into a read-only view: the kernel
+# may take the bytes into its page cache (zero-message open: no open was
+# refused), the daemon refuses them (EROFS by write, fsync, msync or
+# close) and the snapshot's bytes come back.
+cat >"$T/ro_write.py" <<'PYEOF'
+import errno, mmap, os, sys, time
 p = sys.argv[1] + "/odd/hello.txt"
+def refused(steps):
+    err = None
+    for step in steps:
+        try:
+            step()
+        except OSError as e:
+            err = err or e.errno
+    assert err == errno.EROFS, err
 fd = os.open(p, os.O_WRONLY)
-err = None
-try:
-    os.write(fd, b"XXXX")
-    os.fsync(fd)
-except OSError as e:
-    err = e.errno
-try:
-    os.close(fd)
-except OSError as e:
-    err = err or e.errno
-assert err == errno.EROFS, err
+refused([lambda: os.write(fd, b"XXXX"), lambda: os.fsync(fd), lambda: os.close(fd)])
+fd = os.open(p, os.O_RDWR)
+m = mmap.mmap(fd, 6, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+m[0:4] = b"YYYY"
+refused([m.flush, m.close, lambda: os.fsync(fd), lambda: os.close(fd)])
 for _ in range(50):
     if open(p, "rb").read() == b"hello\n":
         sys.exit(0)
     time.sleep(0.1)
-sys.exit("contents changed: %r" % open(p, "rb").read())' "$MNT/@v1"
+sys.exit("contents changed: %r" % open(p, "rb").read())
+PYEOF
+ok "write(2) and mmap into @v1 never reach the snapshot (EROFS)" \
+	python3 "$T/ro_write.py" "$MNT/@v1"
 ok "@v1 is still identical after the attempts" treecmp "$S1" "$MNT/@v1"
 ok "the root refuses names and attributes (EROFS)" \
 	python3 -c '
@@ -294,5 +302,16 @@ wt_reread() (
 )
 ok "warm rereads of a working-tree file 1.5 s later: no lookup, at most one refetch" wt_reread
 ok "unmount the debug mount" umount_fg
+
+# The kernel's writeback cache takes writes without asking: into a
+# read-only view they are refused when they reach the daemon, and the view
+# is retired so its pages come back clean.
+ok "remount with -o writeback_cache" mount_fg "$MAV_REPO" "$MNT" -o writeback_cache
+ok "with it, every write-like call on @v1 still fails with EROFS" \
+	python3 "$T/erofs.py" "$MNT/@v1"
+ok "and write(2) and mmap into @v1 still never reach the snapshot" \
+	python3 "$T/ro_write.py" "$MNT/@v1"
+ok "@v1 is identical to its source" treecmp "$S1" "$MNT/@v1"
+ok "unmount the writeback mount" umount_fg
 
 finish
