@@ -23,8 +23,9 @@ fi
 cat >"$T/writer.py" <<'PYEOF'
 import hashlib, os, random, sys
 # writer.py ROOT PREFIX LOG SEED: change files under ROOT until killed; LOG
-# gets "begin NAME" before a file is touched and "sync NAME SHA256" once its
-# fsync (and its directory's, for a new name) has returned.
+# gets "begin NAME" before a file is touched and "sync NAME SHA256 MODE SEQ"
+# once its fsync (and its directory's, for a new name) has returned: before
+# that fsync the file was given MODE and the xattr user.seq = SEQ.
 root, prefix, logpath, seed = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rng = random.Random(seed)
 log = open(logpath, "a", buffering=1)
@@ -39,6 +40,12 @@ def write_all(fd, data, off):
     while data:  # pieces of random size: many requests in flight
         k = os.pwrite(fd, data[: rng.randrange(1, 300000)], off)
         data, off = data[k:], off + k
+
+def stamp(fd, i):  # metadata that the fsync must keep too
+    mode = rng.choice([0o600, 0o640, 0o644, 0o755])
+    os.fchmod(fd, mode)
+    os.setxattr(fd, "user.seq", b"%d" % i)
+    return "%o %d" % (mode, i)
 
 def size():
     return rng.choice([0, rng.randrange(1, 4096), rng.randrange(4096, 200000),
@@ -63,6 +70,7 @@ for i in range(1000000):
         tmp = p + ".tmp"
         fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o644)
         write_all(fd, new, 0)
+        meta = stamp(fd, i)
         os.fsync(fd)
         os.close(fd)
         os.replace(tmp, p)
@@ -86,39 +94,48 @@ for i in range(1000000):
             os.ftruncate(fd, n)
             new = old[:n] + b"\0" * (n - len(old))
         if sync:  # fdatasync must keep a truncation's new size too
+            meta = stamp(fd, i)
             (os.fdatasync if rng.random() < 0.5 else os.fsync)(fd)
         os.close(fd)
     content[name] = new
     if sync:
         if old is None or op > 0.9:
             fsync_dir(os.path.dirname(p))
-        log.write("sync %s/%s %s\n" % (prefix, name, hashlib.sha256(new).hexdigest()))
+        log.write("sync %s/%s %s %s\n" % (prefix, name, hashlib.sha256(new).hexdigest(), meta))
 PYEOF
 
 cat >"$T/check.py" <<'PYEOF'
 import hashlib, os, sys
 # check.py WT LOG...: every name whose last log line is "sync" has exactly
-# the logged bytes; every file in WT reads without error.
+# the logged bytes (and mode and user.seq, where logged); every file in WT
+# reads without error.
 wt, bad, n = sys.argv[1], 0, 0
 for logpath in sys.argv[2:]:
     last = {}
     for line in open(logpath):
         w = line.split()
         if len(w) >= 2:
-            last[w[1]] = w[2] if w[0] == "sync" and len(w) == 3 else None
-    for name, sha in sorted(last.items()):
-        if sha is None:
+            last[w[1]] = w[2:] if w[0] == "sync" and len(w) in (3, 5) else None
+    for name, synced in sorted(last.items()):
+        if synced is None:
             continue
+        sha, meta = synced[0], synced[1:]
         n += 1
+        p = os.path.join(wt, name)
         try:
-            with open(os.path.join(wt, name), "rb") as f:
+            with open(p, "rb") as f:
                 data = f.read()
+            if meta:
+                got = (os.stat(p).st_mode & 0o7777, os.getxattr(p, "user.seq"))
         except OSError as e:
             print("%s: %s" % (name, e))
             bad += 1
             continue
         if hashlib.sha256(data).hexdigest() != sha:
             print("%s: %d bytes, not the fsync'd content" % (name, len(data)))
+            bad += 1
+        if meta and got != (int(meta[0], 8), meta[1].encode()):
+            print("%s: mode %o, user.seq %r; fsync'd %s, %s" % (name, got[0], got[1], *meta))
             bad += 1
 files = 0
 for top, dirs, names in os.walk(wt):
