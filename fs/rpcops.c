@@ -301,7 +301,7 @@ static int op_gc(struct mavfs *fs, char *const *a, const uint32_t *len,
 	pthread_rwlock_wrlock(&fs->gc_lock);
 	rc = mavfs_views_sync_locked(fs->views);
 	if (rc == 0)
-		rc = mav_gc(&r, fs->repo);
+		rc = mav_gc(&r, fs->repo, NULL, NULL);
 	pthread_rwlock_unlock(&fs->gc_lock);
 	if (rc == 0 && r.chunks_deleted > 0)
 		rc = mav_gc_compact(fs->repo); /* slow: outside the lock */

@@ -28,7 +28,7 @@ struct walk {
 	struct mav_idset objs, chunks; /* chunks: val = plain length */
 	bool verify;                   /* fsck: read and check every chunk */
 	mav_problem_fn problem;
-	mav_fsck_tick_fn tick;
+	mav_tick_fn tick;
 	void *ctx; /* of problem and tick */
 	struct mav_fsck_report *rep;
 };
@@ -133,12 +133,10 @@ static int walk_blob(struct walk *w, const mav_id *id)
 		rc = mav_idset_add(&w->chunks, &b->ids[i], len);
 		if (rc == 1 && w->rep)
 			w->rep->chunks++;
-		if (rc == 1 && w->verify) {
-			rc = check_chunk(w, &b->ids[i], len);
-			if (w->tick)
-				w->tick(w->ctx, len);
-		} else if (rc == 1)
-			rc = 0;
+		if (rc == 1 && w->tick)
+			w->tick(w->ctx, len);
+		if (rc == 1)
+			rc = w->verify ? check_chunk(w, &b->ids[i], len) : 0;
 	}
 	mav_blob_free(b);
 	return rc;
@@ -272,7 +270,7 @@ static void walk_free(struct walk *w)
 }
 
 int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
-             mav_fsck_tick_fn tick, void *ctx)
+             mav_tick_fn tick, void *ctx)
 {
 	struct walk w = {.r = r,
 	                 .verify = true,
@@ -316,10 +314,10 @@ static bool sweep_keeps(struct mav_repo *r, enum mav_cf cf,
 }
 
 /* Delete every key of cf that sweep_keeps() does not keep. */
-static int sweep(struct mav_repo *r, enum mav_cf cf,
-                 const struct mav_idset *keep, uint64_t *deleted,
-                 uint64_t *bytes)
+static int sweep(struct walk *w, enum mav_cf cf, const struct mav_idset *keep,
+                 uint64_t *deleted, uint64_t *bytes)
 {
+	struct mav_repo *r = w->r;
 	struct mav_kv_batch *b = NULL;
 	struct mav_kv_iter *it = NULL;
 	int rc = mav_kv_batch_new(&b);
@@ -332,6 +330,8 @@ static int sweep(struct mav_repo *r, enum mav_cf cf,
 		const void *k = mav_kv_iter_key(it, &klen);
 
 		mav_kv_iter_value(it, &vlen);
+		if (w->tick)
+			w->tick(w->ctx, (uint32_t)vlen);
 		if (sweep_keeps(r, cf, keep, k, klen))
 			continue;
 		rc = mav_kv_batch_del(b, cf, k, klen);
@@ -351,28 +351,25 @@ static int sweep(struct mav_repo *r, enum mav_cf cf,
 	return rc;
 }
 
-int mav_gc(struct mav_gc_report *out, struct mav_repo *r)
+int mav_gc(struct mav_gc_report *out, struct mav_repo *r, mav_tick_fn tick,
+           void *ctx)
 {
-	struct walk w = {.r = r};
+	struct walk w = {.r = r, .tick = tick, .ctx = ctx};
 	uint64_t ids_deleted = 0, ids_bytes = 0;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	mav_idset_init(&w.objs);
 	mav_idset_init(&w.chunks);
-	/* Check what the store holds, not what a cache remembers of it (a
-	 * daemon's are warm): whatever no reader holds now is read again. */
-	mav_cache_clear(r->trees);
-	mav_cache_clear(r->blobs);
 	rc = walk_all(&w);
 	if (rc == 0)
-		rc = sweep(r, MAV_CF_OBJECTS, &w.objs, &out->objects_deleted,
+		rc = sweep(&w, MAV_CF_OBJECTS, &w.objs, &out->objects_deleted,
 		           &out->bytes_freed);
 	if (rc == 0) /* ids first: a chunk is found through its id */
-		rc = sweep(r, MAV_CF_CHUNK_IDS, &w.chunks, &ids_deleted,
+		rc = sweep(&w, MAV_CF_CHUNK_IDS, &w.chunks, &ids_deleted,
 		           &ids_bytes);
 	if (rc == 0)
-		rc = sweep(r, MAV_CF_CHUNKS, &w.chunks, &out->chunks_deleted,
+		rc = sweep(&w, MAV_CF_CHUNKS, &w.chunks, &out->chunks_deleted,
 		           &out->bytes_freed);
 	if (rc == 0)
 		rc = mav_repo_flush(r);

@@ -368,6 +368,11 @@ static void gc_print(const struct mav_gc_report *g, bool json)
 	json_done(&j);
 }
 
+static void gc_tick(void *arg, uint32_t len)
+{
+	progress_done(arg, 1, len);
+}
+
 /* The daemon answers gc with "chunks objects bytes" as three results (or,
  * older, a single text line which is printed as is). */
 static int gc_daemon(struct cli *c, bool json)
@@ -395,6 +400,7 @@ static int gc_daemon(struct cli *c, bool json)
 int cmd_gc(struct cli *c, int argc, char **argv)
 {
 	struct mav_gc_report g = {0};
+	struct progress prog;
 	struct mav_repo *r = NULL;
 	bool json, daemon;
 	int rc = json_only_opts(c, argc, argv, &json);
@@ -408,7 +414,9 @@ int cmd_gc(struct cli *c, int argc, char **argv)
 		rc = gc_daemon(c, json);
 	} else if (rc == 0) {
 		mav_error_clear();
-		rc = mav_gc(&g, r);
+		progress_start(&prog, "gc", "chunks and keys");
+		rc = mav_gc(&g, r, gc_tick, &prog);
+		progress_stop(&prog);
 		if (rc == 0 && g.chunks_deleted > 0)
 			rc = mav_gc_compact(r);
 		if (rc == 0)

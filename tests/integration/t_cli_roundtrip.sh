@@ -199,8 +199,11 @@ progress_others() {
 		script -qec "$M export v1 $T/exp-tty" /dev/null >"$T/tty.out" &&
 		tr '\r' '\n' <"$T/tty.out" | grep -q '^export: [1-9][0-9]* files, .*/s' &&
 		script -qec "$M fsck" /dev/null >"$T/tty.out" &&
-		tr '\r' '\n' <"$T/tty.out" | grep -q '^fsck: [1-9][0-9]* chunks, .*/s'
+		tr '\r' '\n' <"$T/tty.out" | grep -q '^fsck: [1-9][0-9]* chunks, .*/s' &&
+		"$M" gc 2>"$T/plain.err" >/dev/null && ! grep -q 'keys, ' "$T/plain.err" &&
+		script -qec "$M gc" /dev/null >"$T/tty.out" &&
+		tr '\r' '\n' <"$T/tty.out" | grep -q '^gc: [1-9][0-9]* chunks and keys, .*/s'
 }
-ok "export and fsck show one on a terminal only" progress_others
+ok "export, fsck and gc show one on a terminal only" progress_others
 
 finish

@@ -293,12 +293,12 @@ static void test_gc_frees_unreachable(void **state)
 	put(f, "scratch", 500000, 4);
 	assert_int_equal(mav_wt_unlink(f->wt, MAV_WT_ROOT, "scratch"), 0);
 	assert_int_equal(mav_wt_sync(f->wt), 0);
-	assert_int_equal(mav_gc(&g, f->r), 0);
+	assert_int_equal(mav_gc(&g, f->r, NULL, NULL), 0);
 	assert_true(g.chunks_deleted >= 2);
 	assert_true(g.bytes_freed >= 400000);
 	assert_int_equal(mav_fsck(&rep, f->r, collect, NULL, f), 0);
 	assert_int_equal(rep.problems, 0);
-	assert_int_equal(mav_gc(&g, f->r), 0);
+	assert_int_equal(mav_gc(&g, f->r, NULL, NULL), 0);
 	assert_int_equal(g.chunks_deleted, 0);
 	assert_int_equal(mav_du(&du, f->r, NULL), 0);
 	assert_int_equal(du.files, 1);
@@ -359,7 +359,7 @@ static void test_gc_drops_copy_of_racing_writers(void **state)
 	snap(f, &c);
 	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNKS),
 	                 2); /* deduped */
-	assert_int_equal(mav_gc(&gc, f->r), 0);
+	assert_int_equal(mav_gc(&gc, f->r, NULL, NULL), 0);
 	assert_int_equal(gc.chunks_deleted, 1);
 	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNKS), 1);
 	assert_int_equal(kv_count_keys(mav_repo_kv(f->r), MAV_CF_CHUNK_IDS), 1);

@@ -441,7 +441,7 @@ static void test_big_directory_in_views(void **state)
 	assert_int_equal(mav_du(&du, r, &c2), 0);
 	assert_int_equal(du.files, BIG);
 	/* gc keeps every page of both versions; fsck finds them whole. */
-	assert_int_equal(mav_gc(&g, r), 0);
+	assert_int_equal(mav_gc(&g, r, NULL, NULL), 0);
 	assert_int_equal(g.objects_deleted, 0);
 	assert_int_equal(mav_fsck(&rep, r, NULL, NULL, NULL), 0);
 	assert_int_equal(rep.problems, 0);

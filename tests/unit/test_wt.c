@@ -339,7 +339,7 @@ static void test_big_file_paged(void **state)
 	assert_true(object_bytes(r, NULL) - before < flat / 3);
 	expect_content(wt, ino, data, len);
 
-	assert_int_equal(mav_gc(&gc, r), 0);
+	assert_int_equal(mav_gc(&gc, r, NULL, NULL), 0);
 	assert_int_equal(mav_fsck(&rep, r, collect_problem, NULL, problems), 0);
 	assert_int_equal(rep.problems, 0);
 	/* An index whose pages are not what it says (the totals still add

@@ -22,18 +22,22 @@ struct mav_fsck_report {
 };
 /* One line per problem, e.g. "chunk 3f9a...: checksum mismatch". */
 typedef void (*mav_problem_fn)(void *ctx, const char *problem);
-/* One more chunk checked, of len plain bytes (for a progress bar). */
-typedef void (*mav_fsck_tick_fn)(void *ctx, uint32_t len);
+/* Progress, for a progress line: one more item dealt with, of len bytes.
+ * fsck: a chunk checked (plain bytes). gc: a chunk found in use, then a
+ * key looked at by the sweep (stored bytes). */
+typedef void (*mav_tick_fn)(void *ctx, uint32_t len);
 /* Returns 0 when the walk completed (problems counted in the report), or an
  * error if it could not run. tick may be NULL; both get ctx. */
 int mav_fsck(struct mav_fsck_report *out, struct mav_repo *r, mav_problem_fn fn,
-             mav_fsck_tick_fn tick, void *ctx);
+             mav_tick_fn tick, void *ctx);
 
 struct mav_gc_report {
 	uint64_t chunks_deleted, objects_deleted;
 	uint64_t bytes_freed; /* stored bytes of deleted chunks and objects */
 };
-int mav_gc(struct mav_gc_report *out, struct mav_repo *r);
+/* tick may be NULL. */
+int mav_gc(struct mav_gc_report *out, struct mav_repo *r, mav_tick_fn tick,
+           void *ctx);
 /* Give the disk space of the chunks gc deleted back: one full compaction
  * of the chunks family (RocksDB keeps deleted values until compaction
  * reaches them). Slow, about the stored bytes; needs no lock, so a daemon
