@@ -589,6 +589,38 @@ class Run:
             self.both("fsync fd(%s)" % sp(f[3]), lambda s: os.fsync(f[s]))
         self.fd_op(ents, go)
 
+    def op_fdatasync(self, ents):
+        def go(i):
+            f = self.fds[i]
+            self.both("fdatasync fd(%s)" % sp(f[3]),
+                      lambda s: os.fdatasync(f[s]))
+        self.fd_op(ents, go)
+
+    def op_truncate(self, ents):
+        # truncate(2) by path, not through an open file
+        rel = self.any_path(ents, (stat.S_IFREG,))
+        n = self.rng.choice([0, 1, 4095, 4097, 100000,
+                             self.rng.randrange(MAX_SIZE)])
+        w, _ = self.both("truncate %s %d" % (sp(rel), n),
+                         lambda s: os.truncate(self.p(s, rel), n))
+        if w[0] == "ok":
+            self.forget_mtime(rel)
+
+    def op_utime_now(self, ents):
+        # utimensat with UTIME_NOW for both times (touch)
+        rel = self.any_path(ents)
+        w, _ = self.both("utime %s now" % sp(rel),
+                         lambda s: os.utime(self.p(s, rel)))
+        if w[0] == "ok":
+            self.forget_mtime(rel)
+
+    def forget_mtime(self, rel):
+        # the two sides' clocks differ: no mtime to compare any more
+        try:
+            self.mtimes.pop(os.stat(self.p(1, rel)).st_ino, None)
+        except OSError:
+            pass
+
     def op_read(self, ents):
         self.fd_op(ents, self.read_fd)
 
@@ -668,7 +700,8 @@ class Run:
         ("symlink", 3), ("link", 4), ("rename", 7), ("rename_dir", 3),
         ("renameat2", 5), ("chmod", 3), ("chown", 2), ("utime", 4),
         ("setxattr", 4), ("removexattr", 2), ("getxattr", 2),
-        ("fsync_dir", 1), ("idle", 1),
+        ("fsync_dir", 1), ("idle", 1), ("fdatasync", 1), ("truncate", 2),
+        ("utime_now", 1),
     ]
     GROW = {"create", "open", "mkdir", "symlink", "link"}
 
