@@ -28,7 +28,7 @@ BIG=$(cd "$S" && find . -type f -size +200k | head -1)
 # test; found through its unique command line, then killed by pid only).
 daemon_pid() { pgrep -f -x "$FS $MAV_REPO $1( .*)?" | head -1; }
 
-echo "1..35"
+echo "1..36"
 
 ok "missing mountpoint: says so" fails_with "does not exist" \
 	"$FS" "$MAV_REPO" "$T/nonexistent"
@@ -40,6 +40,22 @@ ok "missing repository: says so" fails_with "No such file" \
 	"$FS" "$T/norepo" "$MNT"
 ok "repository inside the mountpoint: refused" fails_with "inside the mountpoint" \
 	"$FS" "$MAV_REPO" "$T"
+# Another process (a mavctl import, say) holds the repository's writer lock.
+locked_out() {
+	python3 -c '
+import fcntl, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("locked", flush=True)
+time.sleep(60)' "$MAV_REPO/lock" >"$T/lockout" &
+	local holder=$! rc=0
+	for _ in $(seq 50); do grep -q locked "$T/lockout" && break; sleep 0.1; done
+	fails_with "in use by another process" "$FS" "$MAV_REPO" "$MNT" -f || rc=1
+	kill "$holder"
+	wait "$holder" 2>/dev/null
+	return $rc
+}
+ok "a repository another process holds: in use by another process" locked_out
 ok "nothing was left mounted by the failures" bash -c '! grep -q "$1" /proc/self/mountinfo' _ "$T"
 
 # Daemon mode.
