@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -571,6 +572,7 @@ static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
 	void *buf = NULL;
 	size_t len;
 	int rc = mav_repo_get_object(r, id, &buf, &len);
+	bool fetched = rc == 0; /* its errors name the object already */
 
 	if (rc == 0 && kind == 'T' && mav_object_kind(buf, len) == 'I')
 		kind = 'I';
@@ -587,7 +589,7 @@ static int fetch_decoded(void *out, char *kind_out, struct mav_repo *r,
 	else if (rc == 0)
 		rc = mav_tree_decode(out, buf, len);
 	free(buf);
-	if (rc < 0 && rc != MAV_ENOTFOUND) {
+	if (rc < 0 && fetched) {
 		mav_id_hex(hex, id);
 		rc = mav_error_set(rc, "object %s: %s", hex,
 		                   mav_error_message());

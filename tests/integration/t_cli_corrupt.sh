@@ -5,7 +5,8 @@
 # naming the chunk) and by the read that meets it: cat exits 6 naming the
 # chunk, having printed only the bytes before it; export exits 6 naming it,
 # every file it wrote is whole and nothing of the damaged one is left. Every
-# other file still reads, and gc deletes nothing that is referenced. TAP
+# other file still reads, and gc deletes nothing that is referenced. A
+# damaged object (a file's chunk list) is named by cat and fsck alike. TAP
 # output; exits 1 on any failure.
 . "$(dirname "$0")/lib_mount.sh"
 
@@ -13,13 +14,14 @@ S="$T/src"
 mkdir -p "$S/sub"
 head -c 2000000 /dev/urandom >"$S/victim.bin"
 head -c 500000 /dev/urandom >"$S/sub/other.bin"
+head -c 100000 /dev/urandom >"$S/third.bin"
 "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 	"$M" snapshot -m one >/dev/null || {
 	echo "Bail out! could not build the repository"
 	exit 1
 }
 
-echo "1..8"
+echo "1..9"
 
 ok "fsck is clean before the damage" "$M" fsck
 ID=$("$MAV_BIN/mav-corrupt" "$MAV_REPO" v1:victim.bin 3)
@@ -59,4 +61,16 @@ gc_keeps() {
 }
 ok "gc keeps every referenced chunk" gc_keeps
 ok "fsck still names it after gc" fsck_names_it
+# A damaged object, not a chunk: the blob (chunk list) of third.bin.
+OBJ=$("$MAV_BIN/mav-corrupt" "$MAV_REPO" v1:third.bin object)
+object_named() {
+	"$M" cat v1:third.bin >"$T/cat.out" 2>"$T/cat.err"
+	local rc=$?
+	cat "$T/cat.err"
+	[ $rc -eq 6 ] && [ -n "$OBJ" ] && grep -q "object $OBJ does not match its id" "$T/cat.err" &&
+		[ ! -s "$T/cat.out" ] &&
+		"$M" ls v1 | grep -qx third.bin &&
+		{ "$M" fsck >"$T/fsck.out" 2>&1; [ $? -eq 6 ]; } && grep -q "$OBJ" "$T/fsck.out"
+}
+ok "a damaged blob object: cat exits 6 naming it, ls still lists, fsck names it" object_named
 finish
