@@ -28,7 +28,7 @@ BIG=$(cd "$S" && find . -type f -size +200k | head -1)
 # test; found through its unique command line, then killed by pid only).
 daemon_pid() { pgrep -f -x "$FS $MAV_REPO $1( .*)?" | head -1; }
 
-echo "1..36"
+echo "1..37"
 
 ok "missing mountpoint: says so" fails_with "does not exist" \
 	"$FS" "$MAV_REPO" "$T/nonexistent"
@@ -75,6 +75,18 @@ ok "fusermount3 -u: the daemon exits, the socket goes" \
 	bash -c 'fusermount3 -u "$1" && for i in $(seq 100); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done &&
 		! kill -0 "$2" 2>/dev/null && [ ! -e "$3/mavfs.sock" ]' _ "$MNT" "$DP" "$MAV_REPO"
 ok "the repository is free afterwards" "$M" log
+# SIGTERM to a daemon in the background: the same clean end.
+term_daemon() {
+	"$FS" "$MAV_REPO" "$MNT" && printf 'kept\n' >"$MNT/main/by-daemon.txt" || return 1
+	local dp
+	dp=$(daemon_pid "$MNT")
+	[ -n "$dp" ] && PIDS+=("$dp") && kill -TERM "$dp" || return 1
+	for _ in $(seq 100); do kill -0 "$dp" 2>/dev/null || break; sleep 0.1; done
+	! kill -0 "$dp" 2>/dev/null && ! grep -q " $MNT fuse" /proc/mounts &&
+		[ ! -e "$MAV_REPO/mavfs.sock" ] &&
+		"$M" status | grep -qx "A by-daemon.txt"
+}
+ok "SIGTERM to a background daemon: unmounted, gone, the write kept" term_daemon
 
 # Signals: data still in the kernel's writeback cache is written first.
 sig_test() { # sig_test SIGNAL FILE
