@@ -5,7 +5,8 @@
  * fail point: the Nth kv call and every later one fail, then the power is
  * cut. After each run the repository is reopened and must be consistent:
  * fsck finds nothing, every version that exists has exactly the content the
- * workload gave it, and a file whose fsync returned is intact.
+ * workload gave it, and a file whose fsync returned is intact. A second
+ * workload does the same for branch and tag changes, a reset and gc.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -97,6 +98,16 @@ static void expect_file(struct mav_wt *wt, const char *path, const void *p,
 	assert_memory_equal(buf, p, len);
 }
 
+/* "durable" after the workload's edit. */
+static const uint8_t *edited(void)
+{
+	static uint8_t e[BIG];
+
+	memcpy(e, big, BIG);
+	memcpy(e + 1000, "EDIT", 4);
+	return e;
+}
+
 static void check_version(struct mav_repo *r, int n)
 {
 	struct mav_wt *view = NULL;
@@ -111,12 +122,8 @@ static void check_version(struct mav_repo *r, int n)
 		expect_file(view, "a", "alpha", 5);
 		expect_file(view, "durable", big, BIG);
 	} else {
-		static uint8_t edited[BIG];
-
-		memcpy(edited, big, BIG);
-		memcpy(edited + 1000, "EDIT", 4);
 		expect_file(view, "d/a2", "alpha", 5);
-		expect_file(view, "durable", edited, BIG);
+		expect_file(view, "durable", edited(), BIG);
 	}
 	mav_wt_close(view);
 }
@@ -167,6 +174,103 @@ static bool run_once(uint64_t n, int err)
 	return n < total;
 }
 
+/* Second workload, on what the first made with no fault: branch dev at
+ * v1, tag t2 at v2, main's working tree reset to v1, gc. Each either
+ * happened whole or not at all, and gc never takes what a ref reaches. */
+struct refs_run {
+	mav_id v1, v2;
+	bool branched, tagged, reset, gced;
+};
+
+static void refs_workload(struct run *x, struct refs_run *y)
+{
+	struct mav_ref_update tag = {"t/t2", NULL, &y->v2};
+	struct mav_gc_report g;
+
+	if (mav_branch_create(x->r, "dev", &y->v1) < 0)
+		return;
+	y->branched = true;
+	if (mav_ref_update(x->r, NULL, &tag, 1) < 0)
+		return;
+	y->tagged = true;
+	if (mav_wt_reset(x->wt, &y->v1) < 0)
+		return;
+	y->reset = true;
+	if (mav_gc(&g, x->r, NULL, NULL) < 0)
+		return;
+	y->gced = true;
+}
+
+/* ref is absent, or is want; it must be want if must. */
+static void expect_ref(struct mav_repo *r, const char *ref, const mav_id *want,
+                       bool must)
+{
+	mav_id got;
+	int rc = mav_ref_get(&got, r, ref);
+
+	if (rc == MAV_ENOTFOUND && !must)
+		return;
+	assert_int_equal(rc, 0);
+	assert_memory_equal(&got, want, sizeof(got));
+}
+
+/* Working tree of main: all of v1 or all of v2, v1 if reset. */
+static void expect_tree(struct run *x, bool reset)
+{
+	struct mav_attr a;
+	bool at_v1;
+
+	assert_int_equal(mav_wt_open(&x->wt, x->r, "main"), 0);
+	at_v1 = mav_wt_lookup(&a, x->wt, MAV_WT_ROOT, "a") == 0;
+	assert_true(at_v1 || !reset);
+	if (at_v1) {
+		expect_file(x->wt, "a", "alpha", 5);
+		expect_file(x->wt, "durable", big, BIG);
+	} else {
+		expect_file(x->wt, "d/a2", "alpha", 5);
+		expect_file(x->wt, "durable", edited(), BIG);
+	}
+	expect_file(x->wt, "d/b", "beta", 4);
+	mav_wt_close(x->wt);
+}
+
+/* One run failing from the nth call of the second workload on; returns
+ * the calls that workload made. */
+static uint64_t refs_run_once(uint64_t n, int err)
+{
+	struct run x = {0};
+	struct refs_run y = {0};
+	struct mav_kv *mem = NULL;
+	uint64_t total;
+
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&x.fault, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&x.r, x.fault, true, NULL), 0);
+	assert_int_equal(mav_wt_open(&x.wt, x.r, "main"), 0);
+	workload(&x);
+	assert_int_equal(x.snapshots, 2);
+	assert_int_equal(mav_rev_parse(&y.v1, x.r, "v1"), 0);
+	assert_int_equal(mav_rev_parse(&y.v2, x.r, "v2"), 0);
+	total = mav_kv_fault_calls(x.fault);
+	mav_kv_fault_fail_after(x.fault, n, err);
+	refs_workload(&x, &y);
+	total = mav_kv_fault_calls(x.fault) - total;
+	mav_wt_close(x.wt);
+	mav_kv_fault_clear(x.fault);
+	assert_int_equal(mav_kv_fault_crash(x.fault), 0);
+
+	fsck_clean(x.r);
+	check_version(x.r, 1);
+	check_version(x.r, 2);
+	expect_ref(x.r, "b/dev", &y.v1, y.branched);
+	expect_ref(x.r, "t/t2", &y.v2, y.tagged);
+	expect_tree(&x, y.reset);
+	if (n == 0)
+		assert_true(y.gced);
+	mav_repo_close(x.r);
+	return total;
+}
+
 static void test_every_fail_point(void **state)
 {
 	uint64_t n = 1;
@@ -183,10 +287,25 @@ static void test_every_fail_point(void **state)
 		;
 }
 
+static void test_refs_and_gc_fail_points(void **state)
+{
+	uint64_t calls;
+
+	(void)state;
+	for (size_t i = 0; i < BIG; i++)
+		big[i] = (uint8_t)(i * 2654435761u >> 13);
+	calls = refs_run_once(0, 0);
+	for (uint64_t n = 1; n <= calls + 1; n++)
+		refs_run_once(n, n % 2 ? -EIO : -ENOSPC);
+	print_message("%llu fail points\n", (unsigned long long)calls);
+	assert_true(calls > 8); /* the sweep really covered the workload */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_fail_point),
+	    cmocka_unit_test(test_refs_and_gc_fail_points),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
