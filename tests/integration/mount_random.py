@@ -31,6 +31,7 @@ import ctypes
 import errno
 import hashlib
 import json
+import mmap
 import os
 import random
 import shutil
@@ -614,6 +615,32 @@ class Run:
         if w[0] == "ok":
             self.forget_mtime(rel)
 
+    def op_mmap_write(self, ents):
+        # a shared writable mapping of a regular file, changed in place,
+        # msync'd and unmapped (sizes and offsets stay inside the file)
+        rel = self.any_path(ents, (stat.S_IFREG,))
+        seed = self.rng.randrange(2 ** 32)
+
+        def fn(s):
+            rng = random.Random(seed)
+            fd = os.open(self.p(s, rel), os.O_RDWR)
+            try:
+                size = os.fstat(fd).st_size
+                if size == 0:
+                    return 0
+                off = rng.randrange(size)
+                n = min(size - off, rng.choice([1, 100, 5000, 70000]))
+                m = mmap.mmap(fd, size)
+                m[off:off + n] = rng.randbytes(n)
+                m.flush()
+                m.close()
+                return n
+            finally:
+                os.close(fd)
+        w, _ = self.both("mmap write %s" % sp(rel), fn)
+        if w[0] == "ok":
+            self.forget_mtime(rel)
+
     def forget_mtime(self, rel):
         # the two sides' clocks differ: no mtime to compare any more
         try:
@@ -701,7 +728,7 @@ class Run:
         ("renameat2", 5), ("chmod", 3), ("chown", 2), ("utime", 4),
         ("setxattr", 4), ("removexattr", 2), ("getxattr", 2),
         ("fsync_dir", 1), ("idle", 1), ("fdatasync", 1), ("truncate", 2),
-        ("utime_now", 1),
+        ("utime_now", 1), ("mmap_write", 2),
     ]
     GROW = {"create", "open", "mkdir", "symlink", "link"}
 
