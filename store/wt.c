@@ -593,13 +593,13 @@ void wt_node_unref(struct mav_wt *wt, struct node *n)
  * was first looked up, so a file the kernel forgot (or a view closed and
  * opened again) comes back with the number it had: inode numbers hold for
  * the life of a mount. The number is a hash of the parent's number and the
- * name (of the link group, for hard links) in [2^39, 2^40); one already
- * taken, by a node in memory or a persisted record of a working tree
- * (asked of the store only while one may hold such a number), moves on to
- * the next free one (two such may then swap numbers if both
- * are forgotten and come back in the other order). Files created in a
- * working tree count up from 2, below that range, and keep their number
- * while their record is persisted, that is until the next snapshot. */
+ * name (of the link group, for hard links) in [2^39, 2^40). One already
+ * taken, by a node in memory or by a persisted record of a working tree
+ * (the store is asked only while a record may hold such a number), moves
+ * on to the next free one; two such may swap numbers if both are forgotten
+ * and come back in the other order. Files created in a working tree count
+ * up from 2, below that range, and keep their number while their record
+ * is persisted, that is until the next snapshot. */
 static uint64_t base_ino(struct mav_wt *wt, uint64_t parent,
                          const struct mav_entry *e)
 {

@@ -732,11 +732,13 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 		rc = dirty_add(wt, n, off, buf, len);
 	if (rc == 0 && len) {
 		/* The kernel cuts a write() that starts inside a page it has
-		 * not cached after that page, and sends the rest next: a
-		 * snapshot waits for the rest (see mav_wt_snapshot). */
+		 * not cached after that page, and one longer than max_write
+		 * after each max_write, and sends the rest next: a snapshot
+		 * waits for the rest (see mav_wt_snapshot). */
 		wt->splits -= n->split_at != 0;
 		n->split_at = (off + len) % WT_PAGE == 0 &&
-		                      (off % WT_PAGE || len >= WT_SPLIT_MIN)
+		                      ((off % WT_PAGE && len < WT_PAGE) ||
+		                       len >= WT_SPLIT_MIN)
 		                  ? wt_now()
 		                  : 0;
 		wt->splits += n->split_at != 0;

@@ -21,12 +21,15 @@
 
 #define PATH_BUF 8192
 /* The rest of a split write() follows within microseconds, unless its
- * writer is descheduled in between: on a busy machine that took more than
- * 5 ms (a snapshot then held half of a write), so a head counts as a head
- * for a second. A writer whose every write looks like one (dd bs=1M: each
- * a whole max_write) delays a snapshot by SPLIT_WAIT_MAX pauses. */
-#define SPLIT_WAIT_NS  1000000000 /* 1 s */
-#define SPLIT_WAIT_MAX 1000       /* 1 ms pauses before snapshotting anyway */
+ * writer waits to be scheduled in between: on a busy machine that took
+ * more than 5 ms (a snapshot then held half of a write), so a head counts
+ * as one for 250 ms. Longer made a snapshot right after a copy wait for
+ * the heads nobody completes (a file whose last write was a whole
+ * max_write: 1 s after a cp -a against 0.6-0.8 s). A writer whose every
+ * write looks like a head (dd bs=1M) delays a snapshot by SPLIT_WAIT_MAX
+ * pauses. */
+#define SPLIT_WAIT_NS  250000000 /* 250 ms */
+#define SPLIT_WAIT_MAX 500       /* 1 ms pauses before snapshotting anyway */
 
 static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
                       struct mav_kv_batch *b, int depth);
