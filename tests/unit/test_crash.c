@@ -111,7 +111,7 @@ static const uint8_t *edited(void)
 static void check_version(struct mav_repo *r, int n)
 {
 	struct mav_wt *view = NULL;
-	char rev[8];
+	char rev[16];
 	mav_id c;
 
 	snprintf(rev, sizeof(rev), "v%d", n);
