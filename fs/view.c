@@ -51,8 +51,10 @@ struct mavfs_views {
 	struct view **slots;
 	/* Inode prefixes, 1..nprefix-1: the name each was given to and the
 	 * slot its view is open in (0: none). */
-	char **prefix_name;
-	unsigned *prefix_slot;
+	struct prefix {
+		char *name;
+		unsigned slot;
+	} * prefixes;
 	unsigned nprefix, capprefix;
 	uint32_t gen;
 	bool kernel_times; /* set once at init: see mav_wt_kernel_times */
@@ -131,9 +133,8 @@ void mavfs_views_free(struct mavfs_views *vs)
 	}
 	free(vs->slots);
 	for (unsigned p = 1; p < vs->nprefix; p++)
-		free(vs->prefix_name[p]);
-	free(vs->prefix_name);
-	free(vs->prefix_slot);
+		free(vs->prefixes[p].name);
+	free(vs->prefixes);
 	pthread_mutex_destroy(&vs->lock);
 	pthread_cond_destroy(&vs->cond);
 	free(vs);
@@ -187,7 +188,7 @@ static void close_slot(struct mavfs_views *vs, unsigned i)
 	view_close_tree(vs, v);
 	pthread_mutex_lock(&vs->lock);
 	vs->slots[i] = NULL;
-	vs->prefix_slot[v->pub.prefix] = 0;
+	vs->prefixes[v->pub.prefix].slot = 0;
 	vs->nused--;
 	pthread_cond_broadcast(&vs->cond);
 	pthread_mutex_unlock(&vs->lock);
@@ -264,35 +265,27 @@ static int take_prefix(uint32_t *out, struct mavfs_views *vs, const char *name,
 {
 	unsigned p = vs->nprefix;
 
-	while (--p > 0 && strcmp(vs->prefix_name[p], name) != 0)
+	while (--p > 0 && strcmp(vs->prefixes[p].name, name) != 0)
 		;
-	if (p == 0 || vs->prefix_slot[p] != 0) {
-		char *copy;
-
+	if (p == 0 || vs->prefixes[p].slot != 0) {
 		if (vs->nprefix >= MAVFS_MAX_SLOTS)
 			return -ENFILE;
 		if (vs->nprefix >= vs->capprefix) {
 			unsigned cap = vs->capprefix ? 2 * vs->capprefix : 64;
-			char **names =
-			    realloc(vs->prefix_name, cap * sizeof(*names));
-			unsigned *slots;
+			struct prefix *grown =
+			    realloc(vs->prefixes, cap * sizeof(*grown));
 
-			if (names)
-				vs->prefix_name = names;
-			slots = names ? realloc(vs->prefix_slot,
-			                        cap * sizeof(*slots))
-			              : NULL;
-			if (!slots)
+			if (!grown)
 				return -ENOMEM;
-			vs->prefix_slot = slots;
+			vs->prefixes = grown;
 			vs->capprefix = cap;
 		}
-		if (!(copy = strdup(name)))
+		p = vs->nprefix;
+		if (!(vs->prefixes[p].name = strdup(name)))
 			return -ENOMEM;
-		p = vs->nprefix++;
-		vs->prefix_name[p] = copy;
+		vs->nprefix++;
 	}
-	vs->prefix_slot[p] = slot;
+	vs->prefixes[p].slot = slot;
 	*out = p;
 	return 0;
 }
@@ -301,7 +294,7 @@ static int take_prefix(uint32_t *out, struct mavfs_views *vs, const char *name,
 static struct view *view_of(struct mavfs_views *vs, uint64_t ino)
 {
 	uint32_t p = mavfs_ino_prefix(ino);
-	unsigned slot = p >= 1 && p < vs->nprefix ? vs->prefix_slot[p] : 0;
+	unsigned slot = p >= 1 && p < vs->nprefix ? vs->prefixes[p].slot : 0;
 
 	return slot ? vs->slots[slot] : NULL;
 }
@@ -394,7 +387,7 @@ int mavfs_view_get(struct mavfs_view **out, struct mavfs_views *vs,
 		if (v->pub.rw)
 			mav_wt_close(v->pub.wt);
 		vs->slots[slot] = NULL;
-		vs->prefix_slot[v->pub.prefix] = 0;
+		vs->prefixes[v->pub.prefix].slot = 0;
 		vs->nused--;
 	} else {
 		v->state = V_OPEN;
@@ -443,7 +436,7 @@ static void settle(struct mavfs_views *vs, struct view *v)
 	v->idle_since = mavfs_now_ns();
 	if (v->state == V_DEAD) {
 		vs->slots[v->slot] = NULL;
-		vs->prefix_slot[v->pub.prefix] = 0;
+		vs->prefixes[v->pub.prefix].slot = 0;
 		vs->nused--;
 		view_free(v);
 	}

@@ -7,12 +7,12 @@
  * prefix indexes the slot it is open in) and the inode; prefix 0 is the
  * root directory itself (FUSE_ROOT_ID). A name keeps its prefix for the
  * life of the mount, whichever slot it is opened in, so inode numbers do
- * too (a read-only view numbers its inodes by name: mav_wt_open_commit);
+ * too (the store numbers a tree's files by name, not by lookup order);
  * only a name whose old view still serves the kernel's inodes (a deleted
- * branch, a retired view) gets a new one. Read-only views of one commit share
- * one mav_wt (the inode tables and decoded trees are kept once); each name
- * still gets its own slot so the kernel never sees one directory under two
- * names (the dcache would move it back and forth).
+ * branch, a retired view) gets a new one. Read-only views of one commit
+ * share one mav_wt (the inode tables and decoded trees are kept once); each
+ * name still gets its own slot so the kernel never sees one directory under
+ * two names (the dcache would move it back and forth).
  *
  * Lifetime: a view counts the kernel's references to its inodes (nlookup,
  * from every entry reply minus forgets) and the handlers running on it

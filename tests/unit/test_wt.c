@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "testdata.h"
 
@@ -439,6 +440,86 @@ static void test_view_inode_numbers_stay(void **state)
 	assert_int_equal(look(f->wt, d, "y"), y);
 }
 
+/* The number a base-tree node named name in directory parent asks for
+ * (wt.c base_ino), before it moves on past numbers already taken. */
+static uint64_t wanted_ino(uint64_t parent, const char *name)
+{
+	uint64_t top = UINT64_C(1) << 39;
+
+	return top |
+	       (XXH3_64bits_withSeed(name, strlen(name), parent) & (top - 1));
+}
+
+struct named_hash {
+	uint64_t h;
+	uint32_t i;
+};
+
+static int by_hash(const void *a, const void *b)
+{
+	const struct named_hash *x = a, *y = b;
+
+	return (x->h > y->h) - (x->h < y->h);
+}
+
+/* Two names that ask for the same number in the root (a birthday search:
+ * 2^21 names over 2^39 numbers collide with near certainty). */
+static void colliding_names(char a[16], char b[16])
+{
+	size_t n = 1u << 21;
+	struct named_hash *v = malloc(n * sizeof(*v));
+	char name[16];
+
+	assert_non_null(v);
+	for (uint32_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "n%07u", i);
+		v[i] = (struct named_hash){wanted_ino(MAV_WT_ROOT, name), i};
+	}
+	qsort(v, n, sizeof(*v), by_hash);
+	for (size_t i = 1; i < n; i++)
+		if (v[i].h == v[i - 1].h) {
+			snprintf(a, 16, "n%07u", v[i - 1].i);
+			snprintf(b, 16, "n%07u", v[i].i);
+			free(v);
+			return;
+		}
+	fail_msg("no two names collide");
+}
+
+/* A number held by a persisted record is not given to another node, also
+ * when that record's node is out of memory and after a reopen: the two
+ * names below ask for the same number, and the first, changed, keeps it. */
+static void test_base_ino_skips_persisted_numbers(void **state)
+{
+	struct fx *f = *state;
+	char na[16], nb[16];
+	uint64_t a, b;
+	mav_id c;
+
+	colliding_names(na, nb);
+	mkfile(f->wt, MAV_WT_ROOT, na, "A", 1);
+	mkfile(f->wt, MAV_WT_ROOT, nb, "B", 1);
+	snap(f->wt, &c);
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	a = look(f->wt, MAV_WT_ROOT, na);
+	assert_int_equal(a, wanted_ino(MAV_WT_ROOT, na));
+	assert_int_equal(mav_wt_write(f->wt, a, 1, "!", 1), 1);
+	assert_int_equal(mav_wt_fsync(f->wt, a), 0);
+	mav_wt_forget(f->wt, a, 1); /* out of memory; its record stays */
+	for (int round = 0; round < 2; round++) {
+		b = look(f->wt, MAV_WT_ROOT, nb);
+		assert_true(b != a);
+		assert_int_equal(look(f->wt, MAV_WT_ROOT, na), a);
+		expect_content(f->wt, a, "A!", 2);
+		expect_content(f->wt, b, "B", 1);
+		mav_wt_forget(f->wt, a, 1);
+		mav_wt_forget(f->wt, b, 1);
+		mav_wt_close(f->wt); /* and again, as opened anew */
+		assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	}
+}
+
 struct snap_job {
 	struct mav_wt *wt;
 	mav_id commit;
@@ -488,7 +569,7 @@ static void test_snapshot_waits_for_split_write(void **state)
 static void test_holes_truncate_append(void **state)
 {
 	struct fx *f = *state;
-	uint8_t buf[300000], expect[300000] = {0};
+	uint8_t expect[300000] = {0};
 	struct mav_attr in = {.size = 10}, a;
 	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "h", "0123456789abc", 13);
 	mav_id c;
@@ -506,19 +587,16 @@ static void test_holes_truncate_append(void **state)
 	expect_content(f->wt, ino, expect, 200005);
 	/* Grow-only (fallocate): a smaller size leaves the file alone, a
 	 * bigger one adds zeros. */
-	in.size = 100;
-	assert_int_equal(
-	    mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_SIZE | MAV_SET_GROW),
-	    0);
-	assert_int_equal(a.size, 200005);
-	expect_content(f->wt, ino, expect, 200005);
-	in.size = 250000;
-	assert_int_equal(
-	    mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_SIZE | MAV_SET_GROW),
-	    0);
-	assert_int_equal(a.size, 250000);
-	expect_content(f->wt, ino, expect, 250000);
-	(void)buf;
+	for (int i = 0; i < 2; i++) {
+		size_t ask = i ? 250000 : 100, want = i ? 250000 : 200005;
+
+		in.size = ask;
+		assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in,
+		                                MAV_SET_SIZE | MAV_SET_GROW),
+		                 0);
+		assert_int_equal(a.size, want);
+		expect_content(f->wt, ino, expect, want);
+	}
 }
 
 static void test_rename_unlink_link(void **state)
@@ -981,6 +1059,8 @@ int main(void)
 	    cmocka_unit_test(test_big_file_paged),
 	    cmocka_unit_test_setup_teardown(test_snapshot_waits_for_split_write,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_base_ino_skips_persisted_numbers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_view_inode_numbers_stay, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_snapshot_cost_follows_the_change),

@@ -1,11 +1,11 @@
 /* maint.h - whole-repository checks and accounting: fsck, gc, du, diff.
  *
  * fsck walks refs -> commits -> trees -> blobs -> chunks and re-verifies
- * every frame checksum and every id, reading the store rather than the
- * caches; each problem is reported through the callback with the object it
- * concerns. gc deletes every chunk and object
- * that no branch, tag, version or working tree reaches. Both run on an open
- * repository; gc must not run while a working tree is being written.
+ * every frame checksum and every id against the bytes in the store, not a
+ * cache; each problem is reported through the callback with the object it
+ * concerns. gc deletes every chunk and object that no branch, tag, version
+ * or working tree reaches. Both run on an open repository; gc must not run
+ * while a working tree is being written.
  */
 #ifndef MAV_MAINT_H
 #define MAV_MAINT_H
