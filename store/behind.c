@@ -82,6 +82,7 @@ static void *feeder(void *arg)
 		struct behind *bh;
 		struct job *jobs;
 		size_t fed, held;
+		bool quiet;
 		int rc;
 
 		while (!p->first && !p->stop)
@@ -99,6 +100,12 @@ static void *feeder(void *arg)
 		rc = bh->rc;
 		pthread_mutex_unlock(&p->lock);
 		fed = feed_jobs(bh, jobs, &rc);
+		pthread_mutex_lock(&p->lock);
+		quiet = !bh->head;
+		pthread_mutex_unlock(&p->lock);
+		/* Nothing more queued: settle (behind.h). */
+		if (quiet && rc == 0)
+			rc = mav_writer_settle(bh->w);
 		held = mav_writer_held(bh->w);
 		pthread_mutex_lock(&p->lock);
 		if (rc < 0 && bh->rc == 0) {

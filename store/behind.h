@@ -9,6 +9,11 @@
  * different streams side by side. The jobs of all streams together hold at
  * most BEHIND_MAX bytes: a put waits for room.
  *
+ * A feeder that has fed all of a stream's jobs settles its writer
+ * (mav_writer_settle): a copy writes a small file in one or two writes,
+ * and the file is then sealed much later, so its chunks are stored beside
+ * the copy rather than held in memory until then.
+ *
  * A feeder's failure is kept and returned by the stream's next put or
  * drain, as a failed writeback is reported at the next write or fsync.
  * Whoever uses the writer directly (to finish the stream, to feed it bytes

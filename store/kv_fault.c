@@ -2,14 +2,17 @@
  *
  * Crash tests run the store over this wrapper (usually over the mem kv): they
  * make the Nth get/write/flush fail, or cut the power with
- * mav_kv_fault_crash(), then check that what remains is consistent.
+ * mav_kv_fault_crash(), or kill the process (mav_kv_fault_kill), then
+ * check that what remains is consistent.
  *
  * The durability model is RocksDB's. A write goes to the memtable and, unless
  * MAV_KV_NO_WAL, to the log. A MAV_KV_SYNC write syncs the log, which makes
  * every earlier logged write durable but not the NO_WAL ones, which live only
  * in memtables. A flush writes the memtables out, which makes everything
  * durable. After a power cut the database holds the last flushed state plus
- * the logged writes up to the last sync, replayed in order.
+ * the logged writes up to the last sync, replayed in order; after the
+ * process is killed (the machine keeps the log it had written), the last
+ * flushed state plus every logged write.
  *
  * To rebuild that state the wrapper keeps, for every write since the last
  * flush, the batch itself (redo) and the before-images of its keys read from
@@ -316,7 +319,9 @@ void mav_kv_fault_clear(struct mav_kv *kv)
 	mav_kv_fault_fail_after(kv, 0, 0);
 }
 
-int mav_kv_fault_crash(struct mav_kv *kv)
+/* Back to the last flushed state plus the logged writes that survive:
+ * the synced ones, or (all_logged) every one. */
+static int lose_unflushed(struct mav_kv *kv, bool all_logged)
 {
 	struct fault *f = as_fault(kv);
 	int rc = 0;
@@ -324,6 +329,8 @@ int mav_kv_fault_crash(struct mav_kv *kv)
 	if (!f)
 		return mav_error_set(MAV_EINVAL, "not a fault-injecting kv");
 	pthread_mutex_lock(&f->lock);
+	if (all_logged)
+		f->durable = f->nlog;
 	/* Back to the last flushed state, newest write first... */
 	for (size_t i = f->nlog; i-- > 0 && rc == 0;)
 		rc = mav_kv_write(f->inner, f->log[i].undo, 0);
@@ -335,6 +342,16 @@ int mav_kv_fault_crash(struct mav_kv *kv)
 		log_forget(f);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
+}
+
+int mav_kv_fault_crash(struct mav_kv *kv)
+{
+	return lose_unflushed(kv, false);
+}
+
+int mav_kv_fault_kill(struct mav_kv *kv)
+{
+	return lose_unflushed(kv, true);
 }
 
 uint64_t mav_kv_fault_calls(const struct mav_kv *kv)

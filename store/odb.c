@@ -311,6 +311,69 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
 	return rc;
 }
 
+/* A chunk frame copied into a batch under its key (relog_chunk). */
+struct relog {
+	struct mav_kv_batch *b;
+	const uint8_t *key;
+};
+
+static int relog_frame(void *ctx, const void *frame, size_t flen)
+{
+	struct relog *rl = ctx;
+
+	return mav_kv_batch_put(rl->b, MAV_CF_CHUNKS, rl->key,
+	                        MAV_CHUNK_KEY_LEN, frame, flen);
+}
+
+static int relog_chunk(struct mav_repo *r, struct mav_kv_batch *b,
+                       const mav_id *id)
+{
+	uint8_t key[MAV_CHUNK_KEY_LEN];
+	struct relog rl = {b, key};
+	char hex[MAV_ID_HEX_LEN + 1];
+	int rc = mav_repo_chunk_key(r, id, key);
+
+	/* The id record first, as put_chunk puts it. */
+	if (rc == 0)
+		rc = mav_kv_batch_put(b, MAV_CF_CHUNK_IDS, id->b, MAV_ID_LEN,
+		                      key, 8);
+	if (rc == 0)
+		rc = mav_kv_get_view(r->kv, MAV_CF_CHUNKS, key, sizeof(key),
+		                     relog_frame, &rl);
+	if (rc == MAV_ENOTFOUND) {
+		mav_id_hex(hex, id);
+		return mav_error_set(rc, "chunk %s is missing", hex);
+	}
+	return rc;
+}
+
+int mav_repo_relog_blob(struct mav_repo *r, const mav_id *id, uint32_t from)
+{
+	const struct mav_blob *blob = NULL;
+	struct mav_kv_batch *b = NULL;
+	void *enc = NULL;
+	size_t len;
+	int rc = mav_repo_get_object(r, id, &enc, &len);
+
+	if (rc == 0 && mav_object_kind(enc, len) != 'B')
+		rc = 1; /* a paged blob: its pages too; the caller flushes */
+	if (rc == 0)
+		rc = mav_odb_get_blob(&blob, r, id);
+	if (rc == 0)
+		rc = mav_kv_batch_new(&b);
+	for (uint32_t i = from; rc == 0 && i < blob->n; i++)
+		rc = relog_chunk(r, b, &blob->ids[i]);
+	if (rc == 0)
+		rc = mav_kv_batch_put(b, MAV_CF_OBJECTS, id->b, MAV_ID_LEN, enc,
+		                      len);
+	if (rc == 0)
+		rc = mav_repo_write(r, b, MAV_KV_ADMITTED);
+	mav_kv_batch_free(b);
+	mav_odb_blob_release(r, blob);
+	free(enc);
+	return rc;
+}
+
 struct chunk_load {
 	uint8_t *plain;
 	size_t plen;

@@ -45,6 +45,10 @@ void mav_odb_holder_free(void *holder);
 int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id);
 void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b);
+/* Store chunks [from, n) of blob id, and the blob, again through the log
+ * (not synced): written without it, they become as durable as a logged
+ * write without a memtable flush. 1 (nothing written) for a paged blob. */
+int mav_repo_relog_blob(struct mav_repo *r, const mav_id *id, uint32_t from);
 /* Tree object id through the tree cache: a "MAVT" tree (*tree) or a paged
  * tree's index (*index); the other is NULL. *missed (if given): it was not
  * in the cache. Release with mav_odb_release. */

@@ -333,6 +333,25 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
 	return remember(w, rc < 0 ? rc : feed(w, data, len));
 }
 
+int mav_writer_settle(struct mav_writer *w)
+{
+	int rc = checked(w);
+
+	while (rc == 0 && w->end - w->start > w->r->cfg.chunk_min) {
+		size_t left = w->end - w->start;
+		size_t n =
+		    mav_chunker_cut(&w->r->chunker, w->win + w->start, left);
+
+		if (n == left) /* no cut yet: the end of the input decides */
+			break;
+		rc = emit(w, w->win + w->start, n);
+		w->start += n;
+	}
+	if (rc == 0 && !w->thread_on)
+		rc = write_batch(w);
+	return remember(w, rc);
+}
+
 size_t mav_writer_held(const struct mav_writer *w)
 {
 	struct mav_writer *mw = (struct mav_writer *)w; /* for its lock */

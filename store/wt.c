@@ -384,7 +384,11 @@ int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 
 	if (n->ino >= WT_BASE_INO_MIN)
 		wt->hashed_recs = true;
-
+	/* No record may point at content that is not yet durable. */
+	if (rc == 0 && wt->flush_owed) {
+		rc = mav_repo_flush(wt->r);
+		wt->flush_owed = rc < 0;
+	}
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_WT, key, klen, enc, len);
 	free(enc);

@@ -60,7 +60,6 @@ struct stream {
 	uint32_t prefix_n;          /* old chunks kept before the new ones */
 	uint64_t pos;               /* next append offset (== rec.size) */
 	int64_t last_write;
-	bool unlogged;     /* chunks skip the log: flush before the record */
 	struct behind *bh; /* write-behind, or NULL: fed directly */
 	size_t held;       /* writer's bytes counted in wt->stream_bytes */
 };
@@ -88,6 +87,9 @@ struct node {
 	struct wt_rec rec;
 	struct dirty *dirty;
 	struct stream *stream;
+	/* Its stream was finished in a group seal: rec.id is new and its
+	 * record not yet written (wt_seal_group). */
+	bool unsaved;
 	int lost; /* error that dropped unsealed writes; fsync reports it once
 	           */
 	int64_t split_at; /* last write looked like the head of a split one */
@@ -121,6 +123,10 @@ struct mav_wt {
 	uint64_t stream_bytes;       /* sum of stream->held */
 	struct behind_pool *feeders; /* for streams' writes; NULL until used */
 	bool kernel_times;           /* writes do not stamp mtime/ctime */
+	/* A group seal is finishing streams: their chunks stay unlogged
+	 * until one flush for all (flush_owed: not yet done; the next
+	 * record written does it first, wt_put_rec). */
+	bool grouped, flush_owed;
 	/* A persisted record may hold a number from WT_BASE_INO_MIN up:
 	 * numbering a base node must then ask the store (wt_base_ino). */
 	bool hashed_recs;
@@ -201,11 +207,14 @@ enum { WT_TAB_INO, WT_TAB_CHILD, WT_TAB_LINK };
 /* Writes not sealed yet, in extents or in an append stream. */
 static inline bool wt_unsealed(const struct node *n)
 {
-	return n->dirty || n->stream;
+	return n->dirty || n->stream || n->unsaved;
 }
 
 /* wt_data.c */
 int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
+/* Seal every file with no write for older_ns (-1: all) as one group;
+ * *count says how many. */
+int wt_seal_all(struct mav_wt *wt, int64_t older_ns, int *count);
 /* Drop unsealed writes: the stream and the extents, or the extents only. */
 void wt_dirty_free(struct mav_wt *wt, struct node *n);
 void wt_dirty_extents_free(struct mav_wt *wt, struct node *n);

@@ -242,13 +242,9 @@ static int snapshot_locked(mav_id *commit_out, uint64_t *version_out,
 	struct mav_kv_batch *b = NULL;
 	struct node *root = wt_node(wt, MAV_WT_ROOT);
 	mav_id tree, old_base = wt->base, old_root = wt->root_tree;
-	int rc = 0;
+	int count;
+	int rc = wt_seal_all(wt, -1, &count);
 
-	for (size_t i = 0; rc == 0 && i < wt->by_ino.nb; i++)
-		for (struct node *n = wt->by_ino.b[i]; rc == 0 && n;
-		     n = n->next_ino)
-			if (wt_unsealed(n))
-				rc = wt_seal(wt, n, NULL);
 	if (rc == 0)
 		rc = mav_kv_batch_new(&b);
 	if (rc < 0)

@@ -6,7 +6,8 @@
  * cut. After each run the repository is reopened and must be consistent:
  * fsck finds nothing, every version that exists has exactly the content the
  * workload gave it, and a file whose fsync returned is intact. A second
- * workload does the same for branch and tag changes, a reset and gc.
+ * workload does the same for branch and tag changes, a reset and gc. A
+ * third kills the process after each way of sealing an append stream.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -96,6 +97,19 @@ static void expect_file(struct mav_wt *wt, const char *path, const void *p,
 	assert_int_equal(mav_wt_read(wt, a.ino, 0, buf, sizeof(buf)),
 	                 (ssize_t)len);
 	assert_memory_equal(buf, p, len);
+}
+
+/* A root file holds exactly p[0..len). */
+static void expect_bytes(struct mav_wt *wt, const char *name, const void *p,
+                         size_t len)
+{
+	uint8_t *buf = malloc(len + 1);
+	struct mav_attr a;
+
+	assert_int_equal(mav_wt_lookup(&a, wt, MAV_WT_ROOT, name), 0);
+	assert_int_equal(mav_wt_read(wt, a.ino, 0, buf, len + 1), (ssize_t)len);
+	assert_memory_equal(buf, p, len);
+	free(buf);
 }
 
 /* "durable" after the workload's edit. */
@@ -301,11 +315,65 @@ static void test_refs_and_gc_fail_points(void **state)
 	assert_true(calls > 8); /* the sweep really covered the workload */
 }
 
+/* Kill the process (logged writes survive, unflushed NO_WAL ones do not)
+ * after files were sealed in each of the ways a stream's unlogged chunks
+ * are made durable before its record is written: many small files sealed
+ * together (one flush), a small file fsynced alone (its chunks and blob
+ * logged again) and a big one fsynced alone (a flush). Every sealed file
+ * must read back whole. */
+static void test_kill_after_seals(void **state)
+{
+	static uint8_t data[20u << 20];
+	struct run x = {0};
+	struct mav_kv *mem = NULL;
+	const size_t small = 300u << 10, nsmall = 24;
+	char name[16];
+	uint64_t ino;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)((i * 2654435761u) >> 11);
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&x.fault, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&x.r, x.fault, true, NULL), 0);
+	assert_int_equal(mav_wt_open(&x.wt, x.r, "main"), 0);
+	for (size_t i = 0; i < nsmall; i++) { /* each its own bytes */
+		snprintf(name, sizeof(name), "s%zu", i);
+		assert_true(
+		    put(x.wt, MAV_WT_ROOT, name, data + i * small, small) > 0);
+	}
+	assert_int_equal(mav_wt_seal_idle(x.wt, 0), (int)nsmall);
+	ino = (uint64_t)put(x.wt, MAV_WT_ROOT, "big", data, sizeof(data));
+	assert_int_equal(mav_wt_fsync(x.wt, ino), 0);
+	/* Last: no flush of another seal covers it. */
+	ino = (uint64_t)put(x.wt, MAV_WT_ROOT, "alone", data + 8000, small);
+	assert_int_equal(mav_wt_fsync(x.wt, ino), 0);
+	assert_true(put(x.wt, MAV_WT_ROOT, "late", data + 99, small) > 0);
+
+	/* The kill: the daemon writes nothing more. */
+	mav_kv_fault_fail_after(x.fault, 1, -EIO);
+	mav_wt_close(x.wt);
+	mav_kv_fault_clear(x.fault);
+	assert_int_equal(mav_kv_fault_kill(x.fault), 0);
+
+	fsck_clean(x.r);
+	assert_int_equal(mav_wt_open(&x.wt, x.r, "main"), 0);
+	for (size_t i = 0; i < nsmall; i++) {
+		snprintf(name, sizeof(name), "s%zu", i);
+		expect_bytes(x.wt, name, data + i * small, small);
+	}
+	expect_bytes(x.wt, "alone", data + 8000, small);
+	expect_bytes(x.wt, "big", data, sizeof(data));
+	mav_wt_close(x.wt);
+	mav_repo_close(x.r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_fail_point),
 	    cmocka_unit_test(test_refs_and_gc_fail_points),
+	    cmocka_unit_test(test_kill_after_seals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

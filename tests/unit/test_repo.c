@@ -387,8 +387,11 @@ static void test_writer_writes_behind(void **state)
 
 /* Feed data to a new writer in pieces of sizes[0], sizes[1], ... (over
  * again from sizes[0] when they run out); its blob id. */
+/* settle: mav_writer_settle after every piece, as a feeder does when its
+ * stream goes quiet. */
 static mav_id feed_in_pieces(struct mav_repo *r, const uint8_t *data,
-                             size_t len, const size_t *sizes, size_t nsizes)
+                             size_t len, const size_t *sizes, size_t nsizes,
+                             bool settle)
 {
 	struct mav_writer *w = NULL;
 	uint64_t size;
@@ -399,6 +402,8 @@ static mav_id feed_in_pieces(struct mav_repo *r, const uint8_t *data,
 		size_t n = sizes[i] < len - off ? sizes[i] : len - off;
 
 		assert_int_equal(mav_writer_feed(w, data + off, n), 0);
+		if (settle)
+			assert_int_equal(mav_writer_settle(w), 0);
 		off += n;
 	}
 	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
@@ -475,17 +480,70 @@ static void test_writer_cuts_whatever_the_pieces(void **state)
 		max = mav_repo_config(r)->chunk_max;
 		for (size_t i = 0; i < 64; i++)
 			around[i] = 1 + rng_next(&seed) % (3 * max);
-		a = feed_in_pieces(r, data, len, whole, 1);
-		b = feed_in_pieces(r, data, len, mib, 1);
+		a = feed_in_pieces(r, data, len, whole, 1, false);
+		b = feed_in_pieces(r, data, len, mib, 1, false);
 		c = feed_in_pieces(r, data, len, mixed,
-		                   sizeof(mixed) / sizeof(mixed[0]));
-		d = feed_in_pieces(r, data, len, around, 64);
+		                   sizeof(mixed) / sizeof(mixed[0]), false);
+		d = feed_in_pieces(r, data, len, around, 64, false);
 		expect_chunker_cuts(r, &a, data, len);
 		assert_memory_equal(&a, &b, sizeof(a));
 		assert_memory_equal(&a, &c, sizeof(a));
 		assert_memory_equal(&a, &d, sizeof(a));
+		/* Settling cuts early only where the cut is already known. */
+		c = feed_in_pieces(r, data, len, mixed,
+		                   sizeof(mixed) / sizeof(mixed[0]), true);
+		d = feed_in_pieces(r, data, len, around, 64, true);
+		assert_memory_equal(&a, &c, sizeof(a));
+		assert_memory_equal(&a, &d, sizeof(a));
 		mav_repo_close(r);
 	}
+	free(data);
+}
+
+/* A small file fed in one piece (a copy's single write) and settled: every
+ * chunk whose end is known is cut and readable from the store, what stays
+ * held is the tail after the last cut, and finishing gives the blob of
+ * the same bytes fed whole. */
+static void test_writer_settle_stores_what_is_decided(void **state)
+{
+	size_t len = 500u << 10;
+	uint8_t *data = random_buf(len, 43);
+	struct mav_writer *w = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	const uint32_t *lens;
+	const mav_id *ids;
+	uint8_t *back = malloc(256u << 10);
+	uint32_t n, at = 0;
+	uint64_t size;
+	mav_id a, b;
+
+	(void)state;
+	r = mem_repo(&kv);
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	assert_int_equal(mav_writer_feed(w, data, len), 0);
+	assert_true(mav_writer_held(w) >= len - (256u << 10));
+	assert_int_equal(mav_writer_settle(w), 0);
+	n = mav_writer_chunks(w, &ids, &lens);
+	assert_true(n >= 2);
+	for (uint32_t i = 0; i < n; i++) {
+		assert_int_equal(
+		    mav_repo_read_chunk(r, &ids[i], 0, back, lens[i]), 0);
+		assert_memory_equal(back, data + at, lens[i]);
+		at += lens[i];
+	}
+	/* Held: the uncut tail only, shorter than a maximum chunk. */
+	assert_int_equal(mav_writer_held(w), len - at);
+	assert_true(len - at < mav_repo_config(r)->chunk_max);
+	assert_int_equal(mav_writer_settle(w), 0); /* nothing new */
+	assert_int_equal(mav_writer_chunks(w, &ids, &lens), n);
+	assert_int_equal(mav_writer_finish(w, &b, &size), 0);
+	assert_int_equal(size, len);
+	a = feed_in_pieces(r, data, len, (const size_t[]){SIZE_MAX}, 1, false);
+	assert_memory_equal(&a, &b, sizeof(a));
+	mav_writer_free(w);
+	mav_repo_close(r);
+	free(back);
 	free(data);
 }
 
@@ -530,7 +588,7 @@ static void test_pin_blob(void **state)
 
 	(void)state;
 	r = mem_repo(&kv);
-	id = feed_in_pieces(r, data, len, (const size_t[]){SIZE_MAX}, 1);
+	id = feed_in_pieces(r, data, len, (const size_t[]){SIZE_MAX}, 1, false);
 	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
 	assert_int_equal(pin_and_compare(r, blob, data, 0, 128u << 10), 1);
 	assert_int_equal(pin_and_compare(r, blob, data, 12345, 1u << 20), 1);
@@ -655,6 +713,7 @@ int main(void)
 	    cmocka_unit_test(test_chunk_twice_in_batch_stored_once),
 	    cmocka_unit_test(test_writer_writes_behind),
 	    cmocka_unit_test(test_writer_cuts_whatever_the_pieces),
+	    cmocka_unit_test(test_writer_settle_stores_what_is_decided),
 	    cmocka_unit_test(test_pin_blob),
 	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
 	                                    mkdir_tmp, rm_tmp),

@@ -807,68 +807,122 @@ static void test_big_stream_write_behind(void **state)
 	free(data);
 }
 
-/* A copy of many files leaves each one's chunks in its append stream until
- * the file is sealed. What they hold together stays bounded (256 MiB): the
- * least recently written files are sealed first. */
-static void test_many_streams_bounded(void **state)
+/* 100 files of 3 MiB, each written in 1 MiB writes. backwards: last MiB
+ * first, so nothing streams and every byte waits in dirty extents. */
+static void write_files(struct fx *f, uint64_t *ino, uint8_t **data,
+                        size_t files, bool backwards)
 {
-	struct fx *f = *state;
-	const size_t mib = 1u << 20, len = 3 * mib, files = 100;
-	uint8_t *data[100];
-	uint64_t ino[100];
+	const size_t mib = 1u << 20, len = 3 * mib;
 	char name[16];
-	int sealed;
 
 	for (size_t i = 0; i < files; i++) {
 		snprintf(name, sizeof(name), "f%zu", i);
 		ino[i] = mkfile(f->wt, MAV_WT_ROOT, name, NULL, 0);
 		data[i] = random_buf(len, 100 + (unsigned)i); /* no dedup */
-		for (size_t off = 0; off < len; off += mib)
+		for (size_t k = 0; k < len / mib; k++) {
+			size_t off = (backwards ? len / mib - 1 - k : k) * mib;
+
 			assert_int_equal(mav_wt_write(f->wt, ino[i], off,
 			                              data[i] + off, mib),
 			                 (ssize_t)mib);
+		}
 	}
-	/* What is still unsealed: at most 256 MiB of the 300 written. */
-	sealed = mav_wt_seal_idle(f->wt, 0);
-	assert_true(sealed > 0);
-	assert_true((size_t)sealed <= (256 * mib) / len + 1);
+}
+
+static void expect_files(struct fx *f, const uint64_t *ino, uint8_t **data,
+                         size_t files)
+{
 	for (size_t i = 0; i < files; i++) {
-		expect_content(f->wt, ino[i], data[i], len);
+		expect_content(f->wt, ino[i], data[i], 3u << 20);
 		free(data[i]);
 	}
 }
 
-/* Sealing under memory pressure fails for the oldest file (a full disk):
- * that file's fsync reports it; the write that set off the sealing was
- * taken and succeeds. */
-static void test_pressure_failure_reported_to_its_file(void **state)
+/* Dirty extents of many files stay bounded (256 MiB): past it the least
+ * recently written files are sealed. */
+static void test_many_dirty_files_bounded(void **state)
+{
+	struct fx *f = *state;
+	const size_t mib = 1u << 20;
+	uint8_t *data[100];
+	uint64_t ino[100];
+	int sealed;
+
+	write_files(f, ino, data, 100, true);
+	assert_true(mav_wt_held(f->wt) <= 256 * mib);
+	/* What is still unsealed: at most 256 MiB of the 300 written. */
+	sealed = mav_wt_seal_idle(f->wt, 0);
+	assert_true(sealed > 0);
+	assert_true((size_t)sealed <= (256 * mib) / (3 * mib) + 1);
+	assert_int_equal(mav_wt_held(f->wt), 0);
+	expect_files(f, ino, data, 100);
+}
+
+/* A copy of many files streams each one: its feeder stores every chunk
+ * whose end it has seen as soon as the writes stop coming, so what the
+ * unsealed files hold shrinks to their uncut tails (less than a maximum
+ * chunk each) without sealing them. */
+static void test_many_streams_settle(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t tails = 100ull * mav_repo_config(f->r)->chunk_max;
+	uint8_t *data[100];
+	uint64_t ino[100];
+	uint64_t held = 0;
+
+	write_files(f, ino, data, 100, false);
+	for (int round = 0; round < 5000; round++) {
+		held = mav_wt_held(f->wt);
+		if (held <= tails)
+			break;
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+	}
+	assert_true(held > 0);
+	assert_true(held <= tails);
+	assert_int_equal(mav_wt_seal_idle(f->wt, 0), 100); /* none before */
+	assert_int_equal(mav_wt_held(f->wt), 0);
+	expect_files(f, ino, data, 100);
+}
+
+/* Sealing under memory pressure fails for the oldest file (a full disk).
+ * The write that set off the sealing was taken and succeeds, and the
+ * failed file keeps its dirty bytes: its fsync, once there is room, seals
+ * them and nothing is lost. */
+static void test_pressure_failure_keeps_dirty_data(void **state)
 {
 	struct fx *f = *state;
 	const size_t mib = 1u << 20, len = 3 * mib;
-	uint8_t *data = random_buf(len, 24);
+	uint8_t *data = random_buf(len, 24), *first = malloc(len);
 	uint64_t ino[86];
 	char name[16];
 
 	for (size_t i = 0; i < 86; i++) {
 		snprintf(name, sizeof(name), "f%zu", i);
 		ino[i] = mkfile(f->wt, MAV_WT_ROOT, name, NULL, 0);
-		/* Each file its own bytes: nothing dedups. */
-		for (size_t off = 0; i < 85 && off < len; off += mib) {
+		/* Each file its own bytes: nothing dedups. Backwards, so
+		 * that they wait in dirty extents, not streams. */
+		for (size_t k = 0; i < 85 && k < len / mib; k++) {
+			size_t off = len - (k + 1) * mib;
+
 			data[off] = (uint8_t)i;
 			assert_int_equal(
 			    mav_wt_write(f->wt, ino[i], off, data + off, mib),
 			    (ssize_t)mib);
 		}
+		if (i == 0)
+			memcpy(first, data, len);
 	}
 	/* Just under 256 MiB held: the next write seals f0 first, and that
 	 * fails. */
-	mav_kv_fault_fail_after(f->fault, 1, -ENOSPC);
-	assert_int_equal(mav_wt_write(f->wt, ino[85], 0, data, mib),
+	mav_kv_fault_fail_writes_after(f->fault, 1, -ENOSPC);
+	assert_int_equal(mav_wt_write(f->wt, ino[85], mib, data, mib),
 	                 (ssize_t)mib);
 	mav_kv_fault_clear(f->fault);
-	assert_int_equal(mav_wt_fsync(f->wt, ino[0]), -ENOSPC);
+	assert_true(mav_wt_held(f->wt) > 255 * mib); /* nothing sealed */
 	assert_int_equal(mav_wt_fsync(f->wt, ino[0]), 0);
+	expect_content(f->wt, ino[0], first, len);
 	assert_int_equal(mav_wt_fsync(f->wt, ino[85]), 0);
+	free(first);
 	free(data);
 }
 
@@ -1081,12 +1135,14 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_write_then_retry, setup,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_many_streams_bounded, setup,
+	    cmocka_unit_test_setup_teardown(test_many_dirty_files_bounded,
+	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_streams_settle, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_read_ahead_files, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(
-	        test_pressure_failure_reported_to_its_file, setup, teardown),
+	        test_pressure_failure_keeps_dirty_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_edit, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_base_hard_link_unlink_all,

@@ -122,6 +122,9 @@ void mav_kv_fault_fail_writes_after(struct mav_kv *kv, uint64_t n, int err);
 void mav_kv_fault_clear(struct mav_kv *kv);
 /* Simulate power loss: undo every write not followed by a sync/flush. */
 int mav_kv_fault_crash(struct mav_kv *kv);
+/* Simulate a killed process: undo every NO_WAL write not followed by a
+ * flush; logged writes survive, synced or not. */
+int mav_kv_fault_kill(struct mav_kv *kv);
 /* Number of calls seen (to size a sweep of fail points). */
 uint64_t mav_kv_fault_calls(const struct mav_kv *kv);
 

@@ -133,6 +133,10 @@ int mav_wt_fsync(struct mav_wt *wt, uint64_t ino);
 int mav_wt_sync(struct mav_wt *wt);
 /* Seal inodes with no write for older_ns; returns how many were sealed. */
 int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns);
+/* Bytes unsealed files hold in memory: dirty extents, and what streams
+ * have queued, not yet cut or not yet stored. Sealing keeps it under
+ * 256 MiB. */
+uint64_t mav_wt_held(struct mav_wt *wt);
 
 /* xattrs: full names ("user.mav.license"). getxattr with cap 0 returns the
  * size; -ERANGE if cap is too small; -ENODATA if absent. Returns length. */
