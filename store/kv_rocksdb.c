@@ -57,7 +57,7 @@
 #define MIB              (1024ull * 1024)
 #define SPACE_MAX_AGE_NS (50ull * 1000 * 1000)
 #define SPACE_MAX_CHARGE (8 * MIB)
-#define SPARE_BATCH_MAX  (16 * MIB) /* writers' batches are about 8 MiB */
+#define SPARE_BATCH_MAX  (4 * MIB) /* writers' batches are about 2 MiB */
 #define SPARES           2          /* RocksDB batches kept for reuse */
 
 static const char *const cf_names[MAV_CF_COUNT] = {
