@@ -4,15 +4,16 @@
  * column family per enum mav_cf, opened together; the options per family are
  * described in store/FORMAT.md ("Column families and RocksDB options"). In
  * short: chunk values are zstd frames already, so the chunks family has
- * RocksDB compression off, and its reads bypass the block cache; every family has a bloom filter (most gets of a chunk id ask
- * chunk_ids "already stored?" and miss); the small families use LZ4. No blob
- * files: RocksDB does not support them in secondary instances, which mavctl
- * opens beside a running mavfs (7.8.3 crashed there reading a blob). All share
- * one LRU block cache that also holds index and filter blocks, so memory stays
- * bounded by block_cache_bytes plus the write buffers whatever the size of the
- * store. Flushes and compactions write with O_DIRECT where the filesystem
- * takes it (probed at open): the kernel's copy of every table file was a
- * third of an import's CPU.
+ * RocksDB compression off, and its reads bypass the block cache; every family
+ * has a bloom filter (most gets of a chunk id ask chunk_ids "already stored?"
+ * and miss); the small families use LZ4. No blob files: RocksDB does not
+ * support them in secondary instances, which mavctl opens beside a running
+ * mavfs (7.8.3 crashed there reading a blob). All share one LRU block cache
+ * that also holds index and filter blocks, so memory stays bounded by
+ * block_cache_bytes plus the write buffers whatever the size of the store.
+ * Flushes and compactions write with O_DIRECT where the filesystem takes it
+ * (probed at open): the kernel's copy of every table file was a third of an
+ * import's CPU.
  *
  * Free-space reserve. Debian's RocksDB 7.8.3 aborts the whole process when
  * the disk fills, so every write and flush first checks that the filesystem
@@ -58,7 +59,7 @@
 #define SPACE_MAX_AGE_NS (50ull * 1000 * 1000)
 #define SPACE_MAX_CHARGE (8 * MIB)
 #define SPARE_BATCH_MAX  (4 * MIB) /* writers' batches are about 2 MiB */
-#define SPARES           2          /* RocksDB batches kept for reuse */
+#define SPARES           2         /* RocksDB batches kept for reuse */
 
 static const char *const cf_names[MAV_CF_COUNT] = {
     [MAV_CF_META] = "default",    [MAV_CF_CHUNKS] = "chunks",

@@ -351,7 +351,7 @@ int mav_writer_settle(struct mav_writer *w)
 		rc = emit(w, w->win + w->start, n);
 		w->start += n;
 	}
-	if (rc == 0 && !w->thread_on)
+	if (rc == 0)
 		rc = write_batch(w);
 	return remember(w, rc);
 }

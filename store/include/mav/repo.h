@@ -189,10 +189,10 @@ void mav_writer_set_flags(struct mav_writer *w, unsigned flags);
  * the first failure's code: part of the bytes may be lost. */
 int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
 /* Cut every chunk whose end the pending bytes already show (a FastCDC cut
- * depends only on the bytes before it, so more input cannot move it) and,
- * unless the writer's own thread writes its batches, store what is cut.
- * What stays held is the tail no cut has been found in. For a stream that
- * has gone quiet: its memory and its seal shrink to that tail. */
+ * depends only on the bytes before it, so more input cannot move it) and
+ * store everything cut. What stays held is the tail no cut has been found
+ * in. For a stream that has gone quiet: its memory and its seal shrink to
+ * that tail. */
 int mav_writer_settle(struct mav_writer *w);
 /* Bytes the writer holds in memory: chunks not yet written, uncut input. */
 size_t mav_writer_held(const struct mav_writer *w);
