@@ -593,37 +593,61 @@ void wt_node_unref(struct mav_wt *wt, struct node *n)
 	}
 }
 
-/* A node of a base tree entry is numbered by what it is, not by when it
- * was first looked up, so a file the kernel forgot (or a view closed and
- * opened again) comes back with the number it had: inode numbers hold for
- * the life of a mount. The number is a hash of the parent's number and the
- * name (of the link group, for hard links) in [2^39, 2^40). One already
- * taken, by a node in memory or by a persisted record of a working tree
- * (the store is asked only while a record may hold such a number), moves
- * on to the next free one; two such may swap numbers if both are forgotten
- * and come back in the other order. Files created in a working tree count
- * up from 2, below that range, and keep their number while their record
- * is persisted, that is until the next snapshot. */
-static uint64_t base_ino(struct mav_wt *wt, uint64_t parent,
-                         const struct mav_entry *e)
+/* A node is numbered by where it is, not by when it was first looked up,
+ * so a file the kernel forgot (or a view closed and opened again, or a
+ * working tree rebased on the snapshot that took its files) comes back with
+ * the number it had: inode numbers hold for the life of a mount. The
+ * number is a hash of the parent's number and the name (of the link group,
+ * for hard links of a base tree) in [2^39, 2^40). One already taken, by a
+ * node in memory or by a persisted record of a working tree (the store is
+ * asked only while a record may hold such a number), moves on to the next
+ * free one; two such may swap numbers if both are forgotten and come back
+ * in the other order. A file created in a working tree is numbered the same
+ * way, so it keeps its number after the snapshot that takes it; one renamed
+ * keeps its number until the kernel forgets it after the next snapshot,
+ * and then comes back under its new name's, as a file hard-linked in the
+ * working tree comes back under its link group's. Creating 100k files
+ * costs about 10% more than numbering them from a counter did (the store
+ * is asked about each number), and snapshotting them 30% more. (Working
+ * trees of earlier builds counted created files up from 2, below that
+ * range.) */
+static int free_ino(uint64_t *out, struct mav_wt *wt, uint64_t h)
 {
-	uint64_t h =
-	    e->link_id
-	        ? XXH3_64bits_withSeed(&e->link_id, sizeof(e->link_id), 1)
-	        : XXH3_64bits_withSeed(e->name, strlen(e->name), parent);
-
 	for (;; h++) {
 		uint64_t ino = WT_BASE_INO_MIN | (h & (WT_BASE_INO_MIN - 1));
 		uint8_t key[WT_KEY_MAX];
+		int rc;
 
 		if (wt_node(wt, ino))
 			continue;
-		if (!wt->hashed_recs ||
-		    mav_kv_get(wt->r->kv, MAV_CF_WT, key,
-		               wt_key(key, wt, 'i', ino, NULL), NULL,
-		               NULL) == MAV_ENOTFOUND)
-			return ino;
+		rc = wt->hashed_recs
+		         ? mav_kv_get(wt->r->kv, MAV_CF_WT, key,
+		                      wt_key(key, wt, 'i', ino, NULL), NULL,
+		                      NULL)
+		         : MAV_ENOTFOUND;
+		if (rc == MAV_ENOTFOUND) {
+			*out = ino;
+			return 0;
+		}
+		if (rc < 0) /* the store cannot say: not a number to hand out */
+			return rc;
 	}
+}
+
+int wt_name_ino(uint64_t *out, struct mav_wt *wt, uint64_t parent,
+                const char *name)
+{
+	return free_ino(out, wt,
+	                XXH3_64bits_withSeed(name, strlen(name), parent));
+}
+
+static int base_ino(uint64_t *out, struct mav_wt *wt, uint64_t parent,
+                    const struct mav_entry *e)
+{
+	return e->link_id ? free_ino(out, wt,
+	                             XXH3_64bits_withSeed(
+	                                 &e->link_id, sizeof(e->link_id), 1))
+	                  : wt_name_ino(out, wt, parent, e->name);
 }
 
 /* A node for a base tree entry of directory dir. */
@@ -631,11 +655,10 @@ int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
                  const struct mav_entry *e)
 {
 	struct node *n = NULL;
+	uint64_t ino = 0;
 	int rc;
 
 	if (e->link_id) {
-		uint64_t ino = 0;
-
 		n = link_find(wt, e->link_id);
 		if (!n && wt->branch) {
 			uint8_t key[WT_KEY_MAX];
@@ -658,7 +681,10 @@ int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
 		*out = n;
 		return 0;
 	}
-	n = wt_node_new(wt, base_ino(wt, dir->ino, e));
+	rc = base_ino(&ino, wt, dir->ino, e);
+	if (rc < 0)
+		return rc;
+	n = wt_node_new(wt, ino);
 	if (!n)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	n->parent = dir->ino;

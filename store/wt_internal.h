@@ -153,6 +153,9 @@ int64_t wt_now(void);
 struct node *wt_node(struct mav_wt *wt, uint64_t ino); /* in memory only */
 /* Numbers of base-tree nodes start here; created files count below. */
 #define WT_BASE_INO_MIN (UINT64_C(1) << 39)
+/* The number for a node at parent/name (wt.c: why it is a hash). */
+int wt_name_ino(uint64_t *out, struct mav_wt *wt, uint64_t parent,
+                const char *name);
 /* Set wt->hashed_recs from the store (after open, snapshot, reset). */
 int wt_note_hashed_recs(struct mav_wt *wt);
 /* The name table (by_child) maps (directory, name) to the node in memory

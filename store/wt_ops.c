@@ -90,13 +90,17 @@ static int make_node(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 {
 	struct mav_kv_batch *b = NULL;
 	struct node *dir, *n = NULL;
+	uint64_t ino;
 	int rc = wt_dir_begin(&dir, &b, wt, parent);
 
 	if (rc == 0)
 		rc = wt_check_new_name(wt, dir, name);
 	if (rc < 0)
 		goto out;
-	n = wt_node_new(wt, 0);
+	rc = wt_name_ino(&ino, wt, dir->ino, name);
+	if (rc < 0)
+		goto out;
+	n = wt_node_new(wt, ino);
 	if (!n || !(n->name = strdup(name))) {
 		rc = mav_error_set(MAV_ENOMEM, "out of memory");
 		goto out;

@@ -5,7 +5,8 @@
 # talking to the running daemon: writes read back, status lists them, a
 # snapshot made while mounted appears as @vN at once (no remount) and
 # equals the working tree; tags and branches made or deleted while mounted
-# appear and vanish; reset brings the working tree back; gc and fsck run
+# appear and vanish; files created keep their inode numbers through the
+# snapshot and a remount; reset brings the working tree back; gc and fsck run
 # through the daemon; data written with the file still open is in the
 # snapshot; a user other than the owner may ask for status but not change
 # refs. TAP output; exits 1 on any failure.
@@ -62,6 +63,11 @@ ok "status through the daemon lists the changes" \
 ok "before it: no @v2 (looked up, listed), @main shows v1" \
 	bash -c '! stat "$1/@v2" 2>/dev/null && ! ls "$1" | grep -qx @v2 &&
 		[ -e "$1/@main/odd/plain.txt" ] && ! [ -e "$1/@main/new.txt" ]' _ "$MNT"
+# (new.txt is hard-linked: after a snapshot a hard-linked file is numbered
+# by its link group.)
+created_inos() { stat -c '%i %n' "$1/newdir" "$1/newdir/sub/big" "$1/biglink"; }
+export -f created_inos
+created_inos "$W" >"$T/inos-before"
 ok "snapshot through the daemon prints v2" bash -c '[ "$(snap two)" = v2 ]'
 ok "@v2 appears at once, without a remount" test -d "$MNT/@v2"
 ok "and in the root's listing" bash -c 'ls "$1" | grep -qx @v2' _ "$MNT"
@@ -69,6 +75,15 @@ ok "@v2 equals the working tree, mtimes included" treecmp "$W" "$MNT/@v2"
 ok "@main now points at v2" treecmp "$W" "$MNT/@main"
 ok "@v1 is unchanged" treecmp "$S1" "$MNT/@v1"
 ok "the daemon logged the caller's uid" grep -q "rpc: uid $(id -u) pid [0-9]*: snapshot" "$T/daemon.log"
+# As on ext4, a file keeps its inode number: after the snapshot that took
+# it the working tree serves it from the snapshot's tree, and a new daemon
+# (nothing cached anywhere) numbers it the same.
+ok "created files keep their inode numbers after the snapshot" \
+	bash -c 'diff "$1/inos-before" <(created_inos "$2")' _ "$T" "$W"
+ok "unmount" umount_fg
+ok "mount again" mount_fg
+ok "and in a new daemon" \
+	bash -c 'diff "$1/inos-before" <(created_inos "$2")' _ "$T" "$W"
 
 # Data still in the kernel's writeback cache (file open, never closed)
 # belongs to "everything written so far".

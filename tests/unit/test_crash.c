@@ -37,15 +37,16 @@ struct run {
 	int snapshots; /* snapshots that returned 0 */
 };
 
-static int put(struct mav_wt *wt, uint64_t dir, const char *name, const void *p,
-               size_t len)
+/* The new file's inode number, or an error. */
+static int64_t put(struct mav_wt *wt, uint64_t dir, const char *name,
+                   const void *p, size_t len)
 {
 	struct mav_attr a;
 	int rc = mav_wt_create(&a, wt, dir, name, 0644, 0, 0);
 
 	if (rc == 0 && mav_wt_write(wt, a.ino, 0, p, len) != (ssize_t)len)
 		rc = -EIO;
-	return rc < 0 ? rc : (int)a.ino;
+	return rc < 0 ? rc : (int64_t)a.ino;
 }
 
 static void workload(struct run *x)
@@ -54,7 +55,7 @@ static void workload(struct run *x)
 	struct mav_attr a;
 	uint64_t v;
 	mav_id c;
-	int ino;
+	int64_t ino;
 
 	if (put(x->wt, MAV_WT_ROOT, "a", "alpha", 5) < 0)
 		return;

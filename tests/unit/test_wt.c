@@ -376,6 +376,47 @@ static void test_big_file_paged(void **state)
 	free(data);
 }
 
+/* Files and directories created in a working tree keep their inode
+ * numbers through the snapshot that takes them, also when the kernel
+ * forgets them afterwards, as ext4's would: git's index and backup tools
+ * compare them. The same names in the snapshot's view get the same
+ * numbers too. A second file created under a name whose number is taken
+ * gets another. */
+static void test_created_inode_numbers_stay(void **state)
+{
+	struct fx *f = *state;
+	struct mav_wt *view = NULL;
+	struct mav_attr a;
+	uint64_t d, x, top;
+	mav_id c;
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	d = a.ino;
+	x = mkfile(f->wt, d, "x", "X", 1);
+	top = mkfile(f->wt, MAV_WT_ROOT, "top", "T", 1);
+	snap(f->wt, &c);
+	/* The kernel held each once (create, mkdir): it forgets them. */
+	mav_wt_forget(f->wt, x, 1);
+	mav_wt_forget(f->wt, top, 1);
+	mav_wt_forget(f->wt, d, 1);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "top"), top);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(f->wt, d, "x"), x);
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	assert_int_equal(look(f->wt, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(f->wt, d, "x"), x);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	assert_int_equal(look(view, MAV_WT_ROOT, "d"), d);
+	assert_int_equal(look(view, d, "x"), x);
+	mav_wt_close(view);
+	/* x unlinked while the kernel holds it (an open file): a new x may
+	 * not take its number. */
+	assert_int_equal(mav_wt_unlink(f->wt, d, "x"), 0);
+	assert_true(mkfile(f->wt, d, "x", "Y", 1) != x);
+}
+
 /* In a snapshot's view a name keeps its inode number when the kernel
  * forgets it and looks it up again, and when the view is opened anew;
  * the names of a hard link share one. */
@@ -1115,6 +1156,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_base_ino_skips_persisted_numbers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_created_inode_numbers_stay,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_view_inode_numbers_stay, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_snapshot_cost_follows_the_change),
