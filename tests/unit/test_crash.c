@@ -369,12 +369,58 @@ static void test_kill_after_seals(void **state)
 	mav_repo_close(x.r);
 }
 
+/* A small append to a file whose chunk list is paged (more than 2048
+ * chunks: small chunk sizes make 1 MiB enough) cannot be logged again
+ * page by page: its fsync flushes instead. Killed after it, the file is
+ * whole. */
+static void test_kill_after_paged_append(void **state)
+{
+	static uint8_t data[1u << 20];
+	struct mav_repo_config cfg;
+	struct mav_kv *fault = NULL, *mem = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_wt *wt = NULL;
+	const size_t head = sizeof(data) - 3000;
+	int64_t ino;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)((i * 2654435761u) >> 9);
+	mav_repo_config_default(&cfg);
+	cfg.chunk_min = 64;
+	cfg.chunk_avg = 128;
+	cfg.chunk_max = 512;
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&fault, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&r, fault, true, &cfg), 0);
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	ino = put(wt, MAV_WT_ROOT, "paged", data, head);
+	assert_true(ino > 0);
+	assert_int_equal(mav_wt_fsync(wt, (uint64_t)ino), 0);
+	assert_int_equal(mav_wt_write(wt, (uint64_t)ino, head, data + head,
+	                              sizeof(data) - head),
+	                 (ssize_t)(sizeof(data) - head));
+	assert_int_equal(mav_wt_fsync(wt, (uint64_t)ino), 0);
+
+	mav_kv_fault_fail_after(fault, 1, -EIO);
+	mav_wt_close(wt);
+	mav_kv_fault_clear(fault);
+	assert_int_equal(mav_kv_fault_kill(fault), 0);
+
+	fsck_clean(r);
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	expect_bytes(wt, "paged", data, sizeof(data));
+	mav_wt_close(wt);
+	mav_repo_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_fail_point),
 	    cmocka_unit_test(test_refs_and_gc_fail_points),
 	    cmocka_unit_test(test_kill_after_seals),
+	    cmocka_unit_test(test_kill_after_paged_append),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
