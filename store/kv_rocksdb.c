@@ -712,115 +712,35 @@ static int kvr_flush(void *self)
 	return err ? map_err(err, "sync log") : 0;
 }
 
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
-
-/* Whether [lo, hi] of the chunks family holds a key (a live one: deleted
- * keys are not seen). */
-static bool range_live(struct kvr *k, const char *lo, size_t lolen,
-                       const char *hi, size_t hilen)
-{
-	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
-	    k->db, k->ro_nofill, k->cf[MAV_CF_CHUNKS]);
-	bool live = false;
-
-	rocksdb_iter_seek(it, lo, lolen);
-	if (rocksdb_iter_valid(it)) {
-		size_t klen;
-		const char *key = rocksdb_iter_key(it, &klen);
-		int c = memcmp(key, hi, klen < hilen ? klen : hilen);
-
-		live = c < 0 || (c == 0 && klen <= hilen);
-	}
-	rocksdb_iter_destroy(it);
-	return live;
-}
-
-/* Whether a compaction that may rewrite `bytes` of table files fits now
- * (it may use half the reserve, as deletes may). */
-static bool compaction_fits(struct kvr *k, uint64_t bytes)
-{
-	bool fits;
-
-	pthread_mutex_lock(&k->sp.lock);
-	fits = space_refresh(k) == 0 &&
-	       k->sp.avail >= sat_add(k->reserve / 2, bytes);
-	pthread_mutex_unlock(&k->sp.lock);
-	return fits;
-}
-
-/* Table files of the chunks family whose whole key range gc emptied are
- * compacted one range at a time: what such a compaction writes is at most
- * what it reads of other files overlapping the range (with chunk keys in
- * write order, usually none), not the dead file itself, so it fits where
- * one compaction of the whole family does not. After a full disk this is
- * what gives the space back. */
-static void compact_dead_ranges(struct kvr *k, rocksdb_compactoptions_t *co)
-{
-	const rocksdb_livefiles_t *lf = rocksdb_livefiles(k->db);
-	int n = lf ? rocksdb_livefiles_count(lf) : 0;
-
-	for (int i = 0; i < n; i++) {
-		uint64_t others = 0;
-		size_t lolen, hilen;
-		const char *lo, *hi;
-
-		if (strcmp(rocksdb_livefiles_column_family_name(lf, i),
-		           cf_names[MAV_CF_CHUNKS]) != 0)
-			continue;
-		lo = rocksdb_livefiles_smallestkey(lf, i, &lolen);
-		hi = rocksdb_livefiles_largestkey(lf, i, &hilen);
-		for (int j = 0; j < n; j++) {
-			size_t l2, h2;
-			const char *lo2, *hi2;
-
-			if (j == i ||
-			    strcmp(rocksdb_livefiles_column_family_name(lf, j),
-			           cf_names[MAV_CF_CHUNKS]) != 0)
-				continue;
-			lo2 = rocksdb_livefiles_smallestkey(lf, j, &l2);
-			hi2 = rocksdb_livefiles_largestkey(lf, j, &h2);
-			if (key_cmp(lo2, l2, hi, hilen) <= 0 &&
-			    key_cmp(lo, lolen, hi2, h2) <= 0)
-				others += rocksdb_livefiles_size(lf, j);
-		}
-		if (range_live(k, lo, lolen, hi, hilen) ||
-		    !compaction_fits(k, others))
-			continue;
-		rocksdb_compact_range_cf_opt(k->db, k->cf[MAV_CF_CHUNKS], co,
-		                             lo, lolen, hi, hilen);
-	}
-	if (lf)
-		rocksdb_livefiles_destroy(lf);
-}
-
 /* A deleted chunk frame keeps its space until compaction reaches the table
  * file that holds it, which for a family nobody writes to may be never: gc
- * first compacts the ranges it emptied (compact_dead_ranges), then asks for
- * one full compaction of the chunks family. That needs room for a copy of
- * its table files; without it nothing more is done, and a later gc tries
+ * asks for one full compaction of the chunks family. That needs room for a
+ * copy of its table files; without it nothing is done, and a later gc tries
  * again. */
 static int kvr_compact(void *self)
 {
+	rocksdb_column_family_handle_t *cf;
 	rocksdb_compactoptions_t *co;
 	struct kvr *k = self;
 	uint64_t live = 0;
+	int rc;
 
 	if (k->secondary)
 		return mav_error_set(-EROFS, "compact on a read-only instance");
+	cf = k->cf[MAV_CF_CHUNKS];
+	rocksdb_property_int_cf(k->db, cf, "rocksdb.total-sst-files-size",
+	                        &live);
+	pthread_mutex_lock(&k->sp.lock);
+	rc = space_refresh(k);
+	if (rc == 0 && k->sp.avail < sat_add(k->reserve, live))
+		rc = 1;
+	pthread_mutex_unlock(&k->sp.lock);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	co = rocksdb_compactoptions_create();
 	/* kForce: rewrite the last level too, where the old frames are. */
 	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
-	compact_dead_ranges(k, co);
-	rocksdb_property_int_cf(k->db, k->cf[MAV_CF_CHUNKS],
-	                        "rocksdb.total-sst-files-size", &live);
-	if (compaction_fits(k, sat_add(k->reserve / 2, live)))
-		rocksdb_compact_range_cf_opt(k->db, k->cf[MAV_CF_CHUNKS], co,
-		                             NULL, 0, NULL, 0);
+	rocksdb_compact_range_cf_opt(k->db, cf, co, NULL, 0, NULL, 0);
 	rocksdb_compactoptions_destroy(co);
 	return 0;
 }
