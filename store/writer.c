@@ -337,6 +337,11 @@ int mav_writer_settle(struct mav_writer *w)
 {
 	int rc = checked(w);
 
+	/* Past its first batch a writer's own thread stores its batches as
+	 * they fill: settling it would only write part batches synchronously
+	 * and scan its tail twice. */
+	if (w->thread_on)
+		return rc;
 	while (rc == 0 && w->end - w->start > w->r->cfg.chunk_min) {
 		size_t left = w->end - w->start;
 		size_t n =

@@ -540,7 +540,7 @@ struct node *wt_node_new(struct mav_wt *wt, uint64_t ino)
 
 	if (!n)
 		return NULL;
-	n->ino = ino ? ino : wt->next_ino++;
+	n->ino = ino;
 	wt_tab_add(&wt->by_ino, n, WT_TAB_INO);
 	return n;
 }

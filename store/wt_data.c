@@ -457,16 +457,17 @@ static int stream_write(struct mav_wt *wt, struct node *n, uint64_t off,
 }
 
 /* The stream's new chunks and its blob id skipped the log: make them
- * durable before a record points at them. In a group seal the group
- * flushes once, later (wt->flush_owed, n->unsaved). */
+ * durable before a record points at them. In a group seal (grouped) the
+ * group flushes once, later (wt->flush_owed, n->unsaved). */
 static int stream_durable(struct mav_wt *wt, struct node *n,
-                          const struct stream *st, const mav_id *id)
+                          const struct stream *st, const mav_id *id,
+                          bool grouped)
 {
 	uint64_t start =
 	    st->old->n ? mav_blob_chunk_start(st->old, st->prefix_n) : 0;
 	int rc;
 
-	if (wt->grouped) {
+	if (grouped) {
 		wt->flush_owed = true;
 		n->unsaved = true;
 		return 0;
@@ -480,7 +481,7 @@ static int stream_durable(struct mav_wt *wt, struct node *n,
 }
 
 /* Finish the stream: its chunks follow the old prefix in a new blob. */
-static int stream_finish(struct mav_wt *wt, struct node *n)
+static int stream_finish(struct mav_wt *wt, struct node *n, bool grouped)
 {
 	struct stream *st = n->stream;
 	uint64_t size;
@@ -493,7 +494,7 @@ static int stream_finish(struct mav_wt *wt, struct node *n)
 	if (rc == 0 && size != st->pos)
 		rc = mav_error_set(MAV_ECORRUPT, "streamed size mismatch");
 	if (rc == 0)
-		rc = stream_durable(wt, n, st, &id);
+		rc = stream_durable(wt, n, st, &id, grouped);
 	if (rc < 0)
 		return stream_abandon(wt, n, rc);
 	n->rec.id = id;
@@ -517,7 +518,7 @@ int wt_seal(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 	if (n->rec.type != MAV_T_FILE)
 		return 0;
 	streamed = n->stream || n->unsaved;
-	rc = n->stream ? stream_finish(wt, n) : 0;
+	rc = n->stream ? stream_finish(wt, n, false) : 0;
 	if (rc == 0)
 		rc = mav_odb_get_blob(&blob, wt->r, &n->rec.id);
 	if (rc < 0)
@@ -691,11 +692,9 @@ static int seal_group(struct mav_wt *wt, const struct held_node *v, size_t nv)
 {
 	int rc = 0;
 
-	wt->grouped = true;
 	for (size_t i = 0; rc == 0 && i < nv; i++)
 		if (v[i].n->stream)
-			rc = stream_finish(wt, v[i].n);
-	wt->grouped = false;
+			rc = stream_finish(wt, v[i].n, true);
 	for (size_t i = 0; rc == 0 && i < nv; i++)
 		rc = wt_seal(wt, v[i].n, NULL);
 	return rc;

@@ -88,7 +88,7 @@ struct node {
 	struct dirty *dirty;
 	struct stream *stream;
 	/* Its stream was finished in a group seal: rec.id is new and its
-	 * record not yet written (wt_seal_group). */
+	 * record not yet written (seal_group in wt_data.c). */
 	bool unsaved;
 	int lost; /* error that dropped unsealed writes; fsync reports it once
 	           */
@@ -115,18 +115,18 @@ struct mav_wt {
 	char *branch; /* NULL for a read-only view */
 	size_t plen;  /* bytes of the key prefix "<branch>\0" */
 	pthread_mutex_t lock;
-	mav_id base;                 /* commit the tree is based on */
-	mav_id root_tree;            /* its root tree (or the empty tree) */
-	uint64_t next_ino;           /* in memory; persisted on materialize */
+	mav_id base;       /* commit the tree is based on */
+	mav_id root_tree;  /* its root tree (or the empty tree) */
+	uint64_t next_ino; /* the header's old counter, written back as read */
 	uint64_t dirty_bytes;        /* sum over nodes */
 	size_t splits;               /* nodes with split_at set */
 	uint64_t stream_bytes;       /* sum of stream->held */
 	struct behind_pool *feeders; /* for streams' writes; NULL until used */
 	bool kernel_times;           /* writes do not stamp mtime/ctime */
-	/* A group seal is finishing streams: their chunks stay unlogged
-	 * until one flush for all (flush_owed: not yet done; the next
-	 * record written does it first, wt_put_rec). */
-	bool grouped, flush_owed;
+	/* A group seal finished streams whose chunks are still unlogged:
+	 * one flush for all is owed, and the next record written does it
+	 * first (wt_put_rec). */
+	bool flush_owed;
 	/* A persisted record may hold a number from WT_BASE_INO_MIN up:
 	 * numbering a base node must then ask the store (wt_base_ino). */
 	bool hashed_recs;
@@ -151,7 +151,9 @@ void wt_read_ahead_files(struct mav_wt *wt, const struct node *n);
 /* wt.c */
 int64_t wt_now(void);
 struct node *wt_node(struct mav_wt *wt, uint64_t ino); /* in memory only */
-/* Numbers of base-tree nodes start here; created files count below. */
+/* Node numbers are hashes from here up (wt.c, free_ino); working trees of
+ * earlier builds numbered created files below, and such records still
+ * load. */
 #define WT_BASE_INO_MIN (UINT64_C(1) << 39)
 /* The number for a node at parent/name (wt.c: why it is a hash). */
 int wt_name_ino(uint64_t *out, struct mav_wt *wt, uint64_t parent,
@@ -186,6 +188,7 @@ int wt_write(struct mav_wt *wt, struct mav_kv_batch *b, unsigned flags);
 void wt_landed(struct mav_wt *wt);
 /* Undo what never landed and release wt->lock: every public call ends so. */
 void wt_unlock(struct mav_wt *wt);
+/* A node numbered ino (wt_name_ino, or a number a record or entry gave). */
 struct node *wt_node_new(struct mav_wt *wt, uint64_t ino);
 void wt_node_unref(struct mav_wt *wt, struct node *n);
 void wt_attr(struct mav_attr *out, const struct node *n);
