@@ -58,8 +58,11 @@
 #define MIB              (1024ull * 1024)
 #define SPACE_MAX_AGE_NS (50ull * 1000 * 1000)
 #define SPACE_MAX_CHARGE (8 * MIB)
-#define SPARE_BATCH_MAX  (16 * MIB) /* writers' batches are about 8 MiB */
-#define SPARES           2          /* RocksDB batches kept for reuse */
+/* How long a write of admitted data waits for RocksDB to give space back. */
+#define SPACE_WAIT_MAX_NS  (60ull * 1000 * 1000 * 1000)
+#define SPACE_WAIT_STEP_NS (10 * 1000 * 1000)
+#define SPARE_BATCH_MAX    (16 * MIB) /* writers' batches are about 8 MiB */
+#define SPARES             2          /* RocksDB batches kept for reuse */
 
 static const char *const cf_names[MAV_CF_COUNT] = {
     [MAV_CF_META] = "default",    [MAV_CF_CHUNKS] = "chunks",
@@ -167,22 +170,62 @@ static int space_refresh(struct kvr *k)
 	return 0;
 }
 
+/* Whether RocksDB is writing table files: a flush (whose memtable, counted
+ * as spent, is on the disk in part already) or a compaction (whose inputs
+ * go once its output is written). Either gives space back when it ends. */
+static bool rocksdb_busy(struct kvr *k)
+{
+	uint64_t v;
+
+	if (rocksdb_property_int(k->db, "rocksdb.num-running-flushes", &v) ==
+	        0 &&
+	    v)
+		return true;
+	if (rocksdb_property_int(k->db, "rocksdb.num-running-compactions",
+	                         &v) == 0 &&
+	    v)
+		return true;
+	for (int i = 0; i < MAV_CF_COUNT; i++)
+		if (rocksdb_property_int_cf(k->db, k->cf[i],
+		                            "rocksdb.mem-table-flush-pending",
+		                            &v) == 0 &&
+		    v)
+			return true;
+	return false;
+}
+
 /* Admit a write of need bytes (already doubled) or fail -ENOSPC; charge it
  * unless only asked. Batches that only delete may dig into half the
  * reserve: they are how space is won back (gc, unlink), and they are small;
  * so may writes of admitted data (MAV_KV_ADMITTED) and flushes, which
- * store what was admitted before. */
+ * store what was admitted before.
+ *
+ * Those (half_reserve) also wait out RocksDB's own passing use of space
+ * before they are refused: while a memtable is being flushed it is counted
+ * twice, as memory still to be written and as the part of its table file
+ * that is on the disk already, which is up to a whole write buffer (64
+ * MiB). Refused there, data a writer was told fits was dropped after its
+ * write() had returned. */
 static int space_admit(struct kvr *k, uint64_t need, bool half_reserve,
                        bool charge)
 {
 	uint64_t want =
 	    sat_add(half_reserve ? k->reserve / 2 : k->reserve, need);
+	uint64_t waited_ns = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&k->sp.lock);
 	if (k->sp.at_ns == 0 || now_ns() - k->sp.at_ns > SPACE_MAX_AGE_NS ||
 	    k->sp.charged > SPACE_MAX_CHARGE || k->sp.avail < want)
 		rc = space_refresh(k);
+	while (rc == 0 && k->sp.avail < want && half_reserve &&
+	       waited_ns < SPACE_WAIT_MAX_NS && rocksdb_busy(k)) {
+		pthread_mutex_unlock(&k->sp.lock);
+		nanosleep(&(struct timespec){0, SPACE_WAIT_STEP_NS}, NULL);
+		waited_ns += SPACE_WAIT_STEP_NS;
+		pthread_mutex_lock(&k->sp.lock);
+		rc = space_refresh(k);
+	}
 	if (rc < 0)
 		goto out;
 	if (k->sp.avail < want) {
@@ -682,7 +725,9 @@ static int flush_memtables(struct kvr *k)
 	char *err = NULL;
 	int rc;
 
-	rc = space_admit(k, memtable_bytes(k, dirty), true, true);
+	/* The memtables' bytes are counted as spent already (space_refresh):
+	 * the flush needs only the half reserve beside them. */
+	rc = space_admit(k, 0, true, false);
 	for (int i = 0; i < MAV_CF_COUNT && rc == 0; i++) {
 		if (!(dirty & 1u << flush_order[i]))
 			continue;
@@ -712,35 +757,118 @@ static int kvr_flush(void *self)
 	return err ? map_err(err, "sync log") : 0;
 }
 
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* Whether [lo, hi] of the chunks family holds a key (a live one: deleted
+ * keys are not seen). */
+static bool range_live(struct kvr *k, const char *lo, size_t lolen,
+                       const char *hi, size_t hilen)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator_cf(
+	    k->db, k->ro_nofill, k->cf[MAV_CF_CHUNKS]);
+	bool live = false;
+
+	rocksdb_iter_seek(it, lo, lolen);
+	if (rocksdb_iter_valid(it)) {
+		size_t klen;
+		const char *key = rocksdb_iter_key(it, &klen);
+
+		live = key_cmp(key, klen, hi, hilen) <= 0;
+	}
+	rocksdb_iter_destroy(it);
+	return live;
+}
+
+/* Whether a compaction that may rewrite `bytes` of table files fits now
+ * (it may use half the reserve, as deletes may). */
+static bool compaction_fits(struct kvr *k, uint64_t bytes)
+{
+	bool fits;
+
+	pthread_mutex_lock(&k->sp.lock);
+	fits = space_refresh(k) == 0 &&
+	       k->sp.avail >= sat_add(k->reserve / 2, bytes);
+	pthread_mutex_unlock(&k->sp.lock);
+	return fits;
+}
+
+static bool is_chunks_file(const rocksdb_livefiles_t *lf, int i)
+{
+	return strcmp(rocksdb_livefiles_column_family_name(lf, i),
+	              cf_names[MAV_CF_CHUNKS]) == 0;
+}
+
+/* Table files of the chunks family whose whole key range gc emptied are
+ * compacted one range at a time: what such a compaction writes is at most
+ * what it reads of other files overlapping the range (with chunk keys in
+ * write order, usually none), not the dead file itself, so it fits where
+ * one compaction of the whole family does not. After a full disk this is
+ * what gives the space back. */
+static void compact_dead_ranges(struct kvr *k, rocksdb_compactoptions_t *co)
+{
+	const rocksdb_livefiles_t *lf = rocksdb_livefiles(k->db);
+	int n = lf ? rocksdb_livefiles_count(lf) : 0;
+
+	for (int i = 0; i < n; i++) {
+		uint64_t others = 0;
+		size_t lolen, hilen;
+		const char *lo, *hi;
+
+		if (!is_chunks_file(lf, i))
+			continue;
+		lo = rocksdb_livefiles_smallestkey(lf, i, &lolen);
+		hi = rocksdb_livefiles_largestkey(lf, i, &hilen);
+		if (range_live(k, lo, lolen, hi, hilen))
+			continue;
+		for (int j = 0; j < n; j++) {
+			size_t l2, h2;
+			const char *lo2, *hi2;
+
+			if (j == i || !is_chunks_file(lf, j))
+				continue;
+			lo2 = rocksdb_livefiles_smallestkey(lf, j, &l2);
+			hi2 = rocksdb_livefiles_largestkey(lf, j, &h2);
+			if (key_cmp(lo2, l2, hi, hilen) <= 0 &&
+			    key_cmp(lo, lolen, hi2, h2) <= 0)
+				others += rocksdb_livefiles_size(lf, j);
+		}
+		if (compaction_fits(k, others))
+			rocksdb_compact_range_cf_opt(k->db,
+			                             k->cf[MAV_CF_CHUNKS], co,
+			                             lo, lolen, hi, hilen);
+	}
+	if (lf)
+		rocksdb_livefiles_destroy(lf);
+}
+
 /* A deleted chunk frame keeps its space until compaction reaches the table
  * file that holds it, which for a family nobody writes to may be never: gc
- * asks for one full compaction of the chunks family. That needs room for a
- * copy of its table files; without it nothing is done, and a later gc tries
+ * first compacts the ranges it emptied (compact_dead_ranges), then asks for
+ * one full compaction of the chunks family. That needs room for a copy of
+ * its table files; without it nothing more is done, and a later gc tries
  * again. */
 static int kvr_compact(void *self)
 {
-	rocksdb_column_family_handle_t *cf;
 	rocksdb_compactoptions_t *co;
 	struct kvr *k = self;
 	uint64_t live = 0;
-	int rc;
 
 	if (k->secondary)
 		return mav_error_set(-EROFS, "compact on a read-only instance");
-	cf = k->cf[MAV_CF_CHUNKS];
-	rocksdb_property_int_cf(k->db, cf, "rocksdb.total-sst-files-size",
-	                        &live);
-	pthread_mutex_lock(&k->sp.lock);
-	rc = space_refresh(k);
-	if (rc == 0 && k->sp.avail < sat_add(k->reserve, live))
-		rc = 1;
-	pthread_mutex_unlock(&k->sp.lock);
-	if (rc != 0)
-		return rc < 0 ? rc : 0;
 	co = rocksdb_compactoptions_create();
 	/* kForce: rewrite the last level too, where the old frames are. */
 	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
-	rocksdb_compact_range_cf_opt(k->db, cf, co, NULL, 0, NULL, 0);
+	compact_dead_ranges(k, co);
+	rocksdb_property_int_cf(k->db, k->cf[MAV_CF_CHUNKS],
+	                        "rocksdb.total-sst-files-size", &live);
+	if (compaction_fits(k, sat_add(k->reserve / 2, live)))
+		rocksdb_compact_range_cf_opt(k->db, k->cf[MAV_CF_CHUNKS], co,
+		                             NULL, 0, NULL, 0);
 	rocksdb_compactoptions_destroy(co);
 	return 0;
 }
