@@ -256,7 +256,8 @@ int mav_kv_get_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags)
 {
-	if (flags & ~(unsigned)(MAV_KV_SYNC | MAV_KV_NO_WAL | MAV_KV_ADMITTED))
+	if (flags & ~(unsigned)(MAV_KV_SYNC | MAV_KV_NO_WAL | MAV_KV_ADMITTED |
+	                        MAV_KV_FREES))
 		return mav_error_set(MAV_EINVAL, "unknown write flags %#x",
 		                     flags);
 	/* A sync without a log has nothing to sync: RocksDB rejects it. */

@@ -22,9 +22,10 @@
  * last answer, and a write that the estimate would refuse triggers a fresh
  * statvfs before it is refused. A write is charged twice its size (log +
  * table file). room() asks the same question without charging; writes of
- * data so admitted (MAV_KV_ADMITTED), flushes and deletes may use half the
- * reserve. Log files are not preallocated (allow_fallocate off), so what
- * the log takes shows in statvfs as it is written.
+ * data so admitted (MAV_KV_ADMITTED), removals (MAV_KV_FREES), flushes
+ * and deletes may use half the reserve. Log files are not preallocated
+ * (allow_fallocate off), so what the log takes shows in statvfs as it is
+ * written.
  *
  * Durability. A MAV_KV_NO_WAL write lives only in memtables, so flush()
  * writes out the memtables of the families that got NO_WAL writes since the
@@ -198,7 +199,7 @@ static bool rocksdb_busy(struct kvr *k)
  * unless only asked. Batches that only delete may dig into half the
  * reserve: they are how space is won back (gc, unlink), and they are small;
  * so may writes of admitted data (MAV_KV_ADMITTED) and flushes, which
- * store what was admitted before.
+ * store what was admitted before, and removals (MAV_KV_FREES).
  *
  * Those (half_reserve) also wait out RocksDB's own passing use of space
  * before they are refused: while a memtable is being flushed it is counted
@@ -673,7 +674,7 @@ static int kvr_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 	if (k->secondary)
 		return read_only(k);
 	rc = space_admit(k, need,
-	                 (flags & MAV_KV_ADMITTED) ||
+	                 (flags & (MAV_KV_ADMITTED | MAV_KV_FREES)) ||
 	                     !mav_kv_batch_foreach(b, is_put, NULL),
 	                 true);
 	if (rc < 0)

@@ -277,7 +277,7 @@ static int remove_name(struct mav_wt *wt, uint64_t parent, const char *name,
 	if (rc == 0)
 		rc = wt_dir_touch(wt, b, dir);
 	if (rc == 0)
-		rc = wt_write(wt, b, 0);
+		rc = wt_write(wt, b, MAV_KV_FREES);
 	if (n)
 		wt_node_unref(wt, n);
 	mav_kv_batch_free(b);

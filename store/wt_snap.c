@@ -334,7 +334,7 @@ int mav_wt_reset(struct mav_wt *wt, const mav_id *commit)
 	if (rc == 0)
 		rc = wt_put_header(wt, b);
 	if (rc == 0)
-		rc = wt_write(wt, b, MAV_KV_SYNC);
+		rc = wt_write(wt, b, MAV_KV_SYNC | MAV_KV_FREES);
 	if (rc < 0) {
 		wt->base = old_base;
 		wt->root_tree = old_root;

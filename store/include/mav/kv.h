@@ -40,6 +40,9 @@ enum {
 	 * it took it): may use half the free-space reserve, as deletes may,
 	 * so that estimates off by a little do not lose it. */
 	MAV_KV_ADMITTED = 1 << 2,
+	/* A removal (unlink, rmdir, reset): how space is won back on a full
+	 * disk, so it may use half the reserve too; it puts little. */
+	MAV_KV_FREES = 1 << 3,
 };
 
 struct mav_kv_batch;
