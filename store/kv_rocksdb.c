@@ -847,27 +847,36 @@ static void compact_dead_ranges(struct kvr *k, rocksdb_compactoptions_t *co)
 		rocksdb_livefiles_destroy(lf);
 }
 
+/* Whether one compaction of the whole chunks family fits: room for a copy
+ * of its table files beside the whole reserve. */
+static bool whole_compaction_fits(struct kvr *k)
+{
+	uint64_t live = 0;
+
+	rocksdb_property_int_cf(k->db, k->cf[MAV_CF_CHUNKS],
+	                        "rocksdb.total-sst-files-size", &live);
+	return compaction_fits(k, sat_add(k->reserve / 2, live));
+}
+
 /* A deleted chunk frame keeps its space until compaction reaches the table
  * file that holds it, which for a family nobody writes to may be never: gc
- * first compacts the ranges it emptied (compact_dead_ranges), then asks for
- * one full compaction of the chunks family. That needs room for a copy of
- * its table files; without it nothing more is done, and a later gc tries
- * again. */
+ * asks for one full compaction of the chunks family. That needs room for a
+ * copy of its table files; without it, gc first compacts the ranges it
+ * emptied (compact_dead_ranges), which may make the room. Without room
+ * still, nothing more is done, and a later gc tries again. */
 static int kvr_compact(void *self)
 {
 	rocksdb_compactoptions_t *co;
 	struct kvr *k = self;
-	uint64_t live = 0;
 
 	if (k->secondary)
 		return mav_error_set(-EROFS, "compact on a read-only instance");
 	co = rocksdb_compactoptions_create();
 	/* kForce: rewrite the last level too, where the old frames are. */
 	rocksdb_compactoptions_set_bottommost_level_compaction(co, 2);
-	compact_dead_ranges(k, co);
-	rocksdb_property_int_cf(k->db, k->cf[MAV_CF_CHUNKS],
-	                        "rocksdb.total-sst-files-size", &live);
-	if (compaction_fits(k, sat_add(k->reserve / 2, live)))
+	if (!whole_compaction_fits(k))
+		compact_dead_ranges(k, co);
+	if (whole_compaction_fits(k))
 		rocksdb_compact_range_cf_opt(k->db, k->cf[MAV_CF_CHUNKS], co,
 		                             NULL, 0, NULL, 0);
 	rocksdb_compactoptions_destroy(co);

@@ -785,6 +785,29 @@ static void t_rocks_room(void **state)
 	free(val);
 }
 
+/* A removal (MAV_KV_FREES) may use half the reserve, as deletes may: on a
+ * disk with less free than the reserve, it is how space is won back, while
+ * other writes are refused. */
+static void t_rocks_frees(void **state)
+{
+	struct fx *f = *state;
+	struct mav_kv_options o = {0};
+	struct statvfs sv;
+
+	mav_kv_close(f->kv);
+	f->kv = NULL;
+	assert_int_equal(statvfs(f->dir, &sv), 0);
+	/* 16 MiB more than is free: half of it is well under what is. */
+	o.reserve_bytes = (uint64_t)sv.f_bavail * sv.f_frsize + (16u << 20);
+	assert_true(o.reserve_bytes > 64u << 20);
+	assert_int_equal(mav_kv_open_rocksdb(&f->kv, f->dir, &o), 0);
+	assert_int_equal(put(f->kv, MAV_CF_WT, "k", "v", MAV_KV_SYNC), -ENOSPC);
+	expect(f->kv, MAV_CF_WT, "k", NULL);
+	assert_int_equal(
+	    put(f->kv, MAV_CF_WT, "k", "v", MAV_KV_SYNC | MAV_KV_FREES), 0);
+	expect(f->kv, MAV_CF_WT, "k", "v");
+}
+
 /* The same binary, run as a child process: "crash" writes and dies without
  * closing the database; "lock" tries to open a database held by its
  * parent. Exit status 0 means the child saw what it expected. */
@@ -943,6 +966,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(t_rocks_secondary, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_room, setup_rocks,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_frees, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_reserve, setup_rocks,
 	                                    teardown),
