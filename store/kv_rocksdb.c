@@ -64,6 +64,11 @@
 #define SPACE_WAIT_STEP_NS (10 * 1000 * 1000)
 #define SPARE_BATCH_MAX    (16 * MIB) /* writers' batches are about 8 MiB */
 #define SPARES             2          /* RocksDB batches kept for reuse */
+/* Room RocksDB's own compactions may need beside the reserve: two chunk
+ * table files. Below it they stop; they start again above it plus
+ * COMPACT_HYSTERESIS. */
+#define COMPACT_HEADROOM   (128 * MIB)
+#define COMPACT_HYSTERESIS (32 * MIB)
 
 static const char *const cf_names[MAV_CF_COUNT] = {
     [MAV_CF_META] = "default",    [MAV_CF_CHUNKS] = "chunks",
@@ -97,6 +102,7 @@ struct kvr {
 	char *secpath; /* secondary's private directory, removed on close */
 	bool secondary;
 	uint64_t reserve;
+	bool auto_compact; /* sp.lock: RocksDB compacts on its own */
 	unsigned nowal_dirty; /* atomic: 1 << cf for NO_WAL data not flushed */
 	struct space sp;
 	/* RocksDB batches kept cleared for the next write, so a big batch
@@ -152,6 +158,42 @@ static uint64_t now_ns(void)
 
 static uint64_t memtable_bytes(struct kvr *k, unsigned mask);
 
+/* Whether RocksDB may compact on its own with avail bytes free. Its
+ * compactions run unchecked by the reserve, and each needs room for its
+ * output beside its inputs. One that met a full disk (a 61 MB table file
+ * rewritten at a reserve of 24 MiB) left RocksDB 7.8 refusing every later
+ * compaction until reopened ("free space is less than needed headroom"),
+ * gc's too, so deleting what filled the disk gave no space back. Near the
+ * reserve only gc compacts, range by range, each checked to fit
+ * (compact_dead_ranges). */
+static bool compactions_fit(const struct kvr *k, uint64_t avail, bool on)
+{
+	return avail >= sat_add(sat_add(k->reserve, COMPACT_HEADROOM),
+	                        on ? 0 : COMPACT_HYSTERESIS);
+}
+
+/* Stop or restart RocksDB's automatic compactions as the free space
+ * crosses the headroom (sp.lock held). */
+static void auto_compactions(struct kvr *k)
+{
+	bool on = compactions_fit(k, k->sp.avail, k->auto_compact);
+	const char *key = "disable_auto_compactions";
+	const char *val = on ? "false" : "true";
+
+	if (on == k->auto_compact || k->secondary)
+		return;
+	for (int i = 0; i < MAV_CF_COUNT; i++) {
+		char *err = NULL;
+
+		rocksdb_set_options_cf(k->db, k->cf[i], 1, &key, &val, &err);
+		if (err) { /* keep the old setting; the next refresh retries */
+			rocksdb_free(err);
+			return;
+		}
+	}
+	k->auto_compact = on;
+}
+
 static int space_refresh(struct kvr *k)
 {
 	struct statvfs s;
@@ -168,6 +210,7 @@ static int space_refresh(struct kvr *k)
 	k->sp.avail = k->sp.avail > mem ? k->sp.avail - mem : 0;
 	k->sp.charged = 0;
 	k->sp.at_ns = now_ns();
+	auto_compactions(k);
 	return 0;
 }
 
@@ -249,7 +292,8 @@ out:
 
 /* ---- options ---- */
 
-static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
+static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache,
+                                     bool auto_compact)
 {
 	rocksdb_options_t *o = rocksdb_options_create();
 	rocksdb_block_based_table_options_t *t =
@@ -287,6 +331,7 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache)
 	    o,
 	    cf == MAV_CF_CHUNKS || cf == MAV_CF_OBJECTS ? 64 * MIB : 16 * MIB);
 	rocksdb_options_set_level_compaction_dynamic_level_bytes(o, 1);
+	rocksdb_options_set_disable_auto_compactions(o, !auto_compact);
 	return o;
 }
 
@@ -424,11 +469,17 @@ static int open_db(struct kvr *k, const struct mav_kv_options *opt)
 	uint64_t cache_bytes =
 	    opt->block_cache_bytes ? opt->block_cache_bytes : 64 * MIB;
 	rocksdb_cache_t *cache = rocksdb_cache_create_lru(cache_bytes);
+	struct statvfs sv;
 	char *err = NULL;
 	int rc = 0;
 
+	/* Decided before the open, which may start compactions at once. A
+	 * database yet to be created compacts nothing. */
+	k->auto_compact =
+	    k->secondary || statvfs(k->path, &sv) < 0 ||
+	    compactions_fit(k, (uint64_t)sv.f_bavail * sv.f_frsize, true);
 	for (int i = 0; i < MAV_CF_COUNT; i++)
-		cfo[i] = cf_options(i, cache);
+		cfo[i] = cf_options(i, cache, k->auto_compact);
 	if (k->secondary)
 		k->db = rocksdb_open_as_secondary_column_families(
 		    dbo, k->path, k->secpath, MAV_CF_COUNT, cf_names,
