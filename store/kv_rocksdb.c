@@ -102,7 +102,7 @@ struct kvr {
 	char *secpath; /* secondary's private directory, removed on close */
 	bool secondary;
 	uint64_t reserve;
-	bool auto_compact; /* sp.lock: RocksDB compacts on its own */
+	bool auto_compact;    /* sp.lock: RocksDB compacts on its own */
 	unsigned nowal_dirty; /* atomic: 1 << cf for NO_WAL data not flushed */
 	struct space sp;
 	/* RocksDB batches kept cleared for the next write, so a big batch
