@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "mav/error.h"
 #include "inoset.h"
 #include "view.h"
 
@@ -629,6 +630,21 @@ static struct view **pin_working_trees(struct mavfs_views *vs, size_t *n)
 	return out;
 }
 
+/* Say so when writes a program was told succeeded were dropped since the
+ * last look (the store refused them, as on a full disk): only those files'
+ * next fsync would tell, and cp calls none. */
+static void log_lost(struct view *w)
+{
+	int first;
+	unsigned n = mav_wt_take_lost(w->pub.wt, &first);
+
+	if (n)
+		mavfs_log(LOG_ERR,
+		          "%s: writes to %u file%s were dropped (%s); each "
+		          "file's next fsync reports it",
+		          w->name, n, n == 1 ? "" : "s", mav_error_name(first));
+}
+
 /* Seal (all, or what has been quiet for older_ns) in every open working
  * tree, each under the gc lock for reading unless the caller holds it. */
 static int for_working_trees(struct mavfs_views *vs, bool sync,
@@ -653,6 +669,7 @@ static int for_working_trees(struct mavfs_views *vs, bool sync,
 			mavfs_errno(rc, sync ? "sync" : "sealing idle files");
 			first = first ? first : rc;
 		}
+		log_lost(w[i]);
 		mavfs_view_unpin(vs, &w[i]->pub);
 	}
 	free(w);

@@ -30,6 +30,11 @@
  * against 90 for 200 MB; with 2 MiB 113 against 79 (4 GB: 109), and
  * neither the import nor a 1 GiB dd into a mount was slower. */
 #define BATCH_BYTES (2u << 20)
+/* A writer stores its batches itself until it has cut this much, then on
+ * a thread of its own: a file of a few MiB, like most a cp -a writes,
+ * starts no thread, and its settled batches leave only its uncut tail
+ * held (mav_writer_settle). */
+#define THREAD_AFTER (8u << 20)
 
 struct mav_writer {
 	struct mav_repo *r;
@@ -179,7 +184,8 @@ static int write_full_batch(struct mav_writer *w)
 	if (!w->thread_on) {
 		rc = write_batch(w);
 		/* Without a thread, batches are simply written here. */
-		if (rc == 0 && (w->spare || mav_kv_batch_new(&w->spare) == 0) &&
+		if (rc == 0 && w->size >= THREAD_AFTER &&
+		    (w->spare || mav_kv_batch_new(&w->spare) == 0) &&
 		    pthread_create(&w->thread, NULL, behind_main, w) == 0)
 			w->thread_on = true;
 		return rc;
@@ -341,7 +347,7 @@ int mav_writer_settle(struct mav_writer *w)
 {
 	int rc = checked(w);
 
-	/* Past its first batch a writer's own thread stores its batches as
+	/* Past THREAD_AFTER a writer's own thread stores its batches as
 	 * they fill: settling it would only write part batches synchronously
 	 * and scan its tail twice. */
 	if (w->thread_on)

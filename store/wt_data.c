@@ -379,6 +379,8 @@ static int stream_abandon(struct mav_wt *wt, struct node *n, int rc)
 	n->rec.size = n->stream->old->size;
 	stream_free(wt, n);
 	wt_dirty_extents_free(wt, n);
+	if (!n->lost && !wt->lost_files++)
+		wt->lost_rc = rc;
 	n->lost = rc;
 	return rc;
 }
@@ -944,6 +946,19 @@ uint64_t mav_wt_held(struct mav_wt *wt)
 	held = held_now(wt);
 	pthread_mutex_unlock(&wt->lock);
 	return held;
+}
+
+unsigned mav_wt_take_lost(struct mav_wt *wt, int *first)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&wt->lock);
+	n = wt->lost_files;
+	*first = wt->lost_rc;
+	wt->lost_files = 0;
+	wt->lost_rc = 0;
+	pthread_mutex_unlock(&wt->lock);
+	return n;
 }
 
 int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns)

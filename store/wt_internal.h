@@ -123,6 +123,8 @@ struct mav_wt {
 	uint64_t stream_bytes;       /* sum of stream->held */
 	struct behind_pool *feeders; /* for streams' writes; NULL until used */
 	bool kernel_times;           /* writes do not stamp mtime/ctime */
+	unsigned lost_files;         /* writes dropped since mav_wt_take_lost */
+	int lost_rc;                 /* the first of their errors */
 	/* A group seal finished streams whose chunks are still unlogged:
 	 * one flush for all is owed, and the next record written does it
 	 * first (wt_put_rec). */

@@ -801,7 +801,7 @@ static void test_failed_write_then_retry(void **state)
 /* Past 16 MiB a stream hands its writes to a feeder thread. What was
  * written reads back after fsync; a store failure in the feeder reaches a
  * later write and then fsync, and drops the unsynced stream, as a failed
- * writeback would. */
+ * writeback would, and is counted for the daemon's log. */
 static void test_big_stream_write_behind(void **state)
 {
 	struct fx *f = *state;
@@ -841,6 +841,10 @@ static void test_big_stream_write_behind(void **state)
 	assert_int_equal(rc, -ENOSPC);
 	if (got < 0)
 		assert_int_equal(mav_wt_fsync(f->wt, ino2), -ENOSPC);
+	/* Told once, for the daemon's log, whether or not fsync was called. */
+	assert_int_equal(mav_wt_take_lost(f->wt, &rc), 1);
+	assert_int_equal(rc, -ENOSPC);
+	assert_int_equal(mav_wt_take_lost(f->wt, &rc), 0);
 	assert_int_equal(mav_wt_fsync(f->wt, ino2), 0);
 	assert_int_equal(mav_wt_getattr(&a, f->wt, ino2), 0);
 	assert_int_equal(a.size, 0);

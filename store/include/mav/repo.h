@@ -192,7 +192,7 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
  * depends only on the bytes before it, so more input cannot move it) and
  * store everything cut. What stays held is the tail no cut has been found
  * in. For a stream that has gone quiet: its memory and its seal shrink to
- * that tail. A writer past its first batch (one whose own thread writes
+ * that tail. A writer past its first 8 MiB (one whose own thread writes
  * its batches as they fill) is left as it is. */
 int mav_writer_settle(struct mav_writer *w);
 /* Bytes the writer holds in memory: chunks not yet written, uncut input. */

@@ -137,6 +137,10 @@ int mav_wt_seal_idle(struct mav_wt *wt, int64_t older_ns);
  * have queued, not yet cut or not yet stored. Sealing keeps it under
  * 256 MiB. */
 uint64_t mav_wt_held(struct mav_wt *wt);
+/* Files whose accepted writes were dropped (the store refused them, as on a
+ * full disk) since the last call, and the first error; each such file's
+ * next fsync also reports it. */
+unsigned mav_wt_take_lost(struct mav_wt *wt, int *first);
 
 /* xattrs: full names ("user.mav.license"). getxattr with cap 0 returns the
  * size; -ERANGE if cap is too small; -ENODATA if absent. Returns length. */
