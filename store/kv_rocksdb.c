@@ -299,10 +299,10 @@ static rocksdb_options_t *cf_options(enum mav_cf cf, rocksdb_cache_t *cache,
 	rocksdb_block_based_table_options_t *t =
 	    rocksdb_block_based_options_create();
 	/* Chunks: 16 MiB, not 64. Keys come in write order, so their
-	 * flushes are small files that do not overlap, and an import's
-	 * peak RSS no longer grows with the dataset (4 GB: 262 -> 183
-	 * MiB, 6.3 -> 5.9 s; a 1 GiB dd into a mount 505-567 MiB/s
-	 * either way). */
+	 * flushes are small files that do not overlap, and with 2 MiB
+	 * writer batches an import peaks at 81 / 99 / 113 MiB for 200 MB /
+	 * 1.5 GB / 4 GB, against 89 / 197 / 212 (no slower; a 1 GiB dd
+	 * into a mount 505-567 MiB/s either way). */
 	size_t wbuf = cf == MAV_CF_CHUNKS    ? 16 * MIB
 	              : cf == MAV_CF_OBJECTS ? 32 * MIB
 	              : cf == MAV_CF_WT      ? 16 * MIB
