@@ -396,10 +396,19 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 			n->rec.mtime = wt_now();
 	}
 	n->rec.ctime = (mask & MAV_SET_CTIME) ? in->ctime_ns : wt_now();
-	if (rc == 0)
+	/* A file with unsealed writes has its record written when they are
+	 * sealed (fsync, the idle timer, a snapshot, unmount), and loses the
+	 * change with them in a crash before that, as on ext4: the chmod
+	 * and utimens cp -a makes on every file it writes cost no store
+	 * write of their own (each waited behind the feeders' batches in
+	 * RocksDB, under the tree's lock). A truncate may have sealed into
+	 * b: that is written. */
+	if (rc == 0 &&
+	    ((mask & MAV_SET_SIZE) || !n->persisted || !wt_unsealed(n))) {
 		rc = wt_put_rec(wt, b, n);
-	if (rc == 0)
-		rc = wt_write(wt, b, 0);
+		if (rc == 0)
+			rc = wt_write(wt, b, 0);
+	}
 	if (rc < 0 && !(mask & MAV_SET_SIZE))
 		n->rec = saved;
 	if (rc == 0)

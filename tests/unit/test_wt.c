@@ -710,6 +710,50 @@ static void test_xattrs(void **state)
 	mav_wt_close(view);
 }
 
+/* chmod and utimens of a file with unsealed writes (cp -a does both to
+ * every file it copies) touch no store: the file's record is written when
+ * its writes are sealed, so the change is in the next snapshot and, once
+ * fsync'd, survives a power loss. */
+static void test_setattr_of_unsealed_file(void **state)
+{
+	struct fx *f = *state;
+	struct mav_attr in = {.mode = 0600, .mtime_ns = 1650000000000000000}, a;
+	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "copy", "copied", 6),
+	         ino2 = mkfile(f->wt, MAV_WT_ROOT, "copy2", "second", 6);
+	struct mav_wt *view = NULL;
+	mav_id c;
+
+	mav_kv_fault_fail_after(f->fault, 1, -EIO);
+	assert_int_equal(
+	    mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_MODE | MAV_SET_MTIME),
+	    0);
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino2, &in, MAV_SET_MODE), 0);
+	mav_kv_fault_clear(f->fault);
+	assert_int_equal(mav_wt_getattr(&a, f->wt, ino), 0);
+	assert_int_equal(a.mode & 07777, 0600);
+	assert_int_equal(a.mtime_ns, in.mtime_ns);
+	assert_int_equal(snap(f->wt, &c), 1);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	assert_int_equal(
+	    mav_wt_getattr(&a, view, look(view, MAV_WT_ROOT, "copy2")), 0);
+	assert_int_equal(a.mode & 07777, 0600);
+	mav_wt_close(view);
+	/* Written to again and chmod'ed: fsync writes the record, and a
+	 * power loss after it keeps the mode. */
+	in.mode = 0640;
+	assert_int_equal(mav_wt_write(f->wt, ino, 6, "!", 1), 1);
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_MODE), 0);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	mav_wt_close(f->wt);
+	assert_int_equal(mav_kv_fault_crash(f->fault), 0);
+	assert_int_equal(mav_wt_open(&f->wt, f->r, "main"), 0);
+	ino = look(f->wt, MAV_WT_ROOT, "copy");
+	assert_int_equal(mav_wt_getattr(&a, f->wt, ino), 0);
+	assert_int_equal(a.mode & 07777, 0640);
+	assert_int_equal(a.mtime_ns > in.mtime_ns, 1); /* the write's */
+	expect_content(f->wt, ino, "copied!", 7);
+}
+
 static void test_persisted_across_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -1176,6 +1220,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_status_and_reset, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_setattr_of_unsealed_file,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_setattr_after_unlink, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_big_stream_write_behind, setup,
