@@ -17,7 +17,10 @@
  * the posix_acl capability, on by default, the kernel caches that answer:
  * `ls -l` then costs one request per file, for security.selinux, instead
  * of two), security.* and the rest ENODATA/EOPNOTSUPP without touching the
- * store. Setting an ACL is EOPNOTSUPP: trees keep modes, not ACLs.
+ * store. Trees keep modes, not ACLs: setting a minimal access ACL (owner,
+ * group, other, as `cp -a` does for every file it copies) is a chmod, as on
+ * ext4; removing an ACL succeeds (there is none); any other ACL is
+ * EOPNOTSUPP.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -272,19 +275,60 @@ out:
 	mavfs_unpin(fs, v);
 }
 
-/* Pin the view of an inode whose xattrs change; NULL when answered. */
+/* Pin the view of an inode whose xattrs change; NULL when answered. ACL
+ * names pass (see the top of this file). */
 static struct mavfs_view *begin_xattr(fuse_req_t req, fuse_ino_t ino,
                                       const char *name)
 {
 	struct mavfs *fs = mavfs_of(req); /* req is gone once answered */
 	struct mavfs_view *v = mavfs_begin_change(req, ino, false);
 
-	if (v && !has_prefix(name, "user.")) {
+	if (v && !has_prefix(name, "user.") &&
+	    !has_prefix(name, "system.posix_acl_")) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		mavfs_end_change(fs, v);
 		return NULL;
 	}
 	return v;
+}
+
+/* The permission bits a minimal access ACL stands for (its only entries
+ * the owner's, the group's and the others', which is what chmod sets), or
+ * -1. Its xattr form: u32 version 2, then per entry u16 tag, u16 perm, u32
+ * id, little-endian, sorted by tag. */
+static int minimal_acl_mode(const char *value, size_t size)
+{
+	static const uint16_t tags[3] = {0x01, 0x04, 0x20};
+	const uint8_t *p = (const uint8_t *)value;
+	int mode = 0;
+
+	if (size != 4 + 3 * 8 || p[0] != 2 || p[1] || p[2] || p[3])
+		return -1;
+	for (int i = 0; i < 3; i++) {
+		const uint8_t *e = p + 4 + 8 * i;
+
+		if ((e[0] | e[1] << 8) != tags[i] || e[3] || e[2] > 7)
+			return -1;
+		mode = mode << 3 | e[2];
+	}
+	return mode;
+}
+
+/* A minimal access ACL set: the file's permission bits become its. */
+static int set_acl(struct mavfs_view *v, fuse_ino_t ino, const char *name,
+                   const char *value, size_t size)
+{
+	int mode = minimal_acl_mode(value, size);
+	struct mav_attr a, out;
+	int rc;
+
+	if (strcmp(name, "system.posix_acl_access") != 0 || mode < 0)
+		return -EOPNOTSUPP;
+	rc = mav_wt_getattr(&a, v->wt, mavfs_ino_wino(ino));
+	a.mode = (a.mode & 07000) | (uint32_t)mode;
+	return rc < 0 ? rc
+	              : mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &a,
+	                               MAV_SET_MODE);
 }
 
 void mavfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -296,8 +340,10 @@ void mavfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (!v)
 		return;
-	rc = mav_wt_setxattr(v->wt, mavfs_ino_wino(ino), name, value, size,
-	                     flags);
+	rc = has_prefix(name, "user.")
+	         ? mav_wt_setxattr(v->wt, mavfs_ino_wino(ino), name, value,
+	                           size, flags)
+	         : set_acl(v, ino, name, value, size);
 	mavfs_reply_err(req, rc, name);
 	mavfs_end_change(fs, v);
 }
@@ -310,7 +356,9 @@ void mavfs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 	if (!v)
 		return;
-	rc = mav_wt_removexattr(v->wt, mavfs_ino_wino(ino), name);
+	rc = has_prefix(name, "user.")
+	         ? mav_wt_removexattr(v->wt, mavfs_ino_wino(ino), name)
+	         : 0; /* no ACL is kept: removing one finds none */
 	mavfs_reply_err(req, rc, name);
 	mavfs_end_change(fs, v);
 }
