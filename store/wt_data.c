@@ -770,8 +770,10 @@ static int room_for(struct mav_wt *wt, uint64_t len)
 
 	if (rc != -ENOSPC || held_now(wt) == 0) /* streams' counts go stale */
 		return rc;
-	rc = wt_seal_all(wt, -1, &count);
-	return rc < 0 ? rc : mav_kv_room(kv, held_now(wt) + len);
+	rc = wt_seal_all(wt, -1, &count); /* sealed: the counts are exact */
+	return rc < 0
+	           ? rc
+	           : mav_kv_room(kv, wt->dirty_bytes + wt->stream_bytes + len);
 }
 
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
