@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,9 +315,27 @@ static int minimal_acl_mode(const char *value, size_t size)
 	return mode;
 }
 
-/* A minimal access ACL set: the file's permission bits become its. */
-static int set_acl(struct mavfs_view *v, fuse_ino_t ino, const char *name,
-                   const char *value, size_t size)
+/* Whether the caller may keep a setgid bit on a file of group gid: root
+ * or a member of the group, as in the kernel's in_group_or_capable. */
+static bool caller_in_group(fuse_req_t req, uint32_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int max = (int)(sizeof(groups) / sizeof(groups[0])), n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, max, groups);
+	for (int i = 0; i < n && i < max; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* A minimal access ACL set: the file's permission bits become its, and
+ * its setgid bit goes unless the caller is in its group, as chmod does. */
+static int set_acl(fuse_req_t req, struct mavfs_view *v, fuse_ino_t ino,
+                   const char *name, const char *value, size_t size)
 {
 	int mode = minimal_acl_mode(value, size);
 	struct mav_attr a, out;
@@ -325,10 +344,11 @@ static int set_acl(struct mavfs_view *v, fuse_ino_t ino, const char *name,
 	if (strcmp(name, "system.posix_acl_access") != 0 || mode < 0)
 		return -EOPNOTSUPP;
 	rc = mav_wt_getattr(&a, v->wt, mavfs_ino_wino(ino));
-	a.mode = (a.mode & 07000) | (uint32_t)mode;
-	return rc < 0 ? rc
-	              : mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &a,
-	                               MAV_SET_MODE);
+	if (rc < 0)
+		return rc;
+	a.mode = (uint32_t)mode | (caller_in_group(req, a.gid) ? 07000 : 05000);
+	return mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &a,
+	                      MAV_SET_MODE | MAV_SET_PERMS);
 }
 
 void mavfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -343,7 +363,7 @@ void mavfs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = has_prefix(name, "user.")
 	         ? mav_wt_setxattr(v->wt, mavfs_ino_wino(ino), name, value,
 	                           size, flags)
-	         : set_acl(v, ino, name, value, size);
+	         : set_acl(req, v, ino, name, value, size);
 	mavfs_reply_err(req, rc, name);
 	mavfs_end_change(fs, v);
 }

@@ -377,7 +377,10 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	if (rc < 0)
 		goto out;
 	saved = n->rec;
-	if (mask & MAV_SET_MODE)
+	if ((mask & MAV_SET_MODE) && (mask & MAV_SET_PERMS))
+		n->rec.mode =
+		    (n->rec.mode & in->mode & 07000) | (in->mode & 0777);
+	else if (mask & MAV_SET_MODE)
 		n->rec.mode = in->mode & 07777;
 	if (mask & MAV_SET_UID)
 		n->rec.uid = in->uid;

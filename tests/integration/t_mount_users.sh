@@ -40,7 +40,7 @@ mount_shared() {
 	mount_fg "$MAV_REPO" "$MNT" -o allow_other,default_permissions
 }
 
-echo "1..35"
+echo "1..36"
 
 # default_permissions is always on; naming it checks that it is accepted.
 ok "mount with allow_other,default_permissions" mount_shared
@@ -139,6 +139,34 @@ own_chmod() {
 		owner_mode "$W/pub/a-file" "65534:65534 640"
 }
 ok "A can chmod its own file" own_chmod
+
+# set_acl USER FILE MODE: USER (a, b or root) sets FILE's minimal access
+# ACL (owner, group, other: what cp -a sets) to stand for MODE.
+set_acl() {
+	local run=as_$1
+	[ "$1" = root ] && run=
+	$run /usr/bin/python3 -c '
+import os, struct, sys
+m = int(sys.argv[2], 8)
+v = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, m >> shift & 7, 0xffffffff)
+                                    for tag, shift in ((1, 6), (4, 3), (0x20, 0)))
+os.setxattr(sys.argv[1], "system.posix_acl_access", v)' "$2" "$3"
+}
+# As on ext4, a caller outside a file's group loses its setgid bit when it
+# sets the mode, by chmod or by ACL; root keeps it.
+acl_sgid() {
+	local f=$W/sg/acl-file
+	as_a touch "$f" && owner_mode "$f" "65534:100 644" &&
+		chmod 2755 "$f" && set_acl a "$f" 0750 &&
+		owner_mode "$f" "65534:100 750" &&
+		chmod 2755 "$f" && as_a chmod 2750 "$f" &&
+		owner_mode "$f" "65534:100 750" &&
+		chmod 2755 "$f" && set_acl root "$f" 0750 &&
+		owner_mode "$f" "65534:100 2750" &&
+		fails_with "Operation not permitted" set_acl b "$f" 0777 &&
+		owner_mode "$f" "65534:100 2750"
+}
+ok "an ACL set by a caller outside the group drops setgid; root's keeps it" acl_sgid
 
 # Sticky bit: in pub (1777) B may write the directory but not take away
 # A's names, even once A has made the file writable by everyone.

@@ -754,6 +754,27 @@ static void test_setattr_of_unsealed_file(void **state)
 	expect_content(f->wt, ino, "copied!", 7);
 }
 
+/* MAV_SET_PERMS takes the permission bits and can drop a special bit,
+ * never add one: a minimal ACL set by a caller outside the group. */
+static void test_setattr_perms_keep_special_bits(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "sg", "x", 1);
+	struct mav_attr in = {.mode = 06755}, a;
+	unsigned perms = MAV_SET_MODE | MAV_SET_PERMS;
+
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_MODE), 0);
+	in.mode = 07640; /* keeps both, gains no sticky bit */
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, perms), 0);
+	assert_int_equal(a.mode & 07777, 06640);
+	in.mode = 05600; /* drops setgid */
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, perms), 0);
+	assert_int_equal(a.mode & 07777, 04600);
+	in.mode = 0644; /* without MAV_SET_MODE nothing changes */
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_PERMS), 0);
+	assert_int_equal(a.mode & 07777, 04600);
+}
+
 static void test_persisted_across_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -1222,6 +1243,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_setattr_of_unsealed_file,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_setattr_perms_keep_special_bits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_setattr_after_unlink, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_big_stream_write_behind, setup,

@@ -61,6 +61,10 @@ enum {
 	 * size (decided under the tree's lock, so no write in between is
 	 * cut off). */
 	MAV_SET_GROW = 1 << 7,
+	/* With MAV_SET_MODE: only the permission bits (0777) come from
+	 * in->mode; of the file's special bits (07000) those stay that
+	 * in->mode also has, so the caller can drop one but not add one. */
+	MAV_SET_PERMS = 1 << 8,
 };
 
 /* rename flags (same values as Linux RENAME_*) */
