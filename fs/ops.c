@@ -362,7 +362,7 @@ static void ts_to_ns(int64_t *ns, const struct timespec *ts, bool now)
 
 	if (now)
 		clock_gettime(CLOCK_REALTIME, &t);
-	*ns = (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+	*ns = mav_time_ns(t.tv_sec, t.tv_nsec);
 }
 
 static unsigned setattr_mask(struct mav_attr *in, const struct stat *attr,

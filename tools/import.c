@@ -71,7 +71,7 @@ char *imp_join(const char *dir, const char *name)
 
 int64_t imp_mtime_ns(const struct stat *st)
 {
-	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	return mav_time_ns(st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
 }
 
 /* Plain reads from off to end of file. */

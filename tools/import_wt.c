@@ -77,8 +77,7 @@ static void attr_from_stat(struct mav_attr *a, const struct stat *st, int type,
 	a->gid = st->st_gid;
 	a->nlink = 1;
 	a->size = size;
-	a->atime_ns =
-	    (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+	a->atime_ns = mav_time_ns(st->st_atim.tv_sec, st->st_atim.tv_nsec);
 	a->mtime_ns = imp_mtime_ns(st);
 	a->ctime_ns = a->mtime_ns;
 }

@@ -22,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..31"
+echo "1..32"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -188,6 +188,22 @@ def fallocate():
 GIB = 1 << 30
 HUGE = [(0, b"head"), (5 * GIB - 3, b"across 5 GiB"), (6 * GIB, b"tail")]
 
+def far_times():
+    # Times are int64 nanoseconds (1677-09-21 .. 2262-04-11): one outside
+    # is clamped to the nearest end, as ext4 clamps to its range; it used
+    # to wrap around (2300 read back as 1715).
+    p = w + "/far-times"
+    open(p, "w").close()
+    os.utime(p, ns=(10**19, 10**19 + 1))  # the year 2286
+    st = os.stat(p)
+    assert st.st_atime_ns == st.st_mtime_ns == 2**63 - 1, st
+    os.utime(p, ns=(-(10**19), -(10**19)))  # the year 1653
+    assert os.stat(p).st_mtime_ns == -(2**63), os.stat(p)
+    os.utime(p, ns=(2**63 - 1, -(2**63)))  # the ends themselves are kept
+    st = os.stat(p)
+    assert (st.st_atime_ns, st.st_mtime_ns) == (2**63 - 1, -(2**63)), st
+    os.utime(p, ns=(10**18, 10**18))
+
 def huge_write():
     # A sparse file past 4 GiB: 32-bit offsets anywhere would show.
     fd = os.open(w + "/huge", os.O_CREAT | os.O_WRONLY, 0o644)
@@ -218,6 +234,7 @@ ok "ftruncate extends with zeros, writes in the hole" px sparse_extend
 ok "hard links: one inode, shared bytes, link counts" px hard_links
 ok "xattrs: set, get, list, create/replace flags, remove" px xattrs
 ok "errors: ENOTEMPTY, EEXIST, ENOENT, ENOTDIR, EISDIR, EXDEV, EROFS" px errors
+ok "times past 2262 or before 1677 are clamped to the ends" px far_times
 head -c 50000000 /dev/urandom >"$T/big"
 ok "a 50 MB file written with cp reads back identical" \
 	bash -c 'cp "$1/big" "$2/big" && cmp "$1/big" "$2/big"' _ "$T" "$W"

@@ -48,6 +48,19 @@ struct mav_attr {
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
+/* A time as trees keep it: int64 nanoseconds since the epoch, which
+ * reach from 1677-09-21 to 2262-04-11. A time outside is clamped to the
+ * nearest end, as ext4 clamps to its own range (it wrapped around). */
+static inline int64_t mav_time_ns(int64_t sec, long nsec)
+{
+	int64_t ns;
+
+	if (__builtin_mul_overflow(sec, (int64_t)1000000000, &ns) ||
+	    __builtin_add_overflow(ns, (int64_t)nsec, &ns))
+		return sec < 0 ? INT64_MIN : INT64_MAX;
+	return ns;
+}
+
 /* setattr mask bits */
 enum {
 	MAV_SET_MODE = 1 << 0,
