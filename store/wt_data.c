@@ -51,11 +51,15 @@
 #define WT_DIRTY_MAX     (256ull << 20) /* held in memory: seal past this */
 #define WT_DIRTY_LOW     (240ull << 20) /* ... until this much is left */
 #define SEAL_STEP        (256u << 10)
-#define FILE_MAX         (1ull << 50)
 #define WT_PAGE          4096u
 #define WT_SPLIT_MIN     (1u << 20)    /* a whole max_write: more may follow */
 #define STREAM_RELOG_MAX (16ull << 20) /* logged again rather than flush */
-#define BEHIND_MIN       (64u << 10)   /* smaller writes are fed at once */
+
+/* The largest file: 1 TiB. A write or size past it is EFBIG, as ext4's
+ * past 16 TiB. Sealing holds a file's whole chunk list (36 bytes a chunk):
+ * a 1 TiB hole is 4M zero chunks, 144 MiB for the moment of its seal. */
+#define FILE_MAX   (1ull << 40)
+#define BEHIND_MIN (64u << 10) /* smaller writes are fed at once */
 
 /* ---- extents ---- */
 
@@ -279,9 +283,29 @@ static struct seal_range seal_range(const struct node *n,
 	return sr;
 }
 
+/* The zeros at pos that no extent covers, past the sealed blob: how many
+ * (to the next extent, or to the end of the file). */
+static uint64_t hole_at(const struct node *n, const struct mav_blob *b,
+                        uint64_t pos)
+{
+	uint64_t end = n->rec.size;
+
+	if (pos < b->size)
+		return 0;
+	for (size_t i = 0; n->dirty && i < n->dirty->n; i++) {
+		const struct extent *e = &n->dirty->ext[i];
+
+		if (e->off + e->len > pos) {
+			end = e->off > pos ? e->off : pos;
+			break;
+		}
+	}
+	return end - pos;
+}
+
 /* Feed the writer from sr.start until a cut falls back in step with the old
  * boundaries; *resync = the old chunk index to continue with, or -1, and
- * *keep = how many new chunks precede it. */
+ * *keep = how many new chunks precede it. Holes go in as counted zeros. */
 static int recut(struct mav_wt *wt, struct node *n, const struct mav_blob *b,
                  const struct seal_range *sr, struct mav_writer *w,
                  int64_t *resync, uint32_t *keep)
@@ -293,16 +317,20 @@ static int recut(struct mav_wt *wt, struct node *n, const struct mav_blob *b,
 
 	*resync = -1;
 	while (rc == 0 && pos < n->rec.size && *resync < 0) {
-		size_t len = n->rec.size - pos < SEAL_STEP
-		                 ? (size_t)(n->rec.size - pos)
-		                 : SEAL_STEP;
+		uint64_t len = hole_at(n, b, pos);
 		const mav_id *ids;
 		const uint32_t *lens;
 		uint32_t nc;
 
-		rc = read_merged(wt, n, b, pos, buf, len);
-		if (rc == 0)
-			rc = mav_writer_feed(w, buf, len);
+		if (len >= SEAL_STEP) {
+			rc = mav_writer_feed_zeros(w, len);
+		} else {
+			len = n->rec.size - pos < SEAL_STEP ? n->rec.size - pos
+			                                    : SEAL_STEP;
+			rc = read_merged(wt, n, b, pos, buf, (size_t)len);
+			if (rc == 0)
+				rc = mav_writer_feed(w, buf, (size_t)len);
+		}
 		pos += len;
 		nc = mav_writer_chunks(w, &ids, &lens);
 		for (; rc == 0 && seen < nc && *resync < 0; seen++) {

@@ -124,21 +124,19 @@ static int read_range(struct imp *m, int fd, const char *path, uint8_t *buf,
 	return 0;
 }
 
-/* A hole of n bytes, handed over as zeros in IMP_READ_BYTES pieces. */
+/* A hole of n bytes, handed over whole (a sink counts or skips it). */
 static int feed_hole(struct imp *m, uint64_t n, imp_sink_fn fn, void *ctx)
 {
-	while (n > 0) {
-		size_t k = n < IMP_READ_BYTES ? (size_t)n : IMP_READ_BYTES;
-		int rc;
+	int rc;
 
-		if (atomic_load(&m->abort))
-			return -ECANCELED;
-		rc = fn(ctx, m->zeros, k, true);
-		if (rc)
-			return imp_fail(m, rc);
-		n -= k;
-		progress_done(&m->prog, 0, k);
-	}
+	if (n == 0)
+		return 0;
+	if (atomic_load(&m->abort))
+		return -ECANCELED;
+	rc = fn(ctx, NULL, n, true);
+	if (rc)
+		return imp_fail(m, rc);
+	progress_done(&m->prog, 0, n);
 	return 0;
 }
 
@@ -178,7 +176,7 @@ int imp_read(struct imp *m, int fd, const char *path, uint8_t *buf,
 
 	if (fstat(fd, &st))
 		return imp_fail_sys(m, errno, "cannot stat", path);
-	if (m->zeros && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
+	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
 		return read_sparse(m, fd, path, buf, (uint64_t)st.st_size, fn,
 		                   ctx);
 	return read_plain(m, fd, path, buf, 0, fn, ctx);
@@ -723,7 +721,6 @@ int imp_run(struct imp *m, const char *src)
 		mav_error_set(-ENOTDIR, "'%s' is not a directory", src);
 		return imp_fail(m, -ENOTDIR);
 	}
-	m->zeros = calloc(1, IMP_READ_BYTES); /* NULL: read holes too */
 	run(m, src, &st);
 	return m->err;
 }
@@ -752,7 +749,6 @@ void imp_fini(struct imp *m)
 	}
 	hl_free_all(m);
 	dirs_free(m);
-	free(m->zeros);
 	pthread_mutex_destroy(&m->mu);
 	pthread_cond_destroy(&m->not_empty);
 	pthread_cond_destroy(&m->not_full);

@@ -129,7 +129,6 @@ struct imp {
 	char errmsg[512];
 
 	/* main thread only */
-	uint8_t *zeros; /* IMP_READ_BYTES zero bytes, never written */
 	struct imp_dir **dirs;
 	size_t ndirs, capdirs;
 	struct imp_hl **hl_buckets;
@@ -141,8 +140,8 @@ int imp_fail(struct imp *m, int rc);
 int imp_fail_sys(struct imp *m, int err, const char *what, const char *path);
 
 /* Where imp_read() puts bytes: n bytes at p, or with hole set n zero bytes
- * of a hole (p then points at zeros, for sinks that cannot skip). */
-typedef int (*imp_sink_fn)(void *ctx, const void *p, size_t n, bool hole);
+ * of a hole, all of it at once (p is NULL: the sink skips or counts them). */
+typedef int (*imp_sink_fn)(void *ctx, const void *p, uint64_t n, bool hole);
 
 /* Read the source file in IMP_READ_BYTES pieces into fn, without reading
  * the holes of a sparse file. */

@@ -307,7 +307,7 @@ struct out_fd {
 	uint64_t size; /* bytes so far, holes included */
 };
 
-static int write_out(void *ctx, const void *buf, size_t n, bool hole)
+static int write_out(void *ctx, const void *buf, uint64_t n, bool hole)
 {
 	struct out_fd *o = ctx;
 	const char *p = buf;

@@ -385,8 +385,8 @@ static int commit_locked(struct imp *m)
 
 static int feed(void *ctx, const void *p, size_t n, bool hole)
 {
-	(void)hole; /* zeros are content like any other */
-	return mav_writer_feed(ctx, p, n);
+	return hole ? mav_writer_feed_zeros(ctx, n)
+	            : mav_writer_feed(ctx, p, n);
 }
 
 static int op_file(struct imp *m, struct imp_job *j, int fd,

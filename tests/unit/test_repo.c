@@ -500,6 +500,111 @@ static void test_writer_cuts_whatever_the_pieces(void **state)
 	free(data);
 }
 
+/* Runs of zeros fed as counted zeros (a hole) make the blob that the same
+ * bytes fed as data make, whatever precedes and follows them: runs
+ * shorter and longer than a maximum chunk, at the start, after a partial
+ * window and at the end; with default and with small chunk sizes. */
+static void test_writer_zeros_as_fed(void **state)
+{
+	struct mav_repo_config small;
+	size_t len = 6u << 20;
+	uint8_t *data = random_buf(len, 71);
+
+	(void)state;
+	mav_repo_config_default(&small);
+	small.chunk_min = 64;
+	small.chunk_avg = 128;
+	small.chunk_max = 512;
+	for (int k = 0; k < 2; k++) {
+		const struct mav_repo_config *cfg = k ? &small : NULL;
+		struct mav_repo *r = NULL;
+		struct mav_kv *kv = NULL;
+		size_t max, runs[8], at = 0;
+		struct mav_writer *w = NULL;
+		uint64_t size;
+		mav_id want, got;
+
+		assert_int_equal(mav_kv_open_mem(&kv), 0);
+		assert_int_equal(mav_repo_open_kv(&r, kv, true, cfg), 0);
+		max = mav_repo_config(r)->chunk_max;
+		runs[0] = 3 * max + 5; /* at the start */
+		runs[1] = 1;
+		runs[2] = max - 1;
+		runs[3] = max;
+		runs[4] = max + 1;
+		runs[5] = 2 * max + 17;
+		runs[6] = 10 * max + 3;
+		runs[7] = len / 4; /* to the end */
+		/* data: zeros runs[i] at `at`, then random bytes of a length
+		 * that leaves a partial window, then the next run */
+		assert_int_equal(mav_writer_new(&w, r), 0);
+		for (size_t i = 0; i < 8; i++) {
+			size_t gap = i == 7 ? 0 : max / 2 + 1000 * i;
+
+			if (i == 7)
+				runs[7] = len - at;
+			memset(data + at, 0, runs[i]);
+			assert_int_equal(mav_writer_feed_zeros(w, runs[i]), 0);
+			at += runs[i];
+			assert_int_equal(mav_writer_feed(w, data + at, gap), 0);
+			at += gap;
+		}
+		assert_int_equal(mav_writer_finish(w, &got, &size), 0);
+		assert_int_equal(size, len);
+		mav_writer_free(w);
+		want = feed_in_pieces(r, data, len, (size_t[]){SIZE_MAX}, 1,
+		                      false);
+		assert_memory_equal(&want, &got, sizeof(want));
+		expect_chunker_cuts(r, &got, data, len);
+		mav_repo_close(r);
+		free(data);
+		data = random_buf(len, 71);
+	}
+	free(data);
+}
+
+/* A hole of 64 GiB between two bytes costs a chunk list, not 64 GiB of
+ * chunking and hashing: it is sealed at once and reads back as zeros. */
+static void test_writer_huge_hole(void **state)
+{
+	struct mav_repo *r = NULL;
+	struct mav_kv *kv = NULL;
+	struct mav_writer *w = NULL;
+	struct mav_blob *blob = NULL;
+	uint64_t hole = 64ull << 30, size;
+	uint8_t buf[4096], zeros[4096] = {0};
+	size_t got;
+	mav_id id;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&kv), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	assert_int_equal(mav_writer_new(&w, r), 0);
+	assert_int_equal(mav_writer_feed(w, "a", 1), 0);
+	assert_int_equal(mav_writer_feed_zeros(w, hole), 0);
+	assert_int_equal(mav_writer_feed(w, "z", 1), 0);
+	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
+	assert_int_equal(size, hole + 2);
+	mav_writer_free(w);
+	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
+	assert_int_equal(blob->size, hole + 2);
+	assert_int_equal(mav_repo_read_blob(r, blob, 0, buf, 1, &got), 0);
+	assert_int_equal(buf[0], 'a');
+	assert_int_equal(
+	    mav_repo_read_blob(r, blob, 40ull << 30, buf, sizeof(buf), &got),
+	    0);
+	assert_int_equal(got, sizeof(buf));
+	assert_memory_equal(buf, zeros, sizeof(buf));
+	assert_int_equal(
+	    mav_repo_read_blob(r, blob, hole - 4094, buf, sizeof(buf), &got),
+	    0);
+	assert_int_equal(got, 4096);
+	assert_memory_equal(buf, zeros, 4095);
+	assert_int_equal(buf[4095], 'z');
+	mav_blob_free(blob);
+	mav_repo_close(r);
+}
+
 /* A small file fed in one piece (a copy's single write) and settled: every
  * chunk whose end is known is cut and readable from the store, what stays
  * held is the tail after the last cut, and finishing gives the blob of
@@ -714,6 +819,8 @@ int main(void)
 	    cmocka_unit_test(test_writer_writes_behind),
 	    cmocka_unit_test(test_writer_cuts_whatever_the_pieces),
 	    cmocka_unit_test(test_writer_settle_stores_what_is_decided),
+	    cmocka_unit_test(test_writer_zeros_as_fed),
+	    cmocka_unit_test(test_writer_huge_hole),
 	    cmocka_unit_test(test_pin_blob),
 	    cmocka_unit_test_setup_teardown(test_chunks_stored_in_write_order,
 	                                    mkdir_tmp, rm_tmp),

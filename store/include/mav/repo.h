@@ -188,6 +188,9 @@ void mav_writer_set_flags(struct mav_writer *w, unsigned flags);
 /* After a failed feed or finish the writer refuses every later one with
  * the first failure's code: part of the bytes may be lost. */
 int mav_writer_feed(struct mav_writer *w, const void *data, size_t len);
+/* The same as feeding n zero bytes, and as cheap as a hole should be: the
+ * chunks of a long run of zeros are counted, not cut and hashed. */
+int mav_writer_feed_zeros(struct mav_writer *w, uint64_t n);
 /* Cut every chunk whose end the pending bytes already show (a FastCDC cut
  * depends only on the bytes before it, so more input cannot move it) and
  * store everything cut. What stays held is the tail no cut has been found
