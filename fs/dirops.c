@@ -1,7 +1,7 @@
 /* dirops.c - directories and names.
  *
  * Listings: offsets 1 and 2 are "." and ".."; a tree entry whose wt cookie
- * is c has offset c + 2 (wt cookies are small positions). With readdirplus
+ * is c has offset c + 2 (wt cookies stay below 2^63 - 2). With readdirplus
  * every entry the reply carries is a kernel reference: the wt counted it
  * when it handed the entry out, we record it in the view before replying,
  * and drop it all again if the reply does not reach the kernel. "." and

@@ -68,12 +68,14 @@ struct listing_ent {
 	char *name;
 	uint64_t ino;    /* overlay child, or 0 */
 	int64_t base_ix; /* index in the base tree when ino == 0 */
+	uint64_t cookie; /* its readdir cookie (wt_view.c) */
 };
 
 struct listing {
-	struct listing_ent *e;
+	struct listing_ent *e; /* by name */
 	size_t n;
 	const struct mav_tree *base; /* held while the listing lives */
+	size_t *order; /* e's indices by cookie; NULL until read */
 };
 
 struct node {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "grow.h"
 #include "codec.h"
 #include "mav/error.h"
@@ -318,13 +320,33 @@ void wt_listing_drop(struct mav_wt *wt, struct node *n)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->e[i].name);
 	free(l->e);
+	free(l->order);
 	mav_repo_tree_release(wt->r, l->base);
 	free(l);
 	n->listing = NULL;
 }
 
+/* Readdir cookies stay with their entry while the directory changes, so
+ * that a listing resumed after a change neither skips nor repeats the
+ * entries that were there all along (as on ext4; positions in the sorted
+ * listing moved under it: a scandir loop that unlinked each entry left a
+ * fifth of them). A name the base tree has keeps its index there plus 1;
+ * a name only the overlay has gets a hash of the name, above every base
+ * cookie, and is listed after the base names in cookie order. Cookies
+ * change only when a snapshot moves the base. */
+#define OVERLAY_COOKIE_MIN (1ull << 32) /* base trees have < 2^32 entries */
+#define OVERLAY_COOKIE_MAX (1ull << 62) /* off_t room for the "." offsets */
+
+static uint64_t overlay_cookie(const char *name, size_t nlen)
+{
+	return OVERLAY_COOKIE_MIN +
+	       XXH3_64bits(name, nlen) %
+	           (OVERLAY_COOKIE_MAX - OVERLAY_COOKIE_MIN);
+}
+
 static int listing_add(struct listing *l, size_t *cap, const char *name,
-                       size_t nlen, uint64_t ino, int64_t base_ix)
+                       size_t nlen, uint64_t ino, int64_t base_ix,
+                       uint64_t cookie)
 {
 	if (mav_grow(&l->e, cap, l->n, sizeof(*l->e), 64) < 0)
 		return MAV_ENOMEM;
@@ -332,6 +354,7 @@ static int listing_add(struct listing *l, size_t *cap, const char *name,
 	if (!l->e[l->n].name)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	l->e[l->n].ino = ino;
+	l->e[l->n].cookie = cookie;
 	l->e[l->n++].base_ix = base_ix;
 	return 0;
 }
@@ -357,6 +380,7 @@ static int listing_build(struct mav_wt *wt, struct node *dir)
 		size_t klen = 0, vlen = 0, nlen = 0;
 		const uint8_t *k = NULL, *v = NULL;
 		const char *oname = NULL;
+		uint64_t cookie;
 		int cmp;
 
 		if (mav_kv_iter_valid(it)) {
@@ -385,17 +409,18 @@ static int listing_build(struct mav_wt *wt, struct node *dir)
 		}
 		if (cmp < 0) {
 			rc = listing_add(l, &cap, l->base->e[bi].name,
-			                 strlen(l->base->e[bi].name), 0, bi);
+			                 strlen(l->base->e[bi].name), 0, bi,
+			                 bi + 1);
 			bi++;
 			if (rc < 0)
 				goto out;
 			continue;
 		}
-		if (cmp == 0)
-			bi++; /* overlay shadows the base entry */
+		cookie = cmp == 0 ? ++bi /* overlay shadows the base entry */
+		                  : overlay_cookie(oname, nlen);
 		if (vlen == 9 && v[0] == 1)
 			rc = listing_add(l, &cap, oname, nlen,
-			                 mav_load_u64(v + 1), -1);
+			                 mav_load_u64(v + 1), -1, cookie);
 		if (rc < 0)
 			goto out;
 		mav_kv_iter_next(it);
@@ -473,24 +498,61 @@ static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 	return rc;
 }
 
+static int by_cookie(const void *a, const void *b, void *listing)
+{
+	const struct listing *l = listing;
+	uint64_t x = l->e[*(const size_t *)a].cookie;
+	uint64_t y = l->e[*(const size_t *)b].cookie;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The listing's entries in cookie order (built on first use). */
+static int listing_order(struct listing *l)
+{
+	if (l->order)
+		return 0;
+	l->order = malloc((l->n ? l->n : 1) * sizeof(*l->order));
+	if (!l->order)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	for (size_t i = 0; i < l->n; i++)
+		l->order[i] = i;
+	qsort_r(l->order, l->n, sizeof(*l->order), by_cookie, l);
+	return 0;
+}
+
 static int readdir_overlay(struct mav_wt *wt, struct node *dir, uint64_t cookie,
                            bool plus, mav_wt_dirent_fn fn, void *ctx)
 {
 	struct mav_attr a;
+	size_t lo = 0, hi;
 	int rc = 0;
 
 	if (!dir->listing || cookie == 0) {
 		wt_listing_drop(wt, dir);
 		rc = listing_build(wt, dir);
 	}
-	for (uint64_t i = cookie; rc == 0 && i < dir->listing->n; i++) {
+	if (rc == 0)
+		rc = listing_order(dir->listing);
+	/* The first entry whose cookie is past the one given. */
+	for (hi = rc == 0 ? dir->listing->n : 0; lo < hi;) {
+		size_t mid = (lo + hi) / 2;
+
+		if (dir->listing->e[dir->listing->order[mid]].cookie <= cookie)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t p = lo; rc == 0 && p < dir->listing->n; p++) {
+		size_t i = dir->listing->order[p];
 		struct node *n = NULL;
 
 		rc = listing_node(&n, wt, dir, i);
 		if (rc < 0)
 			break;
 		wt_attr(&a, n);
-		if (fn(ctx, dir->listing->e[i].name, &a, i + 1)) {
+		if (fn(ctx, dir->listing->e[i].name, &a,
+		       dir->listing->e[i].cookie)) {
 			wt_node_unref(wt, n);
 			break;
 		}

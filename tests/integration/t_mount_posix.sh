@@ -22,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..33"
+echo "1..34"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -189,6 +189,33 @@ GIB = 1 << 30
 TIB = 1 << 40
 HUGE = [(0, b"head"), (5 * GIB - 3, b"across 5 GiB"), (6 * GIB, b"tail")]
 
+def readdir_changing():
+    # Entries there all along come exactly once while a listing goes on
+    # beside unlinks, renames out and new names (positions in the sorted
+    # listing used to shift: 183 of 1000 names were never seen).
+    d = w + "/rd"
+    os.mkdir(d)
+    for i in range(1000):
+        open("%s/f%04d" % (d, i), "w").close()
+    seen = []
+    with os.scandir(d) as it:
+        for k, e in enumerate(it):
+            seen.append(e.name)
+            if k % 3 == 0:
+                os.rename(e.path, w + "/rd-" + e.name)
+            else:
+                os.unlink(e.path)
+            open("%s/a%04d" % (d, k), "w").close()  # sorts first
+    old = [n for n in seen if n.startswith("f")]
+    assert len(old) == len(set(old)) == 1000, (len(old), len(set(old)))
+    assert len(seen) == len(set(seen)), "a name came twice"
+    for n in os.listdir(w):
+        if n.startswith("rd-"):
+            os.unlink(w + "/" + n)
+    for n in os.listdir(d):
+        os.unlink(d + "/" + n)
+    os.rmdir(d)
+
 def far_times():
     # Times are int64 nanoseconds (1677-09-21 .. 2262-04-11): one outside
     # is clamped to the nearest end, as ext4 clamps to its range; it used
@@ -265,6 +292,7 @@ ok "hard links: one inode, shared bytes, link counts" px hard_links
 ok "xattrs: set, get, list, create/replace flags, remove" px xattrs
 ok "errors: ENOTEMPTY, EEXIST, ENOENT, ENOTDIR, EISDIR, EXDEV, EROFS" px errors
 ok "times past 2262 or before 1677 are clamped to the ends" px far_times
+ok "a listing going on beside unlinks, renames and creates misses nothing" px readdir_changing
 head -c 50000000 /dev/urandom >"$T/big"
 ok "a 50 MB file written with cp reads back identical" \
 	bash -c 'cp "$1/big" "$2/big" && cmp "$1/big" "$2/big"' _ "$T" "$W"

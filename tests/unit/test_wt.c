@@ -775,6 +775,85 @@ static void test_setattr_perms_keep_special_bits(void **state)
 	assert_int_equal(a.mode & 07777, 04600);
 }
 
+/* Names handed out by one page of a readdir. */
+struct page {
+	char names[8][16];
+	unsigned n;
+	uint64_t next;
+};
+
+static int page_add(void *ctx, const char *name, const struct mav_attr *a,
+                    uint64_t next)
+{
+	struct page *p = ctx;
+
+	(void)a;
+	if (p->n == 8)
+		return 1;
+	snprintf(p->names[p->n++], sizeof(p->names[0]), "%s", name);
+	p->next = next;
+	return 0;
+}
+
+/* List dir 8 names at a time while each page's names are unlinked and a
+ * name sorting first and one sorting last are created: every name there
+ * from the start comes exactly once (a listing resumed by position
+ * skipped some). Returns how many of the 300 were seen. */
+static unsigned list_while_changing(struct mav_wt *wt, uint64_t dir, int round)
+{
+	bool seen[300] = {false};
+	struct page p = {.next = 0};
+	unsigned got = 0, pages = 0;
+	char name[16];
+
+	do {
+		p.n = 0;
+		assert_int_equal(
+		    mav_wt_readdir(wt, dir, p.next, false, page_add, &p), 0);
+		for (unsigned i = 0; i < p.n; i++) {
+			unsigned k;
+
+			if (sscanf(p.names[i], "f%u", &k) == 1) {
+				assert_true(k < 300 && !seen[k]);
+				seen[k] = true;
+				got++;
+			}
+			assert_int_equal(mav_wt_unlink(wt, dir, p.names[i]), 0);
+		}
+		snprintf(name, sizeof(name), "a%d-%u", round, pages);
+		mkfile(wt, dir, name, NULL, 0);
+		snprintf(name, sizeof(name), "z%d-%u", round, pages++);
+		mkfile(wt, dir, name, NULL, 0);
+	} while (p.n > 0);
+	return got;
+}
+
+/* Readdir cookies stay with their entries: in a directory of the last
+ * snapshot (listed from its tree until the first change) and in one the
+ * working tree changed (listed from its overlay). */
+static void test_readdir_while_changing(void **state)
+{
+	struct fx *f = *state;
+	struct mav_attr a;
+	char name[16];
+	mav_id c;
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "d", 0755, 0, 0),
+	                 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "f%03d", i);
+		mkfile(f->wt, a.ino, name, NULL, 0);
+	}
+	assert_int_equal(snap(f->wt, &c), 1);
+	assert_int_equal(
+	    list_while_changing(f->wt, look(f->wt, MAV_WT_ROOT, "d"), 0), 300);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "f%03d", i);
+		mkfile(f->wt, a.ino, name, NULL, 0);
+	}
+	assert_int_equal(list_while_changing(f->wt, a.ino, 1), 300);
+}
+
 static void test_persisted_across_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -1245,6 +1324,8 @@ int main(void)
 	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_setattr_perms_keep_special_bits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readdir_while_changing, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_setattr_after_unlink, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_big_stream_write_behind, setup,
