@@ -356,21 +356,21 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	mavfs_unpin(fs, v);
 }
 
-static void ts_to_ns(int64_t *ns, const struct timespec *ts, bool now)
+static int64_t ts_ns(const struct timespec *t)
 {
-	struct timespec t = *ts;
-
-	if (now)
-		clock_gettime(CLOCK_REALTIME, &t);
-	*ns = mav_time_ns(t.tv_sec, t.tv_nsec);
+	return mav_time_ns(t->tv_sec, t->tv_nsec);
 }
 
+/* What the kernel asks to set. Times it says are "now" are one clock
+ * reading, also for ctime, as on ext4 (touch: atime == mtime == ctime). */
 static unsigned setattr_mask(struct mav_attr *in, const struct stat *attr,
                              int to_set)
 {
 	unsigned mask = 0;
+	struct timespec now;
 
 	memset(in, 0, sizeof(*in));
+	clock_gettime(CLOCK_REALTIME, &now);
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		in->mode = attr->st_mode & 07777;
 		mask |= MAV_SET_MODE;
@@ -388,17 +388,19 @@ static unsigned setattr_mask(struct mav_attr *in, const struct stat *attr,
 		mask |= MAV_SET_SIZE;
 	}
 	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
-		ts_to_ns(&in->atime_ns, &attr->st_atim,
-		         to_set & FUSE_SET_ATTR_ATIME_NOW);
+		in->atime_ns = ts_ns(
+		    to_set & FUSE_SET_ATTR_ATIME_NOW ? &now : &attr->st_atim);
 		mask |= MAV_SET_ATIME;
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		ts_to_ns(&in->mtime_ns, &attr->st_mtim,
-		         to_set & FUSE_SET_ATTR_MTIME_NOW);
+		in->mtime_ns = ts_ns(
+		    to_set & FUSE_SET_ATTR_MTIME_NOW ? &now : &attr->st_mtim);
 		mask |= MAV_SET_MTIME;
 	}
-	if (to_set & FUSE_SET_ATTR_CTIME) {
-		ts_to_ns(&in->ctime_ns, &attr->st_ctim, false);
+	if (to_set & (FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_ATIME_NOW |
+	              FUSE_SET_ATTR_MTIME_NOW)) {
+		in->ctime_ns =
+		    ts_ns(to_set & FUSE_SET_ATTR_CTIME ? &attr->st_ctim : &now);
 		mask |= MAV_SET_CTIME;
 	}
 	return mask;

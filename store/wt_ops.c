@@ -359,6 +359,7 @@ out:
 int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
                    const struct mav_attr *in, unsigned mask)
 {
+	int64_t now = wt_now();
 	struct mav_kv_batch *b = NULL;
 	struct wt_rec saved;
 	struct node *n;
@@ -393,12 +394,14 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	if (mask & MAV_SET_MTIME)
 		n->rec.mtime = in->mtime_ns;
 	if ((mask & MAV_SET_SIZE) && in->size != n->rec.size &&
-	    !((mask & MAV_SET_GROW) && in->size < n->rec.size)) {
+	    !((mask & MAV_SET_GROW) && in->size < n->rec.size))
 		rc = wt_truncate(wt, n, in->size, b);
-		if (rc == 0 && !(mask & MAV_SET_MTIME))
-			n->rec.mtime = wt_now();
-	}
-	n->rec.ctime = (mask & MAV_SET_CTIME) ? in->ctime_ns : wt_now();
+	/* A truncate or fallocate stamps mtime even when the size stays, as
+	 * on ext4 (`: > empty-file` is a change of it); one clock reading
+	 * for mtime and ctime. */
+	if (rc == 0 && (mask & MAV_SET_SIZE) && !(mask & MAV_SET_MTIME))
+		n->rec.mtime = now;
+	n->rec.ctime = (mask & MAV_SET_CTIME) ? in->ctime_ns : now;
 	/* A file with unsealed writes has its record written when they are
 	 * sealed (fsync, the idle timer, a snapshot, unmount), and loses the
 	 * change with them in a crash before that, as on ext4: the chmod

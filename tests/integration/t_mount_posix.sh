@@ -22,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..34"
+echo "1..35"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -216,6 +216,23 @@ def readdir_changing():
         os.unlink(d + "/" + n)
     os.rmdir(d)
 
+def truncate_times():
+    # As on ext4: O_TRUNC and ftruncate stamp mtime and ctime even when
+    # the size stays (an empty file truncated kept its old mtime), with
+    # one clock reading; so does touch for all three times.
+    p = w + "/stamp"
+    open(p, "w").close()
+    for trunc in (lambda: os.close(os.open(p, os.O_WRONLY | os.O_TRUNC)),
+                  lambda: os.truncate(p, 0), lambda: os.truncate(p, 10)):
+        os.utime(p, (1, 1))
+        trunc()
+        st = os.stat(p)
+        assert st.st_mtime > 1 and st.st_mtime_ns == st.st_ctime_ns, st
+    os.utime(p)
+    st = os.stat(p)
+    assert st.st_atime_ns == st.st_mtime_ns == st.st_ctime_ns, st
+    os.unlink(p)
+
 def far_times():
     # Times are int64 nanoseconds (1677-09-21 .. 2262-04-11): one outside
     # is clamped to the nearest end, as ext4 clamps to its range; it used
@@ -292,6 +309,7 @@ ok "hard links: one inode, shared bytes, link counts" px hard_links
 ok "xattrs: set, get, list, create/replace flags, remove" px xattrs
 ok "errors: ENOTEMPTY, EEXIST, ENOENT, ENOTDIR, EISDIR, EXDEV, EROFS" px errors
 ok "times past 2262 or before 1677 are clamped to the ends" px far_times
+ok "truncate stamps mtime even at the same size; touch is one clock reading" px truncate_times
 ok "a listing going on beside unlinks, renames and creates misses nothing" px readdir_changing
 head -c 50000000 /dev/urandom >"$T/big"
 ok "a 50 MB file written with cp reads back identical" \

@@ -1418,9 +1418,9 @@ static bool op_truncate(struct run *run)
 		in.size = pick_size(run, (uint64_t)st.st_size);
 	describe(run, "truncate \"%s\" to %" PRIu64, sesc(path), in.size);
 	rrc = fd < 0 ? -errno : 0;
-	/* ftruncate to the same size still sets mtime on Linux; POSIX and
-	 * the store change times only when the size changes. */
-	if (fd >= 0 && (uint64_t)st.st_size != in.size)
+	/* ftruncate to the same size still sets mtime, on Linux as in the
+	 * store. */
+	if (fd >= 0)
 		rrc = SYS(ftruncate(fd, (off_t)in.size));
 	ref_changed(run, fd);
 	if (fd >= 0)
@@ -1915,9 +1915,7 @@ static void handle_file_op(struct run *run, size_t k)
 	case 2:
 		in.size = pick_size(run, (uint64_t)st.st_size);
 		describe(run, "truncate handle %zu to %" PRIu64, k, in.size);
-		rrc = 0;
-		if (in.size != (uint64_t)st.st_size)
-			rrc = SYS(ftruncate(h->fd, (off_t)in.size));
+		rrc = SYS(ftruncate(h->fd, (off_t)in.size));
 		wrc = mav_wt_setattr(&a, run->wt, h->ino, &in, MAV_SET_SIZE);
 		break;
 	case 3: {
