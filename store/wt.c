@@ -223,8 +223,12 @@ int wt_rec_copy_xattrs(struct wt_rec *rec, const struct mav_xattr *x,
 	return 0;
 }
 
-int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
-                      uint64_t parent)
+/* Trees keep mtime only. atime is mtime (views are read as noatime);
+ * ctime is the later of mtime and the base commit's time, so it never goes
+ * back past a change the commit holds (it was mtime: after a snapshot, a
+ * file whose ctime was later than its mtime showed ctime going back). */
+int wt_rec_from_entry(struct wt_rec *rec, const struct mav_wt *wt,
+                      const struct mav_entry *e, uint64_t parent)
 {
 	memset(rec, 0, sizeof(*rec));
 	rec->type = e->type;
@@ -233,7 +237,8 @@ int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
 	rec->gid = e->gid;
 	rec->nlink = e->type == MAV_T_DIR ? 2 : (e->nlink ? e->nlink : 1);
 	rec->size = e->size;
-	rec->atime = rec->mtime = rec->ctime = e->mtime_ns;
+	rec->atime = rec->mtime = e->mtime_ns;
+	rec->ctime = e->mtime_ns > wt->base_time ? e->mtime_ns : wt->base_time;
 	rec->parent = parent;
 	rec->link_id = e->link_id;
 	rec->id = e->id;
@@ -689,7 +694,7 @@ int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	n->parent = dir->ino;
 	n->name = strdup(e->name);
-	rc = n->name ? wt_rec_from_entry(&n->rec, e, dir->ino)
+	rc = n->name ? wt_rec_from_entry(&n->rec, wt, e, dir->ino)
 	             : mav_error_set(MAV_ENOMEM, "out of memory");
 	if (rc < 0) {
 		node_free(wt, n);

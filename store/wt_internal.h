@@ -119,6 +119,7 @@ struct mav_wt {
 	pthread_mutex_t lock;
 	mav_id base;       /* commit the tree is based on */
 	mav_id root_tree;  /* its root tree (or the empty tree) */
+	int64_t base_time; /* its time: ctime of what it holds (wt_set_base) */
 	uint64_t next_ino; /* the header's old counter, written back as read */
 	uint64_t dirty_bytes;        /* sum over nodes */
 	size_t splits;               /* nodes with split_at set */
@@ -209,8 +210,8 @@ int wt_dirent_get(uint64_t *ino, bool *whiteout, struct mav_wt *wt,
 int wt_load_rec(struct wt_rec *rec, struct mav_wt *wt, uint64_t ino);
 int wt_rec_decode(struct wt_rec *rec, const void *buf, size_t len);
 int wt_rec_encode(uint8_t **out, size_t *len, const struct wt_rec *rec);
-int wt_rec_from_entry(struct wt_rec *rec, const struct mav_entry *e,
-                      uint64_t parent);
+int wt_rec_from_entry(struct wt_rec *rec, const struct mav_wt *wt,
+                      const struct mav_entry *e, uint64_t parent);
 int wt_set_base(struct mav_wt *wt, const mav_id *commit);
 enum { WT_TAB_INO, WT_TAB_CHILD, WT_TAB_LINK };
 

@@ -224,6 +224,7 @@ static int commit_write(mav_id *commit_out, uint64_t *version_out,
 	if (rc < 0)
 		return rc;
 	wt->base = *commit_out;
+	wt->base_time = c.time_ns;
 	rc = wt_put_header(wt, b);
 	snprintf(vref, sizeof(vref), "v/%llu", (unsigned long long)c.version);
 	u[0] = (struct mav_ref_update){
@@ -242,6 +243,7 @@ static int snapshot_locked(mav_id *commit_out, uint64_t *version_out,
 	struct mav_kv_batch *b = NULL;
 	struct node *root = wt_node(wt, MAV_WT_ROOT);
 	mav_id tree, old_base = wt->base, old_root = wt->root_tree;
+	int64_t old_time = wt->base_time;
 	int count;
 	int rc = wt_seal_all(wt, -1, &count);
 
@@ -264,6 +266,7 @@ static int snapshot_locked(mav_id *commit_out, uint64_t *version_out,
 		rc = commit_write(commit_out, version_out, wt, &tree, o, b);
 	if (rc < 0) {
 		wt->base = old_base;
+		wt->base_time = old_time;
 		wt->root_tree = old_root;
 		goto out;
 	}
@@ -320,6 +323,7 @@ int mav_wt_reset(struct mav_wt *wt, const mav_id *commit)
 {
 	struct mav_kv_batch *b = NULL;
 	mav_id old_base = wt->base, old_root = wt->root_tree;
+	int64_t old_time = wt->base_time;
 	struct node *root;
 	int rc;
 
@@ -337,6 +341,7 @@ int mav_wt_reset(struct mav_wt *wt, const mav_id *commit)
 		rc = wt_write(wt, b, MAV_KV_SYNC | MAV_KV_FREES);
 	if (rc < 0) {
 		wt->base = old_base;
+		wt->base_time = old_time;
 		wt->root_tree = old_root;
 		goto out;
 	}

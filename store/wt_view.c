@@ -61,13 +61,16 @@ int wt_set_base(struct mav_wt *wt, const mav_id *commit)
 	int rc = 0;
 
 	wt->base = *commit;
+	wt->base_time = 0;
 	if (mav_id_is_zero(commit)) {
 		mav_repo_empty_tree(&wt->root_tree);
 		return 0;
 	}
 	rc = mav_repo_get_commit(wt->r, commit, &c);
-	if (rc == 0)
+	if (rc == 0) {
 		wt->root_tree = c->root;
+		wt->base_time = c->time_ns;
+	}
 	mav_commit_free(c);
 	return rc;
 }
