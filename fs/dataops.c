@@ -219,6 +219,18 @@ static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf, size_t size)
 		fuse_reply_buf(req, buf, (size_t)n);
 }
 
+/* A name in a namespace Linux has: others are EOPNOTSUPP, as on ext4. */
+static bool known_namespace(const char *name)
+{
+	static const char *const ns[] = {"user.", "trusted.", "security.",
+	                                 "system.posix_acl_"};
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		if (has_prefix(name, ns[i]))
+			return true;
+	return false;
+}
+
 void mavfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                        size_t size)
 {
@@ -227,6 +239,10 @@ void mavfs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	char *buf = NULL;
 	ssize_t n;
 
+	if (!known_namespace(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (ino == FUSE_ROOT_ID || !has_prefix(name, "user.")) {
 		fuse_reply_err(req, ENODATA);
 		return;

@@ -431,7 +431,9 @@ static int xattr_check(const char *name, size_t len)
 {
 	if (strncmp(name, "user.", 5) != 0)
 		return -EOPNOTSUPP;
-	if (strlen(name) > XATTR_NAME_MAX || !name[5])
+	if (!name[5])
+		return -EINVAL; /* "user." alone, as on ext4 */
+	if (strlen(name) > XATTR_NAME_MAX)
 		return -ERANGE;
 	if (len > XATTR_VALUE_MAX)
 		return -E2BIG;

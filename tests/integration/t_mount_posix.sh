@@ -121,6 +121,12 @@ def xattrs():
     os.removexattr(p, "user.big")
     expect_errno(errno.ENODATA, lambda: os.getxattr(p, "user.big"))
     expect_errno(errno.EOPNOTSUPP, lambda: os.setxattr(p, "trusted.x", b"1"))
+    # errnos as on ext4: a namespace Linux lacks is EOPNOTSUPP, one it
+    # has but the file has no such name in ENODATA, "user." alone EINVAL
+    expect_errno(errno.EOPNOTSUPP, lambda: os.getxattr(p, "foo.bar"))
+    for name in ("trusted.x", "security.x", "system.posix_acl_default"):
+        expect_errno(errno.ENODATA, lambda: os.getxattr(p, name))
+    expect_errno(errno.EINVAL, lambda: os.setxattr(p, "user.", b"1"))
 
 def errors():
     os.mkdir(w + "/full")
