@@ -167,6 +167,8 @@ int mavfs_mount_options(struct fuse_args *args, const char *repo_abs)
 	if (fuse_opt_add_opt_escaped(&opts, fsname) == 0 &&
 	    fuse_opt_add_opt(&opts, "subtype=mavfs") == 0 &&
 	    fuse_opt_add_opt(&opts, "default_permissions") == 0 &&
+	    /* atime is never stamped (reads stay reads): say so */
+	    fuse_opt_add_opt(&opts, "noatime") == 0 &&
 	    fuse_opt_add_arg(args, "-o") == 0 &&
 	    fuse_opt_add_arg(args, opts) == 0)
 		rc = 0;

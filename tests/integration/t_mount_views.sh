@@ -38,8 +38,8 @@ C1=$(awk '{print $2}' "$T/v1")
 echo "1..46"
 
 ok "mount" mount_fg
-ok "/proc/mounts shows REPO MOUNTPOINT fuse.mavfs" \
-	grep -q "^$MAV_REPO $MNT fuse.mavfs " /proc/mounts
+ok "/proc/mounts shows REPO MOUNTPOINT fuse.mavfs, noatime" \
+	grep -q "^$MAV_REPO $MNT fuse.mavfs [^ ]*noatime" /proc/mounts
 ok "the root lists branches, versions, tags and branch snapshots" \
 	bash -c '[ "$(ls -A "$1" | tr "\n" " ")" = "@first @main @side @v1 @v2 main side " ]' \
 	_ "$MNT"
