@@ -112,12 +112,18 @@ static void test_other_format_refused(void **state)
 
 /* Chunk id reads back as data. */
 /* A new repository in memory; its kv in *kv. */
-static struct mav_repo *mem_repo(struct mav_kv **kv)
+/* A repository in memory with cfg (NULL: the defaults); *kv, if given,
+ * its store. */
+static struct mav_repo *mem_repo(struct mav_kv **kv,
+                                 const struct mav_repo_config *cfg)
 {
 	struct mav_repo *r = NULL;
+	struct mav_kv *k = NULL;
 
-	assert_int_equal(mav_kv_open_mem(kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, *kv, true, NULL), 0);
+	assert_int_equal(mav_kv_open_mem(&k), 0);
+	assert_int_equal(mav_repo_open_kv(&r, k, true, cfg), 0);
+	if (kv)
+		*kv = k;
 	return r;
 }
 
@@ -155,7 +161,7 @@ static void test_refs_and_revs(void **state)
 	struct mav_ref_update u = {.ref = "t/rel", .old = NULL, .new_id = &c1};
 
 	(void)state;
-	r = mem_repo(&kv);
+	r = mem_repo(&kv, NULL);
 	/* An empty branch has no snapshot to resolve. */
 	assert_int_equal(mav_rev_parse(&got, r, "main"), MAV_ENOTFOUND);
 	snapshot_file(r, "main", "one", &c1);
@@ -262,7 +268,7 @@ static void test_chunk_without_frame_stored_again(void **state)
 	mav_id id;
 
 	(void)state;
-	r = mem_repo(&kv);
+	r = mem_repo(&kv, NULL);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 	assert_int_equal(
 	    mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id, data, sizeof(data)),
@@ -298,7 +304,7 @@ static void test_chunk_twice_in_batch_stored_once(void **state)
 	mav_id id;
 
 	(void)state;
-	r = mem_repo(&kv);
+	r = mem_repo(&kv, NULL);
 	assert_int_equal(mav_kv_batch_new(&b), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(mav_repo_put_chunk(r, b, MAV_KV_NO_WAL, &id,
@@ -385,6 +391,15 @@ static void test_writer_writes_behind(void **state)
 	free(back);
 }
 
+/* Small chunk sizes (64/128/512): the same data makes many more cuts. */
+static void small_chunks(struct mav_repo_config *c)
+{
+	mav_repo_config_default(c);
+	c->chunk_min = 64;
+	c->chunk_avg = 128;
+	c->chunk_max = 512;
+}
+
 /* Feed data to a new writer in pieces of sizes[0], sizes[1], ... (over
  * again from sizes[0] when they run out); its blob id. */
 /* settle: mav_writer_settle after every piece, as a feeder does when its
@@ -464,19 +479,12 @@ static void test_writer_cuts_whatever_the_pieces(void **state)
 	/* Runs of zeros too: there every cut is at the maximum size. */
 	memset(data + (3u << 20), 0, 1u << 20);
 	memset(data + (9u << 20) + 100, 0, 5000);
-	mav_repo_config_default(&small);
-	small.chunk_min = 64;
-	small.chunk_avg = 128;
-	small.chunk_max = 512;
+	small_chunks(&small);
 	for (int k = 0; k < 2; k++) {
-		const struct mav_repo_config *cfg = k ? &small : NULL;
-		struct mav_repo *r = NULL;
-		struct mav_kv *kv = NULL;
+		struct mav_repo *r = mem_repo(NULL, k ? &small : NULL);
 		size_t max;
 		mav_id a, b, c, d;
 
-		assert_int_equal(mav_kv_open_mem(&kv), 0);
-		assert_int_equal(mav_repo_open_kv(&r, kv, true, cfg), 0);
 		max = mav_repo_config(r)->chunk_max;
 		for (size_t i = 0; i < 64; i++)
 			around[i] = 1 + rng_next(&seed) % (3 * max);
@@ -511,21 +519,14 @@ static void test_writer_zeros_as_fed(void **state)
 	uint8_t *data = random_buf(len, 71);
 
 	(void)state;
-	mav_repo_config_default(&small);
-	small.chunk_min = 64;
-	small.chunk_avg = 128;
-	small.chunk_max = 512;
+	small_chunks(&small);
 	for (int k = 0; k < 2; k++) {
-		const struct mav_repo_config *cfg = k ? &small : NULL;
-		struct mav_repo *r = NULL;
-		struct mav_kv *kv = NULL;
+		struct mav_repo *r = mem_repo(NULL, k ? &small : NULL);
 		size_t max, runs[8], at = 0;
 		struct mav_writer *w = NULL;
 		uint64_t size;
 		mav_id want, got;
 
-		assert_int_equal(mav_kv_open_mem(&kv), 0);
-		assert_int_equal(mav_repo_open_kv(&r, kv, true, cfg), 0);
 		max = mav_repo_config(r)->chunk_max;
 		runs[0] = 3 * max + 5; /* at the start */
 		runs[1] = 1;
@@ -567,8 +568,7 @@ static void test_writer_zeros_as_fed(void **state)
  * chunking and hashing: it is sealed at once and reads back as zeros. */
 static void test_writer_huge_hole(void **state)
 {
-	struct mav_repo *r = NULL;
-	struct mav_kv *kv = NULL;
+	struct mav_repo *r = mem_repo(NULL, NULL);
 	struct mav_writer *w = NULL;
 	struct mav_blob *blob = NULL;
 	uint64_t hole = 64ull << 30, size;
@@ -577,8 +577,6 @@ static void test_writer_huge_hole(void **state)
 	mav_id id;
 
 	(void)state;
-	assert_int_equal(mav_kv_open_mem(&kv), 0);
-	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
 	assert_int_equal(mav_writer_new(&w, r), 0);
 	assert_int_equal(mav_writer_feed(w, "a", 1), 0);
 	assert_int_equal(mav_writer_feed_zeros(w, hole), 0);
@@ -624,7 +622,7 @@ static void test_writer_settle_stores_what_is_decided(void **state)
 	mav_id a, b;
 
 	(void)state;
-	r = mem_repo(&kv);
+	r = mem_repo(&kv, NULL);
 	assert_int_equal(mav_writer_new(&w, r), 0);
 	assert_int_equal(mav_writer_feed(w, data, len), 0);
 	assert_true(mav_writer_held(w) >= len - (256u << 10));
@@ -692,7 +690,7 @@ static void test_pin_blob(void **state)
 	mav_id id;
 
 	(void)state;
-	r = mem_repo(&kv);
+	r = mem_repo(&kv, NULL);
 	id = feed_in_pieces(r, data, len, (const size_t[]){SIZE_MAX}, 1, false);
 	assert_int_equal(mav_repo_get_blob(r, &id, &blob), 0);
 	assert_int_equal(pin_and_compare(r, blob, data, 0, 128u << 10), 1);
@@ -783,7 +781,7 @@ static void test_read_from_start_prefetches_32(void **state)
 	mav_id id;
 
 	(void)state;
-	r = mem_repo(&kv);
+	r = mem_repo(&kv, NULL);
 	assert_int_equal(mav_writer_new(&w, r), 0);
 	assert_int_equal(mav_writer_feed(w, data, len), 0);
 	assert_int_equal(mav_writer_finish(w, &id, &size), 0);
