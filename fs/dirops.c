@@ -198,7 +198,7 @@ void mavfs_op_readlink(fuse_req_t req, fuse_ino_t ino)
 	mavfs_unpin(fs, v);
 }
 
-enum make_kind { MAKE_FILE, MAKE_DIR, MAKE_LINK };
+enum make_kind { MAKE_FILE, MAKE_DIR, MAKE_LINK, MAKE_NODE };
 
 static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
                  enum make_kind kind, mode_t mode, const char *target,
@@ -219,9 +219,15 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name,
 	else if (kind == MAKE_DIR)
 		rc = mav_wt_mkdir(&a, v->wt, p, name, mode & 07777, ctx->uid,
 		                  ctx->gid);
-	else
+	else if (kind == MAKE_LINK)
 		rc = mav_wt_symlink(&a, v->wt, p, name, target, ctx->uid,
 		                    ctx->gid);
+	else /* a device node is none of these: EPERM */
+		rc = mav_wt_mknod(&a, v->wt, p, name,
+		                  S_ISFIFO(mode)   ? MAV_T_FIFO
+		                  : S_ISSOCK(mode) ? MAV_T_SOCK
+		                                   : 0,
+		                  mode & 07777, ctx->uid, ctx->gid);
 	mavfs_write_end(fs); /* before replying: see mavfs_write_end */
 	if (rc < 0) {
 		mavfs_reply_err(req, rc, name);
@@ -241,23 +247,13 @@ void mavfs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	make(req, parent, name, MAKE_FILE, mode, NULL, fi);
 }
 
+/* Regular files, named pipes and sockets' names; no device nodes. */
 void mavfs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
                     mode_t mode, dev_t rdev)
 {
-	struct mavfs *fs = mavfs_of(req);
-	struct mavfs_view *v;
-
 	(void)rdev;
-	if (S_ISREG(mode)) {
-		make(req, parent, name, MAKE_FILE, mode, NULL, NULL);
-		return;
-	}
-	/* No devices, fifos or sockets in trees; read-only still wins. */
-	v = mavfs_begin_change(req, parent, false);
-	if (!v)
-		return;
-	fuse_reply_err(req, EPERM);
-	mavfs_end_change(fs, v);
+	make(req, parent, name, S_ISREG(mode) ? MAKE_FILE : MAKE_NODE, mode,
+	     NULL, NULL);
 }
 
 void mavfs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,

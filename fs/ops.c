@@ -90,11 +90,13 @@ void mavfs_attr_to_stat(struct stat *st, const struct mav_attr *a, uint64_t ino)
 {
 	static const mode_t types[] = {[MAV_T_FILE] = S_IFREG,
 	                               [MAV_T_DIR] = S_IFDIR,
-	                               [MAV_T_SYMLINK] = S_IFLNK};
+	                               [MAV_T_SYMLINK] = S_IFLNK,
+	                               [MAV_T_FIFO] = S_IFIFO,
+	                               [MAV_T_SOCK] = S_IFSOCK};
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_mode = (a->type <= MAV_T_SYMLINK ? types[a->type] : S_IFREG) |
+	st->st_mode = (a->type <= MAV_T_SOCK ? types[a->type] : S_IFREG) |
 	              (a->mode & 07777);
 	st->st_nlink = a->nlink; /* 0 for a file unlinked while open */
 	st->st_uid = a->uid;

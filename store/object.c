@@ -384,12 +384,15 @@ static const char *entry_fault(uint8_t type, uint32_t mode, uint64_t size,
                                const mav_id *id, const uint8_t *target,
                                size_t tlen)
 {
-	if (type != MAV_T_FILE && type != MAV_T_DIR && type != MAV_T_SYMLINK)
+	if (type < MAV_T_FILE || type > MAV_T_SOCK)
 		return "unknown type";
 	if (mode & ~07777u)
 		return "mode has bits beyond 07777";
 	if (type == MAV_T_DIR && size != 0)
 		return "directory with nonzero size";
+	if ((type == MAV_T_FIFO || type == MAV_T_SOCK) &&
+	    (size != 0 || !mav_id_is_zero(id)))
+		return "pipe or socket with content";
 	if (type != MAV_T_SYMLINK)
 		return tlen ? "link target on a non-symlink" : NULL;
 	if (tlen == 0 || tlen > TARGET_MAX_LEN || has_byte(target, tlen, 0))

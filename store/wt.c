@@ -356,7 +356,7 @@ int wt_rec_decode(struct wt_rec *rec, const void *buf, size_t len)
 	}
 	if (rc == 0)
 		rc = mav_rbuf_end(&rd);
-	if (rc == 0 && (rec->type < MAV_T_FILE || rec->type > MAV_T_SYMLINK))
+	if (rc == 0 && (rec->type < MAV_T_FILE || rec->type > MAV_T_SOCK))
 		rc = mav_error_set(MAV_ECORRUPT, "inode record: bad type");
 	if (rc < 0)
 		wt_rec_clear(rec);

@@ -184,6 +184,21 @@ int mav_wt_mkdir(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 	return make(out, wt, parent, name, &p);
 }
 
+int mav_wt_mknod(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+                 const char *name, uint8_t type, uint32_t mode, uint32_t uid,
+                 uint32_t gid)
+{
+	struct wt_rec p = {.type = type,
+	                   .mode = mode & 07777,
+	                   .uid = uid,
+	                   .gid = gid,
+	                   .nlink = 1};
+
+	if (type != MAV_T_FIFO && type != MAV_T_SOCK)
+		return -EPERM; /* no device nodes in trees */
+	return make(out, wt, parent, name, &p);
+}
+
 int mav_wt_symlink(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
                    const char *name, const char *target, uint32_t uid,
                    uint32_t gid)

@@ -163,6 +163,27 @@ static int export_symlink(struct export_ctx *x, int dirfd,
 	return 0;
 }
 
+/* A named pipe or a socket's name. Without its xattrs: Linux keeps user.*
+ * xattrs on files and directories only. */
+static int export_node(struct export_ctx *x, int dirfd,
+                       const struct mav_entry *e, const char *path)
+{
+	struct timespec ts[2];
+	mode_t type = e->type == MAV_T_FIFO ? S_IFIFO : S_IFSOCK;
+
+	if (mknodat(dirfd, e->name, type | (e->mode & 07777), 0))
+		return sys_fail("cannot create", path);
+	if (x->root &&
+	    fchownat(dirfd, e->name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW))
+		return sys_fail("cannot chown", path);
+	if (fchmodat(dirfd, e->name, e->mode & 07777, 0))
+		return sys_fail("cannot chmod", path);
+	entry_times(ts, e);
+	if (utimensat(dirfd, e->name, ts, AT_SYMLINK_NOFOLLOW))
+		return sys_fail("cannot set times of", path);
+	return 0;
+}
+
 static int export_tree(struct export_ctx *x, int dirfd, const mav_id *tree,
                        const char *prefix);
 
@@ -194,6 +215,9 @@ static int export_entry(struct export_ctx *x, int dirfd,
 		return export_symlink(x, dirfd, e, path);
 	case MAV_T_FILE:
 		return export_file(x, dirfd, e, path);
+	case MAV_T_FIFO:
+	case MAV_T_SOCK:
+		return export_node(x, dirfd, e, path);
 	default:
 		return mav_error_set(MAV_ECORRUPT, "'%s': unknown type %u",
 		                     path, e->type);

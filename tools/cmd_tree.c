@@ -39,7 +39,7 @@ static void ls_json_entry(struct json *j, const char *path,
 	json_ki64(j, "mtime_ns", e->mtime_ns);
 	json_kstr(j, "mtime", out_time_iso(t, e->mtime_ns));
 	json_ku64(j, "nlink", e->nlink ? e->nlink : 1);
-	if (e->type != MAV_T_SYMLINK)
+	if (e->type == MAV_T_FILE || e->type == MAV_T_DIR)
 		json_kid(j, "id", &e->id);
 	if (e->target)
 		json_kstr(j, "target", e->target);

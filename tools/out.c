@@ -289,7 +289,11 @@ const char *out_mode(char buf[OUT_MODE_LEN], int type, uint32_t mode)
 {
 	static const char rwx[] = "rwxrwxrwx";
 
-	buf[0] = type == MAV_T_DIR ? 'd' : type == MAV_T_SYMLINK ? 'l' : '-';
+	buf[0] = type == MAV_T_DIR       ? 'd'
+	         : type == MAV_T_SYMLINK ? 'l'
+	         : type == MAV_T_FIFO    ? 'p'
+	         : type == MAV_T_SOCK    ? 's'
+	                                 : '-';
 	for (int i = 0; i < 9; i++)
 		buf[1 + i] = mode & (0400u >> i) ? rwx[i] : '-';
 	if (mode & 04000)
@@ -311,6 +315,10 @@ const char *out_type_name(int type)
 		return "dir";
 	case MAV_T_SYMLINK:
 		return "symlink";
+	case MAV_T_FIFO:
+		return "fifo";
+	case MAV_T_SOCK:
+		return "socket";
 	default:
 		return "unknown";
 	}

@@ -22,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..36"
+echo "1..38"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -239,6 +239,33 @@ def truncate_times():
     assert st.st_atime_ns == st.st_mtime_ns == st.st_ctime_ns, st
     os.unlink(p)
 
+def special_files():
+    # A named pipe carries bytes between two processes and a Unix socket
+    # binds in a working tree, as on ext4; device nodes are refused, and
+    # read-only views refuse all of them.
+    import socket, stat, threading
+    p = w + "/fifo"
+    os.mkfifo(p, 0o640)
+    t = threading.Thread(target=lambda: open(p, "wb").write(b"piped"))
+    t.start()
+    assert open(p, "rb").read() == b"piped"
+    t.join()
+    assert stat.S_ISFIFO(os.stat(p).st_mode)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o640
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(w + "/sock")
+    srv.listen(1)
+    cli = socket.socket(socket.AF_UNIX)
+    cli.connect(w + "/sock")
+    conn = srv.accept()[0]
+    cli.send(b"hi")
+    assert conn.recv(2) == b"hi"
+    for x in (conn, cli, srv):
+        x.close()
+    assert stat.S_ISSOCK(os.stat(w + "/sock").st_mode)
+    expect_errno(errno.EPERM, lambda: os.mknod(w + "/dev", 0o600 | stat.S_IFCHR, os.makedev(1, 3)))
+    expect_errno(errno.EROFS, lambda: os.mkfifo(sys.argv[3] + "/fifo"))
+
 def far_times():
     # Times are int64 nanoseconds (1677-09-21 .. 2262-04-11): one outside
     # is clamped to the nearest end, as ext4 clamps to its range; it used
@@ -316,6 +343,7 @@ ok "xattrs: set, get, list, create/replace flags, remove" px xattrs
 ok "errors: ENOTEMPTY, EEXIST, ENOENT, ENOTDIR, EISDIR, EXDEV, EROFS" px errors
 ok "times past 2262 or before 1677 are clamped to the ends" px far_times
 ok "truncate stamps mtime even at the same size; touch is one clock reading" px truncate_times
+ok "named pipes and sockets work in main/; device nodes EPERM" px special_files
 ok "a listing going on beside unlinks, renames and creates misses nothing" px readdir_changing
 head -c 50000000 /dev/urandom >"$T/big"
 ok "a 50 MB file written with cp reads back identical" \
@@ -333,6 +361,10 @@ sums() { (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
 sums "$W" >"$T/sums-before"
 ok "snapshot of it all" "$M" snapshot -m posix
 ok "the snapshot equals the working tree, metadata included" treecmp "$W" "$MNT/@v2"
+ok "the snapshot holds the named pipe and the socket; export makes them again" \
+	bash -c '[ -p "$1/@v2/fifo" ] && [ -S "$1/@v2/sock" ] &&
+		"$2" export v2 "$3/exp" && [ -p "$3/exp/fifo" ] && [ -S "$3/exp/sock" ] &&
+		[ "$(stat -c %a "$3/exp/fifo")" = 640 ]' _ "$MNT" "$M" "$T"
 ok "the unlinked and renamed-away names are not in it" \
 	bash -c '! [ -e "$1/@v2/gone.txt" ] && ! [ -e "$1/@v2/r-new" ] && ! [ -e "$1/@v2/docs/.a.txt.swp" ]' _ "$MNT"
 ok "unmount" umount_fg

@@ -448,7 +448,9 @@ static void test_tree_encode_rejects(void **state)
 	e[0].name = "..";
 	expect_tree_einval(e, 1);
 	sample_entries(e);
-	e[0].type = 4;
+	e[0].type = MAV_T_SOCK + 1; /* unknown */
+	expect_tree_einval(e, 1);
+	e[0].type = MAV_T_FIFO; /* a file's size and blob on a pipe */
 	expect_tree_einval(e, 1);
 	sample_entries(e);
 	e[0].mode = 0100644; /* file type bits do not belong in mode */

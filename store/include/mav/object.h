@@ -70,7 +70,13 @@ uint32_t mav_blob_page_end(const mav_id *ids, uint32_t from, uint32_t n);
 
 /* ---- trees: one directory ---- */
 
-enum mav_type { MAV_T_FILE = 1, MAV_T_DIR = 2, MAV_T_SYMLINK = 3 };
+enum mav_type {
+	MAV_T_FILE = 1,
+	MAV_T_DIR = 2,
+	MAV_T_SYMLINK = 3,
+	MAV_T_FIFO = 4, /* named pipe: no content */
+	MAV_T_SOCK = 5, /* Unix socket's name: no content */
+};
 
 struct mav_xattr {
 	char *name; /* full name, e.g. "user.mav.license" */

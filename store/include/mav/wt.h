@@ -122,6 +122,11 @@ int mav_wt_create(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
                   const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
 int mav_wt_mkdir(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
                  const char *name, uint32_t mode, uint32_t uid, uint32_t gid);
+/* A named pipe or a socket's name (MAV_T_FIFO, MAV_T_SOCK); anything else
+ * (device nodes) EPERM. */
+int mav_wt_mknod(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
+                 const char *name, uint8_t type, uint32_t mode, uint32_t uid,
+                 uint32_t gid);
 int mav_wt_symlink(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
                    const char *name, const char *target, uint32_t uid,
                    uint32_t gid);
