@@ -621,11 +621,12 @@ static int walk_entry(struct imp *m, struct walk_stack *s, struct imp_dir *d,
 		rc = child ? m->ops->mkdir(m, d, name, child)
 		           : mav_error_set(MAV_ENOMEM, "out of memory");
 		rc = rc ? imp_fail(m, rc) : push(m, s, child);
+	} else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+		rc = m->ops->node(m, d, name, &st);
+		rc = rc ? imp_fail(m, rc) : 0;
 	} else {
 		fprintf(stderr,
-		        "mavctl: import: skipping '%s': not a file, "
-		        "directory or symlink\n",
-		        path);
+		        "mavctl: import: skipping '%s': a device node\n", path);
 		if (m->mirror)
 			rc = m->ops->remove(m, d, name);
 	}

@@ -92,6 +92,10 @@ struct imp_ops {
 	             struct imp_dir *child);
 	int (*symlink)(struct imp *m, struct imp_dir *dir, const char *name,
 	               const char *target, const struct stat *st);
+	/* Make dir/name the named pipe or socket st describes (replacing
+	 * what is in the way, keeping one alike). */
+	int (*node)(struct imp *m, struct imp_dir *dir, const char *name,
+	            const struct stat *st);
 	/* Before queueing a file: clear what is in the way. Returns 1 when
 	 * the content already there can be kept (same size and mtime), 0 to
 	 * queue the job. */

@@ -166,12 +166,26 @@ static void stat_times(struct timespec ts[2], const struct stat *st)
 	ts[1] = st->st_mtim;
 }
 
+/* Owner (as root) and times of the name rel, not following it. */
+static int owner_times(struct fs_sink *s, const char *rel,
+                       const struct stat *st)
+{
+	struct timespec ts[2];
+
+	if (s->as_root && fchownat(s->rootfd, rel, st->st_uid, st->st_gid,
+	                           AT_SYMLINK_NOFOLLOW))
+		return fs_err(errno, "cannot chown", rel);
+	stat_times(ts, st);
+	if (utimensat(s->rootfd, rel, ts, AT_SYMLINK_NOFOLLOW))
+		return fs_err(errno, "cannot set times of", rel);
+	return 0;
+}
+
 static int op_symlink(struct imp *m, struct imp_dir *d, const char *name,
                       const char *target, const struct stat *st)
 {
 	struct fs_sink *s = F(m);
 	char *p = imp_join(d->rel, name), have[4096];
-	struct timespec ts[2];
 	struct stat cur;
 	ssize_t n;
 	int rc = 0;
@@ -189,12 +203,37 @@ static int op_symlink(struct imp *m, struct imp_dir *d, const char *name,
 	}
 	if (rc == 0 && symlinkat(target, s->rootfd, p))
 		rc = fs_err(errno, "cannot make symlink", p);
-	if (rc == 0 && s->as_root &&
-	    fchownat(s->rootfd, p, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW))
-		rc = fs_err(errno, "cannot chown", p);
-	stat_times(ts, st);
-	if (rc == 0 && utimensat(s->rootfd, p, ts, AT_SYMLINK_NOFOLLOW))
-		rc = fs_err(errno, "cannot set times of", p);
+	if (rc == 0)
+		rc = owner_times(s, p, st);
+out:
+	free(p);
+	return rc;
+}
+
+static int op_node(struct imp *m, struct imp_dir *d, const char *name,
+                   const struct stat *st)
+{
+	struct fs_sink *s = F(m);
+	char *p = imp_join(d->rel, name);
+	struct stat cur;
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	if (fstatat(s->rootfd, p, &cur, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (cur.st_mode == st->st_mode &&
+		    imp_mtime_ns(&cur) == imp_mtime_ns(st) &&
+		    (!s->as_root ||
+		     (cur.st_uid == st->st_uid && cur.st_gid == st->st_gid)))
+			goto out;
+		rc = rm_rel(s, p);
+	}
+	if (rc == 0 && mknodat(s->rootfd, p, st->st_mode & (S_IFMT | 07777), 0))
+		rc = fs_err(errno, "cannot make", p);
+	if (rc == 0 && fchmodat(s->rootfd, p, st->st_mode & 07777, 0))
+		rc = fs_err(errno, "cannot chmod", p); /* the umask cut it */
+	if (rc == 0)
+		rc = owner_times(s, p, st);
 out:
 	free(p);
 	return rc;
@@ -427,6 +466,7 @@ static const struct imp_ops fs_ops = {
     .remove = op_remove,
     .mkdir = op_mkdir,
     .symlink = op_symlink,
+    .node = op_node,
     .prepare = op_prepare,
     .file = op_file,
     .link = op_link,

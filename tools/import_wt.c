@@ -240,6 +240,35 @@ static int op_symlink(struct imp *m, struct imp_dir *d, const char *name,
 	return rc ? wt_err(rc, "cannot make symlink", d, name) : 0;
 }
 
+static int op_node(struct imp *m, struct imp_dir *d, const char *name,
+                   const struct stat *st)
+{
+	struct mav_wt *wt = S(m)->wt;
+	uint8_t type = S_ISFIFO(st->st_mode) ? MAV_T_FIFO : MAV_T_SOCK;
+	struct mav_attr a, in;
+	int rc = mav_wt_lookup(&a, wt, d->ino, name);
+
+	attr_from_stat(&in, st, type, 0);
+	if (rc == 0) {
+		bool same = a.type == type && a.mode == in.mode &&
+		            a.uid == in.uid && a.gid == in.gid &&
+		            a.mtime_ns == in.mtime_ns;
+
+		mav_wt_forget(wt, a.ino, 1);
+		if (same)
+			return 0;
+		rc = rm_at(wt, d->ino, name);
+	}
+	if (rc == 0 || rc == -ENOENT)
+		rc = mav_wt_mknod(&a, wt, d->ino, name, type, in.mode, in.uid,
+		                  in.gid);
+	if (rc == 0) {
+		rc = mav_wt_setattr(&a, wt, a.ino, &in, MAV_SET_MTIME);
+		mav_wt_forget(wt, a.ino, 1);
+	}
+	return rc ? wt_err(rc, "cannot make", d, name) : 0;
+}
+
 /* ---- files ---- */
 
 /* user.* xattrs of a working-tree inode, sorted. */
@@ -533,6 +562,7 @@ static const struct imp_ops wt_ops = {
     .remove = op_remove,
     .mkdir = op_mkdir,
     .symlink = op_symlink,
+    .node = op_node,
     .prepare = op_prepare,
     .file = op_file,
     .link = op_link,

@@ -60,7 +60,7 @@ touch -d '2010-01-01 00:00:00.25' "$S/d/e"
 
 "$M" -R "$T/repo" init >/dev/null || exit 1
 
-echo "1..22"
+echo "1..23"
 
 ok "mount runs mavfs and the mount appears" \
 	bash -c '"$1" -R "$2/repo" mount "$3" && is_mount "$3"' \
@@ -113,6 +113,15 @@ mirror() {
 		"$M" diff --stat v1 v3 | grep -q " 1 added, 2 removed, 0 modified"
 }
 ok "import --delete through the mount mirrors the source" mirror
+# Through the mount, import makes named pipes and sockets' names too.
+special_mounted() {
+	mkdir "$T/spsrc" && mkfifo -m 640 "$T/spsrc/p" &&
+		python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/spsrc/s" &&
+		"$M" import "$T/spsrc" >/dev/null && [ -p "$MNT/main/p" ] &&
+		[ -S "$MNT/main/s" ] && [ "$(stat -c %a "$MNT/main/p")" = 640 ] &&
+		"$M" import "$T/spsrc" >/dev/null && rm "$MNT/main/p" "$MNT/main/s"
+}
+ok "import through the mount makes named pipes and sockets" special_mounted
 reset_main() {
 	echo scratch >"$MNT/main/scratch.txt" &&
 		"$M" status | grep -qx "A scratch.txt" &&

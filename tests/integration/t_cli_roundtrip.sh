@@ -17,7 +17,7 @@ S="$T/src"
 python3 "$GEN" generate "$S" --seed 7 --size 20M >/dev/null
 add_awkward "$S"
 
-echo "1..29"
+echo "1..30"
 
 ok "init creates a repository" "$M" init --chunk-avg 32K
 ok "import copies the tree" "$M" import "$S"
@@ -239,5 +239,22 @@ far_future() {
 		"$M" -R "$r" ls --json v1 | grep -q '"mtime_ns":9223372036854775807,'
 }
 ok "import clamps an mtime past 2262 to 2262-04-11" far_future
+
+# Named pipes and sockets' names are imported, listed, kept by a re-import
+# and exported again; device nodes are skipped (they were all skipped).
+special_import() {
+	local r=$T/sp-repo src=$T/sp
+	mkdir "$src" && mkfifo -m 640 "$src/p" &&
+		python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$src/s" &&
+		mknod "$src/null" c 1 3 &&
+		"$M" -R "$r" init >/dev/null && "$M" -R "$r" import "$src" 2>"$T/sp-err" &&
+		grep -q "skipping '.*null': a device node" "$T/sp-err" &&
+		"$M" -R "$r" snapshot >/dev/null &&
+		"$M" -R "$r" ls -l v1 >"$T/sp-ls" && grep -q '^prw-r----- .* p$' "$T/sp-ls" &&
+		grep -q '^s.* s$' "$T/sp-ls" && ! grep -q null "$T/sp-ls" &&
+		"$M" -R "$r" import "$src" 2>/dev/null && [ -z "$("$M" -R "$r" status)" ] &&
+		"$M" -R "$r" export v1 "$T/sp-out" && [ -p "$T/sp-out/p" ] && [ -S "$T/sp-out/s" ]
+}
+ok "import takes named pipes and sockets, skips device nodes" special_import
 
 finish
