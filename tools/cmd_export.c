@@ -147,41 +147,43 @@ static int export_file(struct export_ctx *x, int dirfd,
 	return rc;
 }
 
-static int export_symlink(struct export_ctx *x, int dirfd,
-                          const struct mav_entry *e, const char *path)
+/* Owner (as root), mode (unless a symlink's) and times of the name just
+ * made for e, not following it. */
+static int name_attrs(struct export_ctx *x, int dirfd,
+                      const struct mav_entry *e, const char *path)
 {
 	struct timespec ts[2];
 
-	if (symlinkat(e->target ? e->target : "", dirfd, e->name))
-		return sys_fail("cannot create symlink", path);
 	if (x->root &&
 	    fchownat(dirfd, e->name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW))
 		return sys_fail("cannot chown", path);
+	if (e->type != MAV_T_SYMLINK &&
+	    fchmodat(dirfd, e->name, e->mode & 07777, 0))
+		return sys_fail("cannot chmod", path);
 	entry_times(ts, e);
 	if (utimensat(dirfd, e->name, ts, AT_SYMLINK_NOFOLLOW))
 		return sys_fail("cannot set times of", path);
 	return 0;
 }
 
-/* A named pipe or a socket's name. Without its xattrs: Linux keeps user.*
+static int export_symlink(struct export_ctx *x, int dirfd,
+                          const struct mav_entry *e, const char *path)
+{
+	if (symlinkat(e->target ? e->target : "", dirfd, e->name))
+		return sys_fail("cannot create symlink", path);
+	return name_attrs(x, dirfd, e, path);
+}
+
+/* A named pipe or a socket's name. Without xattrs: Linux keeps user.*
  * xattrs on files and directories only. */
 static int export_node(struct export_ctx *x, int dirfd,
                        const struct mav_entry *e, const char *path)
 {
-	struct timespec ts[2];
 	mode_t type = e->type == MAV_T_FIFO ? S_IFIFO : S_IFSOCK;
 
 	if (mknodat(dirfd, e->name, type | (e->mode & 07777), 0))
 		return sys_fail("cannot create", path);
-	if (x->root &&
-	    fchownat(dirfd, e->name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW))
-		return sys_fail("cannot chown", path);
-	if (fchmodat(dirfd, e->name, e->mode & 07777, 0))
-		return sys_fail("cannot chmod", path);
-	entry_times(ts, e);
-	if (utimensat(dirfd, e->name, ts, AT_SYMLINK_NOFOLLOW))
-		return sys_fail("cannot set times of", path);
-	return 0;
+	return name_attrs(x, dirfd, e, path);
 }
 
 static int export_tree(struct export_ctx *x, int dirfd, const mav_id *tree,
