@@ -331,20 +331,20 @@ void wt_listing_drop(struct mav_wt *wt, struct node *n)
 
 /* Readdir cookies stay with their entry while the directory changes, so
  * that a listing resumed after a change neither skips nor repeats the
- * entries that were there all along (as on ext4; positions in the sorted
- * listing moved under it: a scandir loop that unlinked each entry left a
- * fifth of them). A name the base tree has keeps its index there plus 1;
- * a name only the overlay has gets a hash of the name, above every base
- * cookie, and is listed after the base names in cookie order. Cookies
- * change only when a snapshot moves the base. */
-#define OVERLAY_COOKIE_MIN (1ull << 32) /* base trees have < 2^32 entries */
-#define OVERLAY_COOKIE_MAX (1ull << 62) /* off_t room for the "." offsets */
+ * entries that were there all along (as on ext4, whose cookies are name
+ * hashes too; positions in the sorted listing moved under it: a scandir
+ * loop that unlinked each entry left a fifth of them). A working tree's
+ * cookie is a hash of the name alone, so neither a change nor a snapshot,
+ * which moves names from the overlay into a new base tree, moves it; the
+ * listing goes in cookie order. Two names of one directory with the same
+ * hash (one in 2^62) take the next free cookie in name order. Read-only
+ * views never change: their cookie is the index in the tree plus 1, and
+ * they are listed a page at a time (readdir_base). */
+#define COOKIE_MAX (1ull << 62) /* off_t room for the "." offsets */
 
-static uint64_t overlay_cookie(const char *name, size_t nlen)
+static uint64_t name_cookie(const char *name, size_t nlen)
 {
-	return OVERLAY_COOKIE_MIN +
-	       XXH3_64bits(name, nlen) %
-	           (OVERLAY_COOKIE_MAX - OVERLAY_COOKIE_MIN);
+	return 1 + XXH3_64bits(name, nlen) % (COOKIE_MAX - 1);
 }
 
 static int listing_add(struct listing *l, size_t *cap, const char *name,
@@ -383,7 +383,6 @@ static int listing_build(struct mav_wt *wt, struct node *dir)
 		size_t klen = 0, vlen = 0, nlen = 0;
 		const uint8_t *k = NULL, *v = NULL;
 		const char *oname = NULL;
-		uint64_t cookie;
 		int cmp;
 
 		if (mav_kv_iter_valid(it)) {
@@ -411,19 +410,20 @@ static int listing_build(struct mav_wt *wt, struct node *dir)
 				cmp = bl < nlen ? -1 : bl > nlen ? 1 : 0;
 		}
 		if (cmp < 0) {
-			rc = listing_add(l, &cap, l->base->e[bi].name,
-			                 strlen(l->base->e[bi].name), 0, bi,
-			                 bi + 1);
+			const char *bn = l->base->e[bi].name;
+
+			rc = listing_add(l, &cap, bn, strlen(bn), 0, bi,
+			                 name_cookie(bn, strlen(bn)));
 			bi++;
 			if (rc < 0)
 				goto out;
 			continue;
 		}
-		cookie = cmp == 0 ? ++bi /* overlay shadows the base entry */
-		                  : overlay_cookie(oname, nlen);
+		bi += cmp == 0; /* the overlay shadows the base entry */
 		if (vlen == 9 && v[0] == 1)
 			rc = listing_add(l, &cap, oname, nlen,
-			                 mav_load_u64(v + 1), -1, cookie);
+			                 mav_load_u64(v + 1), -1,
+			                 name_cookie(oname, nlen));
 		if (rc < 0)
 			goto out;
 		mav_kv_iter_next(it);
@@ -504,13 +504,16 @@ static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 static int by_cookie(const void *a, const void *b, void *listing)
 {
 	const struct listing *l = listing;
-	uint64_t x = l->e[*(const size_t *)a].cookie;
-	uint64_t y = l->e[*(const size_t *)b].cookie;
+	const struct listing_ent *x = &l->e[*(const size_t *)a];
+	const struct listing_ent *y = &l->e[*(const size_t *)b];
 
-	return x < y ? -1 : x > y;
+	if (x->cookie != y->cookie)
+		return x->cookie < y->cookie ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
-/* The listing's entries in cookie order (built on first use). */
+/* The listing's entries in cookie order (built on first use); a cookie
+ * taken already moves up to the next free one. */
 static int listing_order(struct listing *l)
 {
 	if (l->order)
@@ -521,10 +524,17 @@ static int listing_order(struct listing *l)
 	for (size_t i = 0; i < l->n; i++)
 		l->order[i] = i;
 	qsort_r(l->order, l->n, sizeof(*l->order), by_cookie, l);
+	for (size_t p = 1; p < l->n; p++) {
+		struct listing_ent *prev = &l->e[l->order[p - 1]];
+		struct listing_ent *e = &l->e[l->order[p]];
+
+		if (e->cookie <= prev->cookie)
+			e->cookie = prev->cookie + 1;
+	}
 	return 0;
 }
 
-static int readdir_overlay(struct mav_wt *wt, struct node *dir, uint64_t cookie,
+static int readdir_listing(struct mav_wt *wt, struct node *dir, uint64_t cookie,
                            bool plus, mav_wt_dirent_fn fn, void *ctx)
 {
 	struct mav_attr a;
@@ -557,13 +567,17 @@ static int readdir_overlay(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 		if (fn(ctx, dir->listing->e[i].name, &a,
 		       dir->listing->e[i].cookie)) {
 			wt_node_unref(wt, n);
-			break;
+			return 0;
 		}
 		if (plus)
 			n->nlookup++;
 		else
 			wt_node_unref(wt, n);
 	}
+	/* Listed to the end: the names (and the base tree they pin) need not
+	 * stay in memory; a listing resumed later builds them again. */
+	if (rc == 0)
+		wt_listing_drop(wt, dir);
 	return rc;
 }
 
@@ -579,8 +593,8 @@ int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie, bool plus,
 		rc = -ENOTDIR;
 	if (rc == 0) {
 		dir->pins++;
-		if (dir->persisted)
-			rc = readdir_overlay(wt, dir, cookie, plus, fn, ctx);
+		if (wt->branch)
+			rc = readdir_listing(wt, dir, cookie, plus, fn, ctx);
 		else
 			rc = readdir_base(wt, dir, cookie, plus, fn, ctx);
 		dir->pins--;

@@ -22,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..38"
+echo "1..39"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -222,6 +222,33 @@ def readdir_changing():
         os.unlink(d + "/" + n)
     os.rmdir(d)
 
+def readdir_snapshot():
+    # A listing of main/ resumed after a snapshot (which moves the names
+    # into a new base tree) sees every name there all along exactly once.
+    import subprocess
+    d = w + "/rs"
+    os.mkdir(d)
+    for i in range(2000):
+        open("%s/file-with-a-longer-name-%04d" % (d, i), "w").close()
+    subprocess.run([os.environ["MAVCTL"], "snapshot", "-m", "rs"],
+                   check=True, stdout=subprocess.DEVNULL)
+    seen = []
+    with os.scandir(d) as it:
+        for k, e in enumerate(it):
+            seen.append(e.name)
+            os.unlink(e.path)
+            if k % 400 == 0:
+                open("%s/a%04d" % (d, k), "w").close()
+                subprocess.run([os.environ["MAVCTL"], "snapshot", "-m",
+                                "mid-listing"], check=True,
+                               stdout=subprocess.DEVNULL)
+    old = [n for n in seen if n.startswith("file-")]
+    assert len(old) == len(set(old)) == 2000, (len(old), len(set(old)))
+    assert len(seen) == len(set(seen)), "a name came twice"
+    for n in os.listdir(d):
+        os.unlink(d + "/" + n)
+    os.rmdir(d)
+
 def truncate_times():
     # As on ext4: O_TRUNC and ftruncate stamp mtime and ctime even when
     # the size stays (an empty file truncated kept its old mtime), with
@@ -409,6 +436,8 @@ ctime_kept() {
 		[ "$c1" -ge "$c0" ] && [ "$(stat -c %Y "$f")" = 978307200 ]
 }
 ok "after a snapshot a file's ctime does not go back to its mtime" ctime_kept
+ok "a listing going on across snapshots misses nothing" \
+	env MAVCTL="$M" python3 "$T/posix.py" "$W" "$MNT/other" "$MNT/@v1" readdir_snapshot
 ok "unmount" umount_fg
 
 finish

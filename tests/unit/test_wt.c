@@ -796,11 +796,14 @@ static int page_add(void *ctx, const char *name, const struct mav_attr *a,
 }
 
 /* List dir 8 names at a time while each page's names are unlinked and a
- * name sorting first and one sorting last are created: every name there
- * from the start comes exactly once (a listing resumed by position
- * skipped some). Returns how many of the 300 were seen. */
-static unsigned list_while_changing(struct mav_wt *wt, uint64_t dir, int round)
+ * name sorting first and one sorting last are created (and, with snaps,
+ * a snapshot taken after every other page): every name there from the
+ * start comes exactly once (a listing resumed by position skipped some).
+ * Returns how many of the 300 were seen. */
+static unsigned list_while_changing(struct mav_wt *wt, uint64_t dir, int round,
+                                    bool snaps)
 {
+	mav_id c;
 	bool seen[300] = {false};
 	struct page p = {.next = 0};
 	unsigned got = 0, pages = 0;
@@ -824,13 +827,15 @@ static unsigned list_while_changing(struct mav_wt *wt, uint64_t dir, int round)
 		mkfile(wt, dir, name, NULL, 0);
 		snprintf(name, sizeof(name), "z%d-%u", round, pages++);
 		mkfile(wt, dir, name, NULL, 0);
+		if (snaps && pages % 2 == 0)
+			snap(wt, &c);
 	} while (p.n > 0);
 	return got;
 }
 
 /* Readdir cookies stay with their entries: in a directory of the last
- * snapshot (listed from its tree until the first change) and in one the
- * working tree changed (listed from its overlay). */
+ * snapshot, in one the working tree changed, and across snapshots taken
+ * while the listing goes on (which move names into a new base tree). */
 static void test_readdir_while_changing(void **state)
 {
 	struct fx *f = *state;
@@ -846,12 +851,16 @@ static void test_readdir_while_changing(void **state)
 	}
 	assert_int_equal(snap(f->wt, &c), 1);
 	assert_int_equal(
-	    list_while_changing(f->wt, look(f->wt, MAV_WT_ROOT, "d"), 0), 300);
-	for (int i = 0; i < 300; i++) {
-		snprintf(name, sizeof(name), "f%03d", i);
-		mkfile(f->wt, a.ino, name, NULL, 0);
+	    list_while_changing(f->wt, look(f->wt, MAV_WT_ROOT, "d"), 0, false),
+	    300);
+	for (int round = 1; round <= 2; round++) {
+		for (int i = 0; i < 300; i++) {
+			snprintf(name, sizeof(name), "f%03d", i);
+			mkfile(f->wt, a.ino, name, NULL, 0);
+		}
+		assert_int_equal(
+		    list_while_changing(f->wt, a.ino, round, round == 2), 300);
 	}
-	assert_int_equal(list_while_changing(f->wt, a.ino, 1), 300);
 }
 
 static void test_persisted_across_reopen(void **state)
