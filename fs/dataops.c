@@ -169,6 +169,37 @@ void mavfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	mavfs_end_change(fs, v);
 }
 
+/* SEEK_DATA and SEEK_HOLE (the kernel answers the other whences itself):
+ * holes are where a file's chunks are the chunk of only zeros. */
+void mavfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                    struct fuse_file_info *fi)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *v;
+	uint64_t at;
+	int rc;
+
+	(void)fi;
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (ino == FUSE_ROOT_ID) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	v = mavfs_pin(req, ino);
+	if (!v)
+		return;
+	rc = mav_wt_lseek(v->wt, mavfs_ino_wino(ino), (uint64_t)off,
+	                  whence == SEEK_DATA, &at);
+	if (rc < 0)
+		mavfs_reply_err(req, rc, "lseek");
+	else
+		fuse_reply_lseek(req, (off_t)at);
+	mavfs_unpin(fs, v);
+}
+
 void mavfs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
                     struct fuse_file_info *fi)
 {

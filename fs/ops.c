@@ -102,7 +102,8 @@ void mavfs_attr_to_stat(struct stat *st, const struct mav_attr *a, uint64_t ino)
 	st->st_uid = a->uid;
 	st->st_gid = a->gid;
 	st->st_size = (off_t)a->size;
-	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
+	/* du and cp --sparse=auto (which then asks SEEK_DATA) go by it. */
+	st->st_blocks = (blkcnt_t)((a->size - a->holes + 511) / 512);
 	/* cp and stdio size their buffers by it. An empty file is what cp
 	 * sees of the file it copies into: one write() of its buffer is then
 	 * one max_write request, not eight of 128 KiB. Any other file keeps
@@ -537,6 +538,7 @@ const struct fuse_lowlevel_ops mavfs_ops = {
     .release = op_release,
     .fsync = mavfs_op_fsync,
     .fallocate = mavfs_op_fallocate,
+    .lseek = mavfs_op_lseek,
     .opendir = op_opendir,
     .readdir = mavfs_op_readdir,
     .releasedir = op_release,

@@ -906,3 +906,38 @@ void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b)
 {
 	mav_odb_release(r, b);
 }
+
+/* ---- holes ---- */
+
+static bool is_hole(const struct mav_repo *r, const struct mav_blob *b,
+                    uint32_t i)
+{
+	return b->ends[i] - mav_blob_chunk_start(b, i) == r->zero_len &&
+	       mav_id_cmp(&b->ids[i], &r->zero_id) == 0;
+}
+
+uint64_t mav_repo_blob_holes(const struct mav_repo *r, const struct mav_blob *b)
+{
+	uint64_t n = 0;
+
+	for (uint32_t i = 0; i < b->n; i++)
+		if (is_hole(r, b, i))
+			n += r->zero_len;
+	return n;
+}
+
+int64_t mav_repo_blob_seek(const struct mav_repo *r, const struct mav_blob *b,
+                           uint64_t off, bool data)
+{
+	int64_t i = mav_blob_locate(b, off);
+
+	if (i < 0) /* an inlined blob is all data */
+		return data ? (int64_t)off : (int64_t)b->size;
+	for (; (uint32_t)i < b->n; i++)
+		if (is_hole(r, b, (uint32_t)i) != data) {
+			uint64_t start = mav_blob_chunk_start(b, (uint32_t)i);
+
+			return (int64_t)(start > off ? start : off);
+		}
+	return data ? -ENXIO : (int64_t)b->size;
+}

@@ -167,6 +167,19 @@ static int check_config(const struct mav_repo_config *cfg)
 	                        cfg->chunk_max);
 }
 
+/* The chunk FastCDC cuts from a long run of zeros. */
+static int zero_chunk_init(struct mav_repo *r)
+{
+	uint8_t *zeros = calloc(1, r->cfg.chunk_max);
+
+	if (!zeros)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	r->zero_len = mav_chunker_cut(&r->chunker, zeros, r->cfg.chunk_max);
+	mav_id_hash(&r->zero_id, zeros, r->zero_len);
+	free(zeros);
+	return 0;
+}
+
 /* Read format and config from the meta family and set up the chunker. */
 static int load_meta(struct mav_repo *r)
 {
@@ -211,6 +224,8 @@ static int load_meta(struct mav_repo *r)
 	if (rc == 0)
 		rc = mav_chunker_init(&r->chunker, r->cfg.chunk_min,
 		                      r->cfg.chunk_avg, r->cfg.chunk_max);
+	if (rc == 0)
+		rc = zero_chunk_init(r);
 	if (rc == 0)
 		rc = mav_refs_load(r);
 out:

@@ -20,6 +20,10 @@ struct mav_repo {
 	struct mav_kv *kv;
 	struct mav_repo_config cfg;
 	struct mav_chunker chunker;
+	/* The chunk a run of zeros is cut into (writer.c): its length and id.
+	 * Files' holes are made of it. */
+	uint32_t zero_len;
+	mav_id zero_id;
 	struct mav_cache *chunks; /* decompressed chunk bytes */
 	struct mav_cache *trees;  /* decoded trees (odb.c: struct holder) */
 	struct mav_cache *blobs;  /* decoded blobs (odb.c: struct holder) */

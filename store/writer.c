@@ -371,7 +371,7 @@ static int feed_zero_bytes(struct mav_writer *w, const uint8_t *zeros,
 static int feed_zeros(struct mav_writer *w, const uint8_t *zeros, uint64_t n)
 {
 	size_t max = w->r->cfg.chunk_max;
-	uint64_t fed = 0, run, k, z;
+	uint64_t fed = 0, run, k, z = w->r->zero_len;
 	int rc = 0;
 
 	/* Cut into the run until the uncut bytes are zeros only: the next
@@ -385,7 +385,6 @@ static int feed_zeros(struct mav_writer *w, const uint8_t *zeros, uint64_t n)
 	run = (w->end - w->start) + (n - fed); /* zeros from the next chunk */
 	if (rc < 0 || w->end - w->start > fed || run < max)
 		return rc < 0 ? rc : feed_zero_bytes(w, zeros, n - fed);
-	z = mav_chunker_cut(&w->r->chunker, zeros, max);
 	k = (run - max) / z + 1; /* chunks with max zeros ahead */
 	w->start = w->end = 0;
 	rc = emit(w, zeros, (size_t)z);

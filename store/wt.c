@@ -821,7 +821,34 @@ int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b)
 	return rc;
 }
 
-void wt_attr(struct mav_attr *out, const struct node *n)
+/* Bytes of file n known to be holes: its sealed blob's zero chunks and
+ * what lies past the blob, less the bytes of unsealed writes, which may
+ * fill some of them (an append stream's bytes all count as data). An
+ * estimate of where writes went, as st_blocks is, that never counts data
+ * as a hole. */
+static uint64_t file_holes(struct mav_wt *wt, const struct node *n)
+{
+	const struct mav_blob *b = NULL;
+	uint64_t data = 0;
+
+	if (n->rec.type != MAV_T_FILE || n->rec.size < wt->r->zero_len)
+		return 0;
+	if (n->stream) {
+		data = n->stream->pos;
+	} else if (!mav_id_is_zero(&n->rec.id)) {
+		/* A blob that cannot be read is counted as data; the read
+		 * reports the damage. */
+		if (mav_odb_get_blob(&b, wt->r, &n->rec.id) < 0)
+			return 0;
+		data = b->size - mav_repo_blob_holes(wt->r, b);
+		mav_odb_blob_release(wt->r, b);
+	}
+	if (n->dirty)
+		data += n->dirty->bytes;
+	return data < n->rec.size ? n->rec.size - data : 0;
+}
+
+void wt_attr(struct mav_attr *out, struct mav_wt *wt, const struct node *n)
 {
 	out->ino = n->ino;
 	out->type = n->rec.type;
@@ -830,6 +857,7 @@ void wt_attr(struct mav_attr *out, const struct node *n)
 	out->gid = n->rec.gid;
 	out->nlink = n->orphan ? 0 : n->rec.nlink;
 	out->size = n->rec.size;
+	out->holes = file_holes(wt, n);
 	out->atime_ns = n->rec.atime;
 	out->mtime_ns = n->rec.mtime;
 	out->ctime_ns = n->rec.ctime;

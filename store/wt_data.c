@@ -701,6 +701,39 @@ int mav_wt_read_pinned(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	return rc;
 }
 
+/* SEEK_DATA and SEEK_HOLE. A file with unsealed writes is all data (as
+ * POSIX allows); a sealed one has holes where its chunks are the zero
+ * chunk, and past its sealed content (a size set beyond it). */
+int mav_wt_lseek(struct mav_wt *wt, uint64_t ino, uint64_t off, bool data,
+                 uint64_t *out)
+{
+	const struct mav_blob *b = NULL;
+	int64_t at = data ? -ENXIO : (int64_t)off;
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = wt_get(&n, wt, ino);
+	if (rc == 0 && n->rec.type != MAV_T_FILE)
+		rc = -EINVAL;
+	if (rc == 0 && off >= n->rec.size)
+		rc = -ENXIO;
+	if (rc == 0 && wt_unsealed(n))
+		at = data ? (int64_t)off : (int64_t)n->rec.size;
+	else if (rc == 0 && !mav_id_is_zero(&n->rec.id))
+		rc = mav_odb_get_blob(&b, wt->r, &n->rec.id);
+	if (rc == 0 && b && off < b->size)
+		at = mav_repo_blob_seek(wt->r, b, off, data);
+	if (rc == 0 && at > (int64_t)n->rec.size)
+		at = data ? -ENXIO : (int64_t)n->rec.size;
+	mav_odb_blob_release(wt->r, b);
+	wt_unlock(wt);
+	if (rc == 0 && at < 0)
+		rc = (int)at;
+	*out = rc == 0 ? (uint64_t)at : 0;
+	return rc;
+}
+
 struct held_node {
 	int64_t last_write;
 	struct node *n;

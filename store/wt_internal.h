@@ -196,7 +196,7 @@ void wt_unlock(struct mav_wt *wt);
 /* A node numbered ino (wt_name_ino, or a number a record or entry gave). */
 struct node *wt_node_new(struct mav_wt *wt, uint64_t ino);
 void wt_node_unref(struct mav_wt *wt, struct node *n);
-void wt_attr(struct mav_attr *out, const struct node *n);
+void wt_attr(struct mav_attr *out, struct mav_wt *wt, const struct node *n);
 void wt_rec_clear(struct wt_rec *rec);
 int wt_rec_copy_xattrs(struct wt_rec *rec, const struct mav_xattr *x,
                        uint32_t nx);

@@ -131,7 +131,7 @@ static int make_node(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 	if (rc == 0) {
 		wt_tab_add(&wt->by_child, n, WT_TAB_CHILD);
 		n->nlookup++;
-		wt_attr(out, n);
+		wt_attr(out, wt, n);
 	}
 out:
 	if (rc < 0 && n) {
@@ -362,7 +362,7 @@ int mav_wt_link(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 		goto out;
 	}
 	n->nlookup++;
-	wt_attr(out, n);
+	wt_attr(out, wt, n);
 out:
 	wt_unlock(wt);
 	mav_kv_batch_free(b);
@@ -433,7 +433,7 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 	if (rc < 0 && !(mask & MAV_SET_SIZE))
 		n->rec = saved;
 	if (rc == 0)
-		wt_attr(out, n);
+		wt_attr(out, wt, n);
 out:
 	wt_unlock(wt);
 	mav_kv_batch_free(b);
@@ -585,7 +585,7 @@ static int replace_file(struct mav_attr *out, struct mav_wt *wt, struct node *n,
 	if (rc == 0)
 		rc = wt_write(wt, b, 0);
 	if (rc == 0)
-		wt_attr(out, n);
+		wt_attr(out, wt, n);
 out:
 	mav_kv_batch_free(b);
 	return rc;

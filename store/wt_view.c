@@ -271,7 +271,7 @@ int mav_wt_lookup(struct mav_attr *out, struct mav_wt *wt, uint64_t parent,
 		rc = wt_resolve(&n, wt, dir, name);
 	if (rc == 0) {
 		n->nlookup++;
-		wt_attr(out, n);
+		wt_attr(out, wt, n);
 	}
 	wt_unlock(wt);
 	return rc;
@@ -307,7 +307,7 @@ int mav_wt_getattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino)
 	pthread_mutex_lock(&wt->lock);
 	rc = wt_get(&n, wt, ino);
 	if (rc == 0)
-		wt_attr(out, n);
+		wt_attr(out, wt, n);
 	wt_unlock(wt);
 	return rc;
 }
@@ -490,7 +490,7 @@ static int readdir_base(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 		rc = wt_base_node(&n, wt, dir, e);
 		if (rc < 0)
 			break;
-		wt_attr(&a, n);
+		wt_attr(&a, wt, n);
 		full = fn(ctx, e->name, &a, i + 1);
 		if (full || !plus)
 			wt_node_unref(wt, n);
@@ -563,7 +563,7 @@ static int readdir_listing(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 		rc = listing_node(&n, wt, dir, i);
 		if (rc < 0)
 			break;
-		wt_attr(&a, n);
+		wt_attr(&a, wt, n);
 		if (fn(ctx, dir->listing->e[i].name, &a,
 		       dir->listing->e[i].cookie)) {
 			wt_node_unref(wt, n);

@@ -22,7 +22,7 @@ if ! { "$M" init >/dev/null && "$M" import "$S" >/dev/null &&
 fi
 W="$MNT/main"
 
-echo "1..39"
+echo "1..40"
 
 ok "mount" mount_fg
 ok "O_TRUNC open truncates (shell > on an existing file)" \
@@ -354,6 +354,13 @@ def huge_check():
         assert os.fstat(fd).st_size == 256 * GIB + 2
         assert os.pread(fd, 8, 256 * GIB - 6) == b"\0" * 6 + b"XY"
         assert os.pread(fd, 4096, 100 * GIB) == b"\0" * 4096
+        # The hole is one to du and to SEEK_DATA/SEEK_HOLE, up to the
+        # last chunk or two (they were 256 GiB of data).
+        assert os.fstat(fd).st_blocks * 512 <= 1 << 20, os.fstat(fd)
+        assert os.lseek(fd, 0, os.SEEK_HOLE) == 0
+        data = os.lseek(fd, 0, os.SEEK_DATA)
+        assert 256 * GIB - (1 << 20) <= data <= 256 * GIB, data
+        assert os.lseek(fd, data, os.SEEK_HOLE) == 256 * GIB + 2
         os.close(fd)
 
 for name in sys.argv[4].split(","):
@@ -426,6 +433,21 @@ ok "unmount" umount_fg
 ok "remount" mount_fg
 px3() { python3 "$T/posix.py" "$W" "$MNT/other" "$MNT/@v3" "$1"; }
 ok "after a remount, in main/ and in @v3: sizes, bytes and holes" px3 huge_check
+# cp and tar -S see the holes by st_blocks and skip them with SEEK_DATA:
+# they read only the last chunks, and the copy and the archive are as
+# sparse (before, they read 256 GiB of zeros through the mount: hence the
+# timeouts).
+sparse_cp() {
+	timeout 120 cp --sparse=auto "$MNT/@v3/far-hole" "$T/far-hole" &&
+		[ "$(stat -c %s "$T/far-hole")" = $((256 * 1024 * 1024 * 1024 + 2)) ] &&
+		[ "$(stat -c %b "$T/far-hole")" -le 2048 ] &&
+		[ "$(tail -c 2 "$T/far-hole")" = XY ] && rm "$T/far-hole" &&
+		timeout 120 tar -C "$MNT/@v3" -S -cf "$T/fh.tar" far-hole &&
+		[ "$(stat -c %s "$T/fh.tar")" -lt 1048576 ] &&
+		mkdir "$T/fh" && tar -C "$T/fh" -xf "$T/fh.tar" &&
+		[ "$(tail -c 2 "$T/fh/far-hole")" = XY ] && rm -r "$T/fh.tar" "$T/fh"
+}
+ok "cp and tar -S of a 256 GiB sparse file out of @v3 keep the holes" sparse_cp
 # Trees keep mtime only: once the kernel forgets a file after a snapshot,
 # its ctime is the snapshot's time, never back at its mtime.
 ctime_kept() {

@@ -775,6 +775,78 @@ static void test_setattr_perms_keep_special_bits(void **state)
 	assert_int_equal(a.mode & 07777, 04600);
 }
 
+/* Where a file is a hole: holes is size minus the bytes written while
+ * unsealed; once sealed, the zero chunks, which SEEK_DATA and SEEK_HOLE
+ * skip and find; the same in a read-only view of the snapshot. */
+static uint64_t seek(struct mav_wt *wt, uint64_t ino, uint64_t off, bool data)
+{
+	uint64_t at = UINT64_MAX;
+	int rc = mav_wt_lseek(wt, ino, off, data, &at);
+
+	return rc == 0 ? at : (uint64_t)(int64_t)rc;
+}
+
+static void expect_holes(struct mav_wt *wt, uint64_t ino, uint64_t z)
+{
+	const uint64_t mib = 1u << 20, size = 10 * mib + 1;
+	struct mav_attr a;
+	uint64_t h, d;
+
+	assert_int_equal(mav_wt_getattr(&a, wt, ino), 0);
+	assert_int_equal(a.size, size);
+	/* All but the chunks holding 'A' and 'B' and the edges of the run. */
+	assert_true(a.holes % z == 0 && a.holes >= 10 * mib - 3 * z &&
+	            a.holes < 10 * mib);
+	h = seek(wt, ino, 0, false);
+	assert_true(h > 0 && h <= 2 * z);
+	assert_int_equal(seek(wt, ino, 0, true), 0);
+	assert_int_equal(seek(wt, ino, h, false), h);
+	d = seek(wt, ino, h, true);
+	assert_true(d > h && d <= 10 * mib && d >= 10 * mib - 2 * z);
+	assert_int_equal(seek(wt, ino, d, true), d);
+	assert_int_equal(seek(wt, ino, d, false), size); /* the end */
+	assert_int_equal(seek(wt, ino, size - 1, true), size - 1);
+	assert_int_equal(seek(wt, ino, size, true), (uint64_t)-ENXIO);
+	assert_int_equal(seek(wt, ino, size, false), (uint64_t)-ENXIO);
+	assert_int_equal(seek(wt, ino, h - 1, false), h);
+}
+
+static void test_holes_seek_and_blocks(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t mib = 1u << 20;
+	uint64_t ino = mkfile(f->wt, MAV_WT_ROOT, "sparse", "A", 1);
+	struct mav_wt *view = NULL;
+	struct mav_attr a, in = {.size = 20 * mib};
+	uint64_t h;
+	mav_id c;
+
+	assert_int_equal(mav_wt_write(f->wt, ino, 10 * mib, "B", 1), 1);
+	/* Unsealed: all data to lseek, 2 bytes written to st_blocks. */
+	assert_int_equal(mav_wt_getattr(&a, f->wt, ino), 0);
+	assert_int_equal(a.holes, 10 * mib - 1);
+	assert_int_equal(seek(f->wt, ino, 5, false), 10 * mib + 1);
+	assert_int_equal(seek(f->wt, ino, 5, true), 5);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	expect_holes(f->wt, ino, f->r->zero_len);
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	expect_holes(view, look(view, MAV_WT_ROOT, "sparse"), f->r->zero_len);
+	mav_wt_close(view);
+	/* A size set past the sealed bytes is a hole too. */
+	assert_int_equal(mav_wt_setattr(&a, f->wt, ino, &in, MAV_SET_SIZE), 0);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	assert_int_equal(mav_wt_getattr(&a, f->wt, ino), 0);
+	assert_true(a.holes >= 20 * mib - 3 * f->r->zero_len);
+	h = seek(f->wt, ino, 10 * mib + 1, false);
+	assert_true(h >= 10 * mib + 1 && h <= 10 * mib + 2 * f->r->zero_len);
+	assert_int_equal(seek(f->wt, ino, h, true), (uint64_t)-ENXIO);
+	/* Small files and directories have none. */
+	assert_int_equal(mav_wt_getattr(&a, f->wt, MAV_WT_ROOT), 0);
+	assert_int_equal(a.holes, 0);
+	assert_int_equal(seek(f->wt, MAV_WT_ROOT, 0, true), (uint64_t)-EINVAL);
+}
+
 /* Names handed out by one page of a readdir. */
 struct page {
 	char names[8][16];
@@ -1320,6 +1392,8 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_cost_follows_the_change),
 	    cmocka_unit_test_setup_teardown(test_small_edit_costs_few_chunks,
 	                                    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_holes_seek_and_blocks, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_holes_truncate_append, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_rename_unlink_link, setup,

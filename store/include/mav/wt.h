@@ -45,6 +45,7 @@ struct mav_attr {
 	uint32_t uid, gid;
 	uint32_t nlink;
 	uint64_t size;
+	uint64_t holes; /* bytes of the file known to be holes */
 	int64_t atime_ns, mtime_ns, ctime_ns;
 };
 
@@ -148,6 +149,10 @@ ssize_t mav_wt_read(struct mav_wt *wt, uint64_t ino, uint64_t off, void *buf,
  * -errno. */
 int mav_wt_read_pinned(struct mav_wt *wt, uint64_t ino, uint64_t off,
                        size_t len, struct mav_pieces *out);
+/* lseek(2)'s SEEK_DATA (data) or SEEK_HOLE from off: the offset in *out,
+ * or -ENXIO (off at or past the end; no data past off). */
+int mav_wt_lseek(struct mav_wt *wt, uint64_t ino, uint64_t off, bool data,
+                 uint64_t *out);
 /* Returns bytes written or -errno (-ENOSPC on a full disk, -EFBIG). */
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
                      const void *buf, size_t len);
