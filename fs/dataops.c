@@ -23,6 +23,7 @@
  * EOPNOTSUPP.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -133,21 +134,26 @@ void mavfs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	mavfs_end_change(fs, v);
 }
 
-/* fallocate(2) mode 0, as posix_fallocate uses it: the file grows to at
- * least off + len, the new bytes read as zeros. No space is reserved:
- * chunks are shared and compressed, so no number of bytes can be promised
- * for later writes (a full disk still answers them ENOSPC). Keeping the
- * size, punching holes and the other modes: EOPNOTSUPP. */
+/* fallocate(2). Mode 0 (posix_fallocate): the file grows to at least
+ * off + len, the new bytes read as zeros. No space is reserved: chunks are
+ * shared and compressed, so no number of bytes can be promised for later
+ * writes (a full disk still answers them ENOSPC); KEEP_SIZE alone
+ * therefore changes nothing. PUNCH_HOLE and ZERO_RANGE make the range
+ * zeros, sealed as holes (ZERO_RANGE without KEEP_SIZE also grows the
+ * file). Collapsing and inserting ranges: EOPNOTSUPP. */
 void mavfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
                         off_t len, struct fuse_file_info *fi)
 {
+	const int keep = FALLOC_FL_KEEP_SIZE;
 	struct mavfs *fs = mavfs_of(req);
 	struct mav_attr in = {0}, out;
 	struct mavfs_view *v;
-	int rc;
+	int rc = 0;
 
 	(void)fi;
-	if (mode != 0) {
+	if (mode != 0 && mode != keep &&
+	    mode != (FALLOC_FL_PUNCH_HOLE | keep) &&
+	    (mode & ~keep) != FALLOC_FL_ZERO_RANGE) {
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
@@ -159,13 +165,16 @@ void mavfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	v = mavfs_begin_change(req, ino, false);
 	if (!v)
 		return;
+	/* Zeroing 0 bytes still checks that ino is a file it may change. */
+	rc = mav_wt_zero(v->wt, mavfs_ino_wino(ino), (uint64_t)off,
+	                 mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)
+	                     ? (uint64_t)len
+	                     : 0);
 	in.size = (uint64_t)off + (uint64_t)len;
-	rc = mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &in,
-	                    MAV_SET_SIZE | MAV_SET_GROW);
-	if (rc < 0)
-		mavfs_reply_err(req, rc, "fallocate");
-	else
-		fuse_reply_err(req, 0);
+	if (rc == 0 && !(mode & keep))
+		rc = mav_wt_setattr(&out, v->wt, mavfs_ino_wino(ino), &in,
+		                    MAV_SET_SIZE | MAV_SET_GROW);
+	mavfs_reply_err(req, rc, "fallocate");
 	mavfs_end_change(fs, v);
 }
 

@@ -114,11 +114,21 @@ static int ext_insert(struct dirty *d, size_t at, struct extent e)
 	return 0;
 }
 
+/* Bytes an extent holds in memory: none for zeros. */
+static uint64_t ext_bytes(const struct extent *e)
+{
+	return e->data ? e->len : 0;
+}
+
+/* An extent of len bytes from p, or of zeros (p NULL: no bytes held). */
 static int ext_copy(struct extent *out, uint64_t off, const uint8_t *p,
                     size_t len)
 {
 	out->off = off;
 	out->len = len;
+	out->data = NULL;
+	if (!p)
+		return 0;
 	out->data = malloc(len ? len : 1);
 	if (!out->data)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
@@ -142,11 +152,13 @@ static int ext_clear(struct mav_wt *wt, struct dirty *d, uint64_t off,
 		struct extent *e = &d->ext[i], tail;
 		uint64_t e_end = e->off + e->len, lo = e->off;
 
-		dirty_account(wt, d,
-		              -(int64_t)((e_end < end ? e_end : end) -
-		                         (lo > off ? lo : off)));
+		if (e->data)
+			dirty_account(wt, d,
+			              -(int64_t)((e_end < end ? e_end : end) -
+			                         (lo > off ? lo : off)));
 		if (e_end > end) { /* keep what lies after the write */
-			rc = ext_copy(&tail, end, e->data + (end - lo),
+			rc = ext_copy(&tail, end,
+			              e->data ? e->data + (end - lo) : NULL,
 			              e_end - end);
 			if (rc == 0)
 				rc = ext_insert(d, i + 1, tail);
@@ -167,7 +179,7 @@ static int ext_clear(struct mav_wt *wt, struct dirty *d, uint64_t off,
 	return rc;
 }
 
-/* Add the write [off, off+len) to the node's extents. */
+/* Add the write [off, off+len) to the node's extents; buf NULL: zeros. */
 static int dirty_add(struct mav_wt *wt, struct node *n, uint64_t off,
                      const void *buf, size_t len)
 {
@@ -185,7 +197,7 @@ static int dirty_add(struct mav_wt *wt, struct node *n, uint64_t off,
 	if (rc == 0 && (rc = ext_insert(d, at, e)) < 0)
 		free(e.data);
 	if (rc == 0)
-		dirty_account(wt, d, (int64_t)len);
+		dirty_account(wt, d, (int64_t)ext_bytes(&e));
 	return rc;
 }
 
@@ -198,13 +210,15 @@ static void dirty_trim(struct mav_wt *wt, struct node *n, uint64_t size)
 		struct extent *e = &d->ext[d->n - 1];
 
 		if (e->off >= size) {
-			dirty_account(wt, d, -(int64_t)e->len);
+			dirty_account(wt, d, -(int64_t)ext_bytes(e));
 			free(e->data);
 			d->n--;
 		} else {
 			if (e->off + e->len > size) {
-				dirty_account(
-				    wt, d, -(int64_t)(e->off + e->len - size));
+				if (e->data)
+					dirty_account(
+					    wt, d,
+					    -(int64_t)(e->off + e->len - size));
 				e->len = size - e->off;
 			}
 			break;
@@ -232,9 +246,11 @@ static int read_merged(struct mav_wt *wt, struct node *n,
 		uint64_t hi =
 		    e->off + e->len < off + len ? e->off + e->len : off + len;
 
-		if (lo < hi)
+		if (lo < hi && e->data)
 			memcpy(buf + (lo - off), e->data + (lo - e->off),
 			       hi - lo);
+		else if (lo < hi)
+			memset(buf + (lo - off), 0, hi - lo);
 	}
 	return 0;
 }
@@ -283,24 +299,25 @@ static struct seal_range seal_range(const struct node *n,
 	return sr;
 }
 
-/* The zeros at pos that no extent covers, past the sealed blob: how many
- * (to the next extent, or to the end of the file). */
+/* The zeros at pos: the rest of an extent of zeros, or past the sealed
+ * blob what no extent covers (to the next extent, or to the end of the
+ * file); how many. */
 static uint64_t hole_at(const struct node *n, const struct mav_blob *b,
                         uint64_t pos)
 {
 	uint64_t end = n->rec.size;
 
-	if (pos < b->size)
-		return 0;
 	for (size_t i = 0; n->dirty && i < n->dirty->n; i++) {
 		const struct extent *e = &n->dirty->ext[i];
 
-		if (e->off + e->len > pos) {
-			end = e->off > pos ? e->off : pos;
-			break;
-		}
+		if (e->off + e->len <= pos)
+			continue;
+		if (e->off <= pos)
+			return e->data ? 0 : e->off + e->len - pos;
+		end = e->off;
+		break;
 	}
-	return end - pos;
+	return pos < b->size ? 0 : end - pos;
 }
 
 /* Feed the writer from sr.start until a cut falls back in step with the old
@@ -430,11 +447,14 @@ static int stream_drain(struct mav_wt *wt, struct node *n)
 		uint64_t skip = n->stream->pos - e.off;
 
 		if (skip < e.len) {
-			rc = mav_writer_feed(n->stream->w, e.data + skip,
-			                     e.len - skip);
+			rc = e.data
+			         ? mav_writer_feed(n->stream->w, e.data + skip,
+			                           e.len - skip)
+			         : mav_writer_feed_zeros(n->stream->w,
+			                                 e.len - skip);
 			n->stream->pos += e.len - skip;
 		}
-		dirty_account(wt, d, -(int64_t)e.len);
+		dirty_account(wt, d, -(int64_t)ext_bytes(&e));
 		free(e.data);
 		memmove(d->ext, d->ext + 1, (d->n - 1) * sizeof(*d->ext));
 		d->n--;
@@ -837,6 +857,29 @@ static int room_for(struct mav_wt *wt, uint64_t len)
 	           : mav_kv_room(kv, wt->dirty_bytes + wt->stream_bytes + len);
 }
 
+/* Under wt->lock: file ino, about to change its content, with a record
+ * of its own (materialized through *b if it had none). */
+static int content_begin(struct mav_wt *wt, uint64_t ino, struct node **np,
+                         struct mav_kv_batch **b)
+{
+	struct node *n;
+	int rc = wt_get(&n, wt, ino);
+
+	if (rc == 0 && !wt->branch)
+		rc = -EROFS;
+	if (rc == 0 && n->rec.type != MAV_T_FILE)
+		rc = n->rec.type == MAV_T_DIR ? -EISDIR : -EINVAL;
+	if (rc == 0 && !n->persisted) {
+		rc = mav_kv_batch_new(b);
+		if (rc == 0)
+			rc = wt_materialize(wt, n, *b);
+		if (rc == 0)
+			rc = wt_write(wt, *b, 0);
+	}
+	*np = n;
+	return rc;
+}
+
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
                      const void *buf, size_t len)
 {
@@ -848,18 +891,7 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	if (off >= FILE_MAX || len > FILE_MAX - off)
 		return -EFBIG;
 	pthread_mutex_lock(&wt->lock);
-	rc = wt_get(&n, wt, ino);
-	if (rc == 0 && !wt->branch)
-		rc = -EROFS;
-	if (rc == 0 && n->rec.type != MAV_T_FILE)
-		rc = n->rec.type == MAV_T_DIR ? -EISDIR : -EINVAL;
-	if (rc == 0 && !n->persisted) {
-		rc = mav_kv_batch_new(&b);
-		if (rc == 0)
-			rc = wt_materialize(wt, n, b);
-		if (rc == 0)
-			rc = wt_write(wt, b, 0);
-	}
+	rc = content_begin(wt, ino, &n, &b);
 	if (rc == 0 && len)
 		rc = room_for(wt, len);
 	if (rc == 0 && len)
@@ -901,6 +933,29 @@ ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
 	wt_unlock(wt);
 	mav_kv_batch_free(b);
 	return rc < 0 ? rc : (ssize_t)len;
+}
+
+int mav_wt_zero(struct mav_wt *wt, uint64_t ino, uint64_t off, uint64_t len)
+{
+	struct mav_kv_batch *b = NULL;
+	struct node *n;
+	uint64_t end = 0;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = content_begin(wt, ino, &n, &b);
+	if (rc == 0 && off < n->rec.size)
+		end = len < n->rec.size - off ? off + len : n->rec.size;
+	/* An extent of zeros cannot join what was streamed. */
+	if (rc == 0 && off < end && n->stream)
+		rc = wt_seal(wt, n, NULL);
+	if (rc == 0 && off < end)
+		rc = dirty_add(wt, n, off, NULL, (size_t)(end - off));
+	if (rc == 0 && off < end && !wt->kernel_times)
+		n->rec.mtime = n->rec.ctime = wt_now();
+	wt_unlock(wt);
+	mav_kv_batch_free(b);
+	return rc;
 }
 
 int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size,

@@ -168,8 +168,9 @@ def locks():
 
 def fallocate():
     # posix_fallocate (fallocate(2) mode 0) grows a file with zeros and
-    # never shrinks it; modes that keep the size or punch holes are not
-    # offered, as on filesystems that cannot reserve space.
+    # never shrinks it; KEEP_SIZE alone changes nothing (no space is
+    # reserved); PUNCH_HOLE and ZERO_RANGE zero the range, ZERO_RANGE
+    # without KEEP_SIZE grows the file; collapsing a range is not offered.
     import ctypes
     p = w + "/falloc"
     open(p, "wb").write(b"abc")
@@ -181,14 +182,27 @@ def fallocate():
     assert os.pread(fd, 200000, 0) == b"abc" + b"\0" * 99999
     libc = ctypes.CDLL(None, use_errno=True)
     libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
-    keep_size = 1
-    assert libc.fallocate(fd, keep_size, 0, 1 << 20) == -1
-    assert ctypes.get_errno() == errno.EOPNOTSUPP, ctypes.get_errno()
+    keep, punch, collapse, zero = 1, 2, 8, 16
+    def falloc(mode, off, n):
+        if libc.fallocate(fd, mode, off, n) != 0:
+            raise OSError(ctypes.get_errno(), "fallocate")
+    falloc(keep, 0, 1 << 20)
+    assert os.fstat(fd).st_size == 100002
+    os.pwrite(fd, b"xyz", 5000)
+    falloc(punch | keep, 1, 1)
+    falloc(punch | keep, 5001, 1 << 20)
+    assert os.fstat(fd).st_size == 100002
+    assert os.pread(fd, 5010, 0) == b"a\0c" + b"\0" * 4997 + b"x" + b"\0" * 9
+    falloc(zero, 100000, 10)
+    assert os.fstat(fd).st_size == 100010
+    os.fsync(fd)
+    assert os.pread(fd, 200000, 0) == b"a\0c" + b"\0" * 4997 + b"x" + b"\0" * 95009
+    expect_errno(errno.EOPNOTSUPP, lambda: falloc(collapse, 0, 4096))
     os.close(fd)
     fd = os.open(sys.argv[3] + "/docs/a.txt", os.O_RDWR)
     expect_errno(errno.EROFS, lambda: os.posix_fallocate(fd, 0, 1 << 20))
-    assert libc.fallocate(fd, 0, 0, 1 << 20) == -1
-    assert ctypes.get_errno() == errno.EROFS, ctypes.get_errno()
+    for mode in (0, keep, punch | keep):
+        expect_errno(errno.EROFS, lambda: falloc(mode, 0, 1 << 20))
     os.close(fd)
 
 GIB = 1 << 30
@@ -425,7 +439,7 @@ blksize() {
 }
 ok "st_blksize: 1 MiB for an empty file, 128 KiB for a copied one" blksize
 ok "flock and fcntl locks held by one process keep another out" px locks
-ok "fallocate grows with zeros in main/, EROFS in @v1" px fallocate
+ok "fallocate grows, keeps the size, punches and zeroes ranges in main/; EROFS in @v1" px fallocate
 ok "a sparse 6 GiB file: bytes at 0, across 5 GiB and at 6 GiB" px huge_write
 ok "files end at 1 TiB: a write across is cut short, past it EFBIG" px file_max
 ok "snapshot of it" "$M" snapshot -m huge

@@ -640,6 +640,61 @@ static void test_holes_truncate_append(void **state)
 	}
 }
 
+/* fallocate's PUNCH_HOLE and ZERO_RANGE: the range reads as zeros at once
+ * and holds no bytes in memory, whatever its length; sealed, it is holes,
+ * and the bytes around it are kept. */
+static void test_zero_range(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t mib = 1u << 20, gib = 1ull << 30;
+	uint8_t *data = malloc(4 * mib), *expect = malloc(4 * mib);
+	struct mav_attr a, in = {.size = 64 * gib};
+	uint64_t ino, big;
+	char got[2];
+	mav_id c;
+
+	for (size_t i = 0; i < 4 * mib; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 13);
+	ino = mkfile(f->wt, MAV_WT_ROOT, "z", data, 4 * mib);
+	snap(f->wt, &c);
+	memcpy(expect, data, 4 * mib);
+	memset(expect + mib + 5, 0, 2 * mib);
+	assert_int_equal(mav_wt_zero(f->wt, ino, mib + 5, 2 * mib), 0);
+	assert_int_equal(mav_wt_held(f->wt), 0);
+	expect_content(f->wt, ino, expect, 4 * mib);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	expect_content(f->wt, ino, expect, 4 * mib);
+	assert_int_equal(mav_wt_getattr(&a, f->wt, ino), 0);
+	assert_true(a.holes >= 2 * mib - 3 * f->r->zero_len);
+	/* Past the end nothing happens; a write over zeros wins. */
+	assert_int_equal(mav_wt_zero(f->wt, ino, 4 * mib, gib), 0);
+	assert_int_equal(mav_wt_zero(f->wt, ino, 0, 3), 0);
+	assert_int_equal(mav_wt_write(f->wt, ino, 1, "Q", 1), 1);
+	memset(expect, 0, 3);
+	expect[1] = 'Q';
+	expect_content(f->wt, ino, expect, 4 * mib);
+	assert_int_equal(mav_wt_fsync(f->wt, ino), 0);
+	expect_content(f->wt, ino, expect, 4 * mib);
+	/* 62 GiB of zeros inside a 64 GiB file seal as counted chunks. */
+	big = mkfile(f->wt, MAV_WT_ROOT, "big", "A", 1);
+	assert_int_equal(mav_wt_setattr(&a, f->wt, big, &in, MAV_SET_SIZE), 0);
+	assert_int_equal(mav_wt_write(f->wt, big, 32 * gib, "M", 1), 1);
+	assert_int_equal(mav_wt_fsync(f->wt, big), 0);
+	assert_int_equal(mav_wt_zero(f->wt, big, gib, 62 * gib), 0);
+	assert_int_equal(mav_wt_held(f->wt), 0);
+	assert_int_equal(mav_wt_read(f->wt, big, 32 * gib, got, 1), 1);
+	assert_int_equal(got[0], 0);
+	assert_int_equal(mav_wt_fsync(f->wt, big), 0);
+	assert_int_equal(mav_wt_read(f->wt, big, 0, got, 1), 1);
+	assert_int_equal(got[0], 'A');
+	assert_int_equal(mav_wt_getattr(&a, f->wt, big), 0);
+	assert_true(a.size == 64 * gib && a.holes >= 64 * gib - mib);
+	/* Only files of a working tree. */
+	assert_int_equal(mav_wt_zero(f->wt, MAV_WT_ROOT, 0, 1), -EISDIR);
+	free(data);
+	free(expect);
+}
+
 static void test_rename_unlink_link(void **state)
 {
 	struct fx *f = *state;
@@ -1396,6 +1451,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_holes_truncate_append, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_zero_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rename_unlink_link, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),

@@ -156,6 +156,10 @@ int mav_wt_lseek(struct mav_wt *wt, uint64_t ino, uint64_t off, bool data,
 /* Returns bytes written or -errno (-ENOSPC on a full disk, -EFBIG). */
 ssize_t mav_wt_write(struct mav_wt *wt, uint64_t ino, uint64_t off,
                      const void *buf, size_t len);
+/* Zeros over [off, off + len) of the file, within its size (fallocate's
+ * PUNCH_HOLE and ZERO_RANGE): held without bytes in memory and sealed as
+ * holes, so a range of any length costs its chunk list. */
+int mav_wt_zero(struct mav_wt *wt, uint64_t ino, uint64_t off, uint64_t len);
 /* Seal the inode's buffered writes and sync them to disk. */
 int mav_wt_fsync(struct mav_wt *wt, uint64_t ino);
 /* Seal everything buffered and sync (unmount, before close). */
