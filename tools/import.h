@@ -35,6 +35,8 @@
 
 #define IMP_READ_BYTES       (1u << 20)
 #define IMP_QUEUE_PER_WORKER 4
+/* How far ahead of its reader a file is asked from the disk. */
+#define IMP_AHEAD_BYTES (8u << 20)
 
 /* A destination directory. Lives until the end of the import. */
 struct imp_dir {
@@ -75,6 +77,7 @@ struct imp_job {
 	struct imp_dir *dir;
 	struct stat st;
 	struct imp_hl *hl; /* first name of a hard-linked file, or NULL */
+	int fd;            /* the source, opened by the walk; -1 once taken */
 	struct imp_job *next;
 };
 
