@@ -178,6 +178,55 @@ void mavfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	mavfs_end_change(fs, v);
 }
 
+/* copy_file_range(2) within the mount (cp uses it). A whole file copied
+ * into an empty one in a working tree - from a snapshot or a working tree
+ * - shares the source's chunks: nothing is read or written, whatever the
+ * size. Any other copy is EOPNOTSUPP, and the kernel then copies with
+ * reads and writes itself. The gc lock is held from before the source's
+ * content is known until the copy points at it. */
+void mavfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+                              struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+                              off_t off_out, struct fuse_file_info *fi_out,
+                              size_t len, int flags)
+{
+	struct mavfs *fs = mavfs_of(req);
+	struct mavfs_view *src, *dst;
+	uint64_t size = 0;
+	mav_id id;
+	int rc;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	mavfs_note_write(fs);
+	dst = mavfs_begin_change(req, ino_out, false);
+	if (!dst)
+		return;
+	src = ino_in == FUSE_ROOT_ID ? NULL : mavfs_pin(req, ino_in);
+	if (!src) {
+		if (ino_in == FUSE_ROOT_ID)
+			fuse_reply_err(req, EISDIR);
+		mavfs_end_change(fs, dst);
+		return;
+	}
+	rc = mav_wt_content_id(&id, &size, src->wt, mavfs_ino_wino(ino_in));
+	mavfs_unpin(fs, src);
+	if (rc == 0 && (uint64_t)off_in >= size)
+		size = 0; /* at the end: nothing to copy */
+	else if (rc == 0 && (off_in || off_out || len < size))
+		rc = -EOPNOTSUPP;
+	else if (rc == 0)
+		rc = mav_wt_clone(dst->wt, mavfs_ino_wino(ino_out), &id, size);
+	if (rc < 0)
+		mavfs_reply_err(req, rc, "copy_file_range");
+	else
+		fuse_reply_write(req, (size_t)size);
+	mavfs_end_change(fs, dst);
+}
+
 /* SEEK_DATA and SEEK_HOLE (the kernel answers the other whences itself):
  * holes are where a file's chunks are the chunk of only zeros. */
 void mavfs_op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,

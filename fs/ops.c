@@ -539,6 +539,7 @@ const struct fuse_lowlevel_ops mavfs_ops = {
     .fsync = mavfs_op_fsync,
     .fallocate = mavfs_op_fallocate,
     .lseek = mavfs_op_lseek,
+    .copy_file_range = mavfs_op_copy_file_range,
     .opendir = op_opendir,
     .readdir = mavfs_op_readdir,
     .releasedir = op_release,

@@ -381,6 +381,14 @@ size_t wt_key(uint8_t *key, const struct mav_wt *wt, char kind, uint64_t num,
 	return n + nl;
 }
 
+int wt_pay_flush(struct mav_wt *wt)
+{
+	int rc = wt->flush_owed ? mav_repo_flush(wt->r) : 0;
+
+	wt->flush_owed = rc < 0;
+	return rc;
+}
+
 int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 {
 	uint8_t key[WT_KEY_MAX], *enc = NULL;
@@ -390,10 +398,8 @@ int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n)
 	if (n->ino >= WT_BASE_INO_MIN)
 		wt->hashed_recs = true;
 	/* No record may point at content that is not yet durable. */
-	if (rc == 0 && wt->flush_owed) {
-		rc = mav_repo_flush(wt->r);
-		wt->flush_owed = rc < 0;
-	}
+	if (rc == 0)
+		rc = wt_pay_flush(wt);
 	if (rc == 0)
 		rc = mav_kv_batch_put(b, MAV_CF_WT, key, klen, enc, len);
 	free(enc);

@@ -958,6 +958,35 @@ int mav_wt_zero(struct mav_wt *wt, uint64_t ino, uint64_t off, uint64_t len)
 	return rc;
 }
 
+int mav_wt_clone(struct mav_wt *wt, uint64_t ino, const mav_id *blob,
+                 uint64_t size)
+{
+	struct mav_kv_batch *b = NULL;
+	struct node *n;
+	int rc;
+
+	pthread_mutex_lock(&wt->lock);
+	rc = content_begin(wt, ino, &n, &b);
+	if (rc == 0 && (n->rec.size || wt_unsealed(n)))
+		rc = -EOPNOTSUPP;
+	if (rc == 0) {
+		n->rec.id = *blob;
+		n->rec.size = size;
+		if (!wt->kernel_times)
+			n->rec.mtime = n->rec.ctime = wt_now();
+		mav_kv_batch_free(b);
+		b = NULL;
+		rc = mav_kv_batch_new(&b);
+	}
+	if (rc == 0)
+		rc = wt_put_rec(wt, b, n);
+	if (rc == 0)
+		rc = wt_write(wt, b, 0);
+	wt_unlock(wt);
+	mav_kv_batch_free(b);
+	return rc;
+}
+
 int wt_truncate(struct mav_wt *wt, struct node *n, uint64_t size,
                 struct mav_kv_batch *b)
 {

@@ -181,6 +181,9 @@ int wt_resolve(struct node **out, struct mav_wt *wt, struct node *dir,
 int wt_base_node(struct node **out, struct mav_wt *wt, struct node *dir,
                  const struct mav_entry *e);
 int wt_materialize(struct mav_wt *wt, struct node *n, struct mav_kv_batch *b);
+/* Make the content of group seals durable if that is still owed (under
+ * wt->lock): before anything points at it. */
+int wt_pay_flush(struct mav_wt *wt);
 int wt_put_rec(struct mav_wt *wt, struct mav_kv_batch *b, struct node *n);
 int wt_put_dirent(struct mav_wt *wt, struct mav_kv_batch *b, uint64_t dir,
                   const char *name, uint64_t ino, bool whiteout);

@@ -695,7 +695,8 @@ out:
 	return rc;
 }
 
-int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino)
+int mav_wt_content_id(mav_id *out, uint64_t *size, struct mav_wt *wt,
+                      uint64_t ino)
 {
 	struct node *n;
 	int rc;
@@ -706,8 +707,13 @@ int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino)
 		rc = -EINVAL;
 	if (rc == 0 && wt_unsealed(n))
 		rc = wt_seal(wt, n, NULL);
+	/* Whoever is given the id may point at the content. */
+	if (rc == 0)
+		rc = wt_pay_flush(wt);
 	if (rc == 0)
 		*out = n->rec.id;
+	if (rc == 0 && size)
+		*size = n->rec.size;
 	wt_unlock(wt);
 	return rc;
 }

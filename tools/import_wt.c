@@ -324,7 +324,7 @@ static int keep_content(struct imp *m, struct imp_job *j,
 	mav_id id;
 	int rc;
 
-	if (mav_wt_content_id(&id, wt, a->ino))
+	if (mav_wt_content_id(&id, NULL, wt, a->ino))
 		return 0; /* not sealed: read it */
 	rc = imp_xattrs_path(&src, j->src);
 	if (rc == 0 && wt_xattrs(&have, wt, a->ino) == 0 &&

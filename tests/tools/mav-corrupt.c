@@ -45,7 +45,7 @@ static int file_blob(mav_id *out, struct mav_repo *r, const char *spec)
 	     part = strtok_r(NULL, "/", &save))
 		rc = mav_wt_lookup(&a, view, a.ino, part);
 	if (rc == 0)
-		rc = mav_wt_content_id(out, view, a.ino);
+		rc = mav_wt_content_id(out, NULL, view, a.ino);
 	mav_wt_close(view);
 	free(copy);
 	return rc;

@@ -695,6 +695,60 @@ static void test_zero_range(void **state)
 	free(expect);
 }
 
+/* A whole file's copy_file_range: the empty destination gets the source's
+ * content id, from a snapshot or from the same working tree, with a few
+ * store calls whatever the size; later writes to either leave the other
+ * alone. A destination with content keeps it (-EOPNOTSUPP). */
+static void test_clone(void **state)
+{
+	struct fx *f = *state;
+	const uint64_t mib = 1u << 20;
+	uint8_t *data = malloc(8 * mib);
+	uint64_t src, dst, dst2, busy, size = 0, calls;
+	struct mav_wt *view = NULL;
+	mav_id c, id, got;
+
+	for (size_t i = 0; i < 8 * mib; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 11);
+	src = mkfile(f->wt, MAV_WT_ROOT, "src", data, 8 * mib);
+	snap(f->wt, &c);
+	assert_int_equal(mav_wt_open_commit(&view, f->r, &c), 0);
+	assert_int_equal(
+	    mav_wt_content_id(&id, &size, view, look(view, MAV_WT_ROOT, "src")),
+	    0);
+	assert_int_equal(size, 8 * mib);
+	dst = mkfile(f->wt, MAV_WT_ROOT, "dst", NULL, 0);
+	calls = mav_kv_fault_calls(f->fault);
+	assert_int_equal(mav_wt_clone(f->wt, dst, &id, size), 0);
+	assert_true(mav_kv_fault_calls(f->fault) - calls < 8);
+	expect_content(f->wt, dst, data, 8 * mib);
+	assert_int_equal(mav_wt_content_id(&got, NULL, f->wt, dst), 0);
+	assert_int_equal(mav_id_cmp(&got, &id), 0);
+	/* From the working tree itself, after an edit of the source. */
+	assert_int_equal(mav_wt_write(f->wt, src, 5, "edit", 4), 4);
+	assert_int_equal(mav_wt_content_id(&got, &size, f->wt, src), 0);
+	dst2 = mkfile(f->wt, MAV_WT_ROOT, "dst2", NULL, 0);
+	assert_int_equal(mav_wt_clone(f->wt, dst2, &got, size), 0);
+	assert_int_equal(mav_wt_write(f->wt, dst2, 0, "Z", 1), 1);
+	expect_content(f->wt, dst, data, 8 * mib); /* the snapshot's bytes */
+	memcpy(data + 5, "edit", 4);
+	expect_content(f->wt, src, data, 8 * mib);
+	data[0] = 'Z';
+	expect_content(f->wt, dst2, data, 8 * mib);
+	/* Only into an empty file of a working tree. */
+	busy = mkfile(f->wt, MAV_WT_ROOT, "busy", "x", 1);
+	assert_int_equal(mav_wt_clone(f->wt, busy, &id, 8 * mib), -EOPNOTSUPP);
+	expect_content(f->wt, busy, "x", 1);
+	assert_int_equal(
+	    mav_wt_clone(view, look(view, MAV_WT_ROOT, "src"), &id, 8 * mib),
+	    -EROFS);
+	assert_int_equal(mav_wt_clone(f->wt, MAV_WT_ROOT, &id, 8 * mib),
+	                 -EISDIR);
+	mav_wt_close(view);
+	snap(f->wt, &c);
+	free(data);
+}
+
 static void test_rename_unlink_link(void **state)
 {
 	struct fx *f = *state;
@@ -1293,7 +1347,8 @@ static void test_read_ahead_files(void **state)
 	for (int i = 0; i < 12; i++) {
 		snprintf(name, sizeof(name), "f%02d", i);
 		ino[i] = look(view, dir, name);
-		assert_int_equal(mav_wt_content_id(&ids[i], view, ino[i]), 0);
+		assert_int_equal(mav_wt_content_id(&ids[i], NULL, view, ino[i]),
+		                 0);
 	}
 	assert_int_equal(mav_repo_start_prefetch(f->r, 1), 0);
 
@@ -1452,6 +1507,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_holes_truncate_append, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_zero_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rename_unlink_link, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),

@@ -186,9 +186,15 @@ ssize_t mav_wt_listxattr(struct mav_wt *wt, uint64_t ino, char *buf,
                          size_t cap);
 int mav_wt_removexattr(struct mav_wt *wt, uint64_t ino, const char *name);
 
-/* Content id of a file (blob id) once sealed; read-only views expose it as
- * user.mav.id. */
-int mav_wt_content_id(mav_id *out, struct mav_wt *wt, uint64_t ino);
+/* Content id of a file (blob id) once sealed, and its size (size may be
+ * NULL); read-only views expose the id as user.mav.id. */
+int mav_wt_content_id(mav_id *out, uint64_t *size, struct mav_wt *wt,
+                      uint64_t ino);
+/* Give file ino, which must be empty with nothing unsealed (-EOPNOTSUPP
+ * otherwise), the content blob of size bytes, stored already: a whole
+ * file's copy_file_range shares its chunks instead of copying them. */
+int mav_wt_clone(struct mav_wt *wt, uint64_t ino, const mav_id *blob,
+                 uint64_t size);
 
 /* ---- whole-tree operations ---- */
 
