@@ -860,6 +860,40 @@ static void t_rocks_process_crash(void **state)
 	expect(f->kv, MAV_CF_CHUNKS, "unflushed", NULL);
 }
 
+/* Write-ahead logs ("<digits>.log") in dir. */
+static int count_wals(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		size_t k = strspn(e->d_name, "0123456789");
+
+		n += k > 0 && strcmp(e->d_name + k, ".log") == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Every open starts a new log; Debian's RocksDB kept each empty one, so a
+ * repository gained a file per command. Opens now drop the empty ones and
+ * keep what a log holds. */
+static void t_rocks_reopen_logs(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(put(f->kv, MAV_CF_REFS, "kept", "1", MAV_KV_SYNC), 0);
+	for (int i = 0; i < 12; i++) {
+		mav_kv_close(f->kv);
+		f->kv = NULL;
+		assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
+	}
+	assert_true(count_wals(f->dir) <= 2);
+	expect(f->kv, MAV_CF_REFS, "kept", "1");
+}
+
 /* ---- fault wrapper only ---- */
 
 static void t_fault_nth_call(void **state)
@@ -970,6 +1004,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(t_rocks_frees, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_reserve, setup_rocks,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_reopen_logs, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_process_crash, setup_rocks,
 	                                    teardown),
