@@ -495,12 +495,14 @@ static void drop_empty_wals(const char *path)
 		if ((n = wal_number(e->d_name)) > newest)
 			newest = n;
 	rewinddir(d);
-	while ((e = readdir(d)))
-		if ((n = wal_number(e->d_name)) && n < newest &&
-		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
-		        0 &&
-		    S_ISREG(st.st_mode) && st.st_size == 0)
+	while ((e = readdir(d))) {
+		n = wal_number(e->d_name);
+		if (n == 0 || n >= newest ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue;
+		if (S_ISREG(st.st_mode) && st.st_size == 0)
 			(void)unlinkat(dirfd(d), e->d_name, 0);
+	}
 	closedir(d);
 }
 

@@ -110,10 +110,10 @@ int mav_wt_setattr(struct mav_attr *out, struct mav_wt *wt, uint64_t ino,
 /* Visit entries of directory ino (no "." or "..") whose cookie is past
  * `cookie` (0 = from the start), in cookie order; next is the entry's own
  * cookie, to resume after it. A cookie stays with its entry while the
- * directory changes (until a snapshot moves the base), and is below 2^63 -
- * 2. fn returns nonzero to stop (reply buffer full); that entry was not
- * consumed and, with plus, gained no reference. With plus, each consumed
- * entry gains one reference. */
+ * directory changes, snapshots included (in a working tree it is a hash
+ * of the name), and is below 2^63 - 2. fn returns nonzero to stop (reply buffer
+ * full); that entry was not consumed and, with plus, gained no reference. With
+ * plus, each consumed entry gains one reference. */
 typedef int (*mav_wt_dirent_fn)(void *ctx, const char *name,
                                 const struct mav_attr *attr, uint64_t next);
 int mav_wt_readdir(struct mav_wt *wt, uint64_t ino, uint64_t cookie, bool plus,
