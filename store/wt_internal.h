@@ -96,6 +96,10 @@ struct node {
 	           */
 	int64_t split_at; /* last write looked like the head of a split one */
 	struct listing *listing;
+	/* The last cookie of a listing read to its end and dropped since, while
+	 * nothing changed (0: none): the call that asks past it is answered
+	 * without building the listing again. */
+	uint64_t listed_end;
 	struct read_ahead *ahead; /* a directory's runs of files read */
 	struct node *next_ino, *next_child, *next_link;
 	bool in_child_tab, in_link_tab;

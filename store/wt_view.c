@@ -318,6 +318,7 @@ void wt_listing_drop(struct mav_wt *wt, struct node *n)
 {
 	struct listing *l = n->listing;
 
+	n->listed_end = 0;
 	if (!l)
 		return;
 	for (size_t i = 0; i < l->n; i++)
@@ -541,6 +542,9 @@ static int readdir_listing(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 	size_t lo = 0, hi;
 	int rc = 0;
 
+	if (!dir->listing && cookie && dir->listed_end &&
+	    cookie >= dir->listed_end)
+		return 0; /* the end, as the last pass found it */
 	if (!dir->listing || cookie == 0) {
 		wt_listing_drop(wt, dir);
 		rc = listing_build(wt, dir);
@@ -575,9 +579,15 @@ static int readdir_listing(struct mav_wt *wt, struct node *dir, uint64_t cookie,
 			wt_node_unref(wt, n);
 	}
 	/* Listed to the end: the names (and the base tree they pin) need not
-	 * stay in memory; a listing resumed later builds them again. */
-	if (rc == 0)
+	 * stay in memory; a listing resumed later builds them again, but the
+	 * kernel's call for more after the last entry does not. */
+	if (rc == 0) {
+		const struct listing *l = dir->listing;
+		uint64_t last = l->n ? l->e[l->order[l->n - 1]].cookie : 0;
+
 		wt_listing_drop(wt, dir);
+		dir->listed_end = last;
+	}
 	return rc;
 }
 

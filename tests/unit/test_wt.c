@@ -1044,6 +1044,71 @@ static void test_readdir_while_changing(void **state)
 	}
 }
 
+/* Every name and cookie readdir gives from cookie on. */
+struct all {
+	char names[128][16];
+	uint64_t cookies[128];
+	unsigned n;
+};
+
+static int all_add(void *ctx, const char *name, const struct mav_attr *a,
+                   uint64_t next)
+{
+	struct all *l = ctx;
+
+	(void)a;
+	assert_true(l->n < 128);
+	snprintf(l->names[l->n], sizeof(l->names[0]), "%s", name);
+	l->cookies[l->n++] = next;
+	return 0;
+}
+
+/* A listing read to its end answers the call past its last entry without
+ * being built again; a change since makes the names past it appear. */
+static void test_readdir_past_the_end(void **state)
+{
+	struct fx *f = *state;
+	struct all first, past = {.n = 0}, again = {.n = 0};
+	struct mav_attr a;
+	unsigned want = 0;
+	char name[16];
+
+	assert_int_equal(mav_wt_mkdir(&a, f->wt, MAV_WT_ROOT, "e", 0755, 0, 0),
+	                 0);
+	/* One name whose cookie is in the lower half, so that names added
+	 * later surely come after it. */
+	for (int i = 0;; i++) {
+		assert_true(i < 64);
+		snprintf(name, sizeof(name), "x%d", i);
+		mkfile(f->wt, a.ino, name, NULL, 0);
+		first.n = 0;
+		assert_int_equal(
+		    mav_wt_readdir(f->wt, a.ino, 0, false, all_add, &first), 0);
+		assert_int_equal(first.n, 1);
+		if (first.cookies[0] < 1ull << 61)
+			break;
+		assert_int_equal(mav_wt_unlink(f->wt, a.ino, name), 0);
+	}
+	assert_int_equal(mav_wt_readdir(f->wt, a.ino, first.cookies[0], false,
+	                                all_add, &past),
+	                 0);
+	assert_int_equal(past.n, 0);
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "b%02d", i);
+		mkfile(f->wt, a.ino, name, NULL, 0);
+	}
+	/* Straight past the old end: the creates dropped what it knew. */
+	assert_int_equal(mav_wt_readdir(f->wt, a.ino, first.cookies[0], false,
+	                                all_add, &past),
+	                 0);
+	assert_int_equal(
+	    mav_wt_readdir(f->wt, a.ino, 0, false, all_add, &again), 0);
+	for (unsigned i = 0; i < again.n; i++)
+		want += again.cookies[i] > first.cookies[0];
+	assert_true(want > 0);
+	assert_int_equal(past.n, want);
+}
+
 static void test_persisted_across_reopen(void **state)
 {
 	struct fx *f = *state;
@@ -1520,6 +1585,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 	        test_setattr_perms_keep_special_bits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_readdir_while_changing, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_readdir_past_the_end, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_setattr_after_unlink, setup,
 	                                    teardown),
