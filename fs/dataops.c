@@ -180,10 +180,12 @@ void mavfs_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 
 /* copy_file_range(2) within the mount (cp uses it). A whole file copied
  * into an empty one in a working tree - from a snapshot or a working tree
- * - shares the source's chunks: nothing is read or written, whatever the
- * size. Any other copy is EOPNOTSUPP, and the kernel then copies with
- * reads and writes itself. The gc lock is held from before the source's
- * content is known until the copy points at it. */
+ * - shares the source's chunks: nothing is read or written. The kernel
+ * cuts a request at 2 GiB (MAX_RW_COUNT), so only files up to that size
+ * arrive whole; sharing more than was asked would leave the kernel and
+ * the daemon disagreeing on the size. Any other copy is EOPNOTSUPP, and the
+ * kernel then copies with reads and writes itself. The gc lock is held from
+ * before the source's content is known until the copy points at it. */
 void mavfs_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
                               struct fuse_file_info *fi_in, fuse_ino_t ino_out,
                               off_t off_out, struct fuse_file_info *fi_out,

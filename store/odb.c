@@ -35,6 +35,8 @@ struct holder {
 	void *decoded;
 	enum holder_kind kind;
 	struct mav_cache_entry *entry; /* NULL: not cached, freed on release */
+	uint64_t
+	    holes; /* a blob's bytes in holes, counted when it is decoded */
 };
 
 void mav_odb_holder_free(void *p)
@@ -757,6 +759,14 @@ static size_t holder_bytes(const struct holder *h)
 	return n;
 }
 
+/* Is chunk i of b a hole: the one chunk a run of zeros is cut into? */
+static bool is_hole(const struct mav_repo *r, const struct mav_blob *b,
+                    uint32_t i)
+{
+	return b->ends[i] - mav_blob_chunk_start(b, i) == r->zero_len &&
+	       mav_id_cmp(&b->ids[i], &r->zero_id) == 0;
+}
+
 /* Decode object id into cache c (a tree object if tree, else a blob). */
 static int fill(struct mav_cache_entry **out, struct mav_repo *r,
                 struct mav_cache *c, const mav_id *id, bool tree)
@@ -774,6 +784,10 @@ static int fill(struct mav_cache_entry **out, struct mav_repo *r,
 	               decoded);
 	if (!h)
 		free(decoded); /* one block, whatever its kind */
+	/* Counted once here, not at every getattr of the file. */
+	for (uint32_t i = 0; h && h->kind == H_BLOB && i < h->view.blob.n; i++)
+		if (is_hole(r, &h->view.blob, i))
+			h->holes += r->zero_len;
 	/* On failure the cache frees h. */
 	*out = h ? mav_cache_insert(c, id, h, holder_bytes(h)) : NULL;
 	return *out ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
@@ -909,21 +923,9 @@ void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b)
 
 /* ---- holes ---- */
 
-static bool is_hole(const struct mav_repo *r, const struct mav_blob *b,
-                    uint32_t i)
+uint64_t mav_odb_blob_holes(const struct mav_blob *b)
 {
-	return b->ends[i] - mav_blob_chunk_start(b, i) == r->zero_len &&
-	       mav_id_cmp(&b->ids[i], &r->zero_id) == 0;
-}
-
-uint64_t mav_repo_blob_holes(const struct mav_repo *r, const struct mav_blob *b)
-{
-	uint64_t n = 0;
-
-	for (uint32_t i = 0; i < b->n; i++)
-		if (is_hole(r, b, i))
-			n += r->zero_len;
-	return n;
+	return ((const struct holder *)b)->holes;
 }
 
 int64_t mav_repo_blob_seek(const struct mav_repo *r, const struct mav_blob *b,

@@ -49,6 +49,9 @@ void mav_odb_holder_free(void *holder);
 int mav_odb_get_blob(const struct mav_blob **out, struct mav_repo *r,
                      const mav_id *id);
 void mav_odb_blob_release(struct mav_repo *r, const struct mav_blob *b);
+/* Bytes of a blob from mav_odb_get_blob in holes (see mav_repo_blob_seek),
+ * counted once when it was decoded. */
+uint64_t mav_odb_blob_holes(const struct mav_blob *b);
 /* Store chunks [from, n) of blob id, and the blob, again through the log
  * (not synced): written without it, they become as durable as a logged
  * write without a memtable flush. 1 (nothing written) for a paged blob. */

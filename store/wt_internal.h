@@ -100,6 +100,9 @@ struct node {
 	 * nothing changed (0: none): the call that asks past it is answered
 	 * without building the listing again. */
 	uint64_t listed_end;
+	/* Data bytes of the sealed blob whose id hashes to holes_tag (0: not
+	 * counted yet): file_holes in wt.c. */
+	uint64_t holes_tag, blob_data;
 	struct read_ahead *ahead; /* a directory's runs of files read */
 	struct node *next_ino, *next_child, *next_link;
 	bool in_child_tab, in_link_tab;
@@ -203,7 +206,8 @@ void wt_unlock(struct mav_wt *wt);
 /* A node numbered ino (wt_name_ino, or a number a record or entry gave). */
 struct node *wt_node_new(struct mav_wt *wt, uint64_t ino);
 void wt_node_unref(struct mav_wt *wt, struct node *n);
-void wt_attr(struct mav_attr *out, struct mav_wt *wt, const struct node *n);
+/* May load (and remember) a file's count of holes. */
+void wt_attr(struct mav_attr *out, struct mav_wt *wt, struct node *n);
 void wt_rec_clear(struct wt_rec *rec);
 int wt_rec_copy_xattrs(struct wt_rec *rec, const struct mav_xattr *x,
                        uint32_t nx);

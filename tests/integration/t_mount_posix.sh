@@ -465,7 +465,8 @@ ok "cp and tar -S of a 256 GiB sparse file out of @v3 keep the holes" sparse_cp
 # cp within the mount: a whole file from a snapshot into main/ shares its
 # chunks (copy_file_range; it used to go through the kernel's read and
 # write, 0.56 s for 50 MB, 13 ms now); a copy of part of one, or into a
-# file with content, is still the kernel's.
+# file with content, is still the kernel's. The kernel cuts a request at
+# 2 GiB, so a bigger file is the kernel's copy too.
 cfr() {
 	cp "$MNT/@v3/big" "$W/big-restored" && cmp "$MNT/@v3/big" "$W/big-restored" &&
 		python3 - "$MNT/@v3/big" "$W/big-part" <<'PY'

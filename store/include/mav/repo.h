@@ -146,12 +146,10 @@ int mav_repo_get_commit(struct mav_repo *r, const mav_id *id,
                         struct mav_commit **out);
 
 /* Holes: a file's chunks that are the one chunk a run of zeros is cut into
- * (writer.c stores a hole as those). Bytes of b in such chunks. */
-uint64_t mav_repo_blob_holes(const struct mav_repo *r,
-                             const struct mav_blob *b);
-/* lseek's SEEK_DATA (data) or SEEK_HOLE in b from off < b->size: the
- * first byte at or past off in data, or in a hole (b->size: the end of
- * the file counts as one); -ENXIO when no data follows. */
+ * (writer.c stores a hole as those). lseek's SEEK_DATA (data) or SEEK_HOLE
+ * in b from off < b->size: the first byte at or past off in data, or in a
+ * hole (b->size: the end of the file counts as one); -ENXIO when no data
+ * follows. */
 int64_t mav_repo_blob_seek(const struct mav_repo *r, const struct mav_blob *b,
                            uint64_t off, bool data);
 
