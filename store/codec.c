@@ -50,42 +50,6 @@ fail:
 	return w->err;
 }
 
-void mav_wbuf_put_bytes(struct mav_wbuf *w, const void *src, size_t n)
-{
-	if (n == 0 || mav_wbuf_reserve(w, n) < 0)
-		return;
-	memcpy(w->p + w->len, src, n);
-	w->len += n;
-}
-
-void mav_wbuf_put_u8(struct mav_wbuf *w, uint8_t v)
-{
-	mav_wbuf_put_bytes(w, &v, 1);
-}
-
-void mav_wbuf_put_u16(struct mav_wbuf *w, uint16_t v)
-{
-	uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-
-	mav_wbuf_put_bytes(w, b, 2);
-}
-
-void mav_wbuf_put_u32(struct mav_wbuf *w, uint32_t v)
-{
-	uint8_t b[4];
-
-	mav_store_u32(b, v);
-	mav_wbuf_put_bytes(w, b, 4);
-}
-
-void mav_wbuf_put_u64(struct mav_wbuf *w, uint64_t v)
-{
-	uint8_t b[8];
-
-	mav_store_u64(b, v);
-	mav_wbuf_put_bytes(w, b, 8);
-}
-
 void mav_wbuf_put_magic(struct mav_wbuf *w, const char magic[4],
                         uint8_t version)
 {
@@ -139,73 +103,14 @@ int mav_rbuf_fail(struct mav_rbuf *r, const char *msg)
 	return r->err;
 }
 
-/* Check that n bytes remain and return where they start, or NULL. */
-static const uint8_t *take(struct mav_rbuf *r, size_t n)
+const uint8_t *mav_rbuf_short(struct mav_rbuf *r, size_t n)
 {
-	const uint8_t *p;
-
-	if (r->err)
-		return NULL;
-	if (n > r->len - r->pos) {
+	if (!r->err)
 		r->err = mav_error_set(MAV_ECORRUPT,
 		                       "%s: truncated at byte %zu (need %zu, "
 		                       "have %zu)",
 		                       r->what, r->pos, n, r->len - r->pos);
-		return NULL;
-	}
-	p = r->p + r->pos;
-	r->pos += n;
-	return p;
-}
-
-int mav_rbuf_view(struct mav_rbuf *r, const uint8_t **p, size_t n)
-{
-	*p = take(r, n);
-	return r->err;
-}
-
-int mav_rbuf_get_bytes(struct mav_rbuf *r, void *dst, size_t n)
-{
-	const uint8_t *p = take(r, n);
-
-	if (!p) {
-		memset(dst, 0, n);
-		return r->err;
-	}
-	memcpy(dst, p, n);
-	return 0;
-}
-
-int mav_rbuf_get_u8(struct mav_rbuf *r, uint8_t *v)
-{
-	const uint8_t *p = take(r, 1);
-
-	*v = p ? p[0] : 0;
-	return r->err;
-}
-
-int mav_rbuf_get_u16(struct mav_rbuf *r, uint16_t *v)
-{
-	const uint8_t *p = take(r, 2);
-
-	*v = p ? (uint16_t)(p[0] | p[1] << 8) : 0;
-	return r->err;
-}
-
-int mav_rbuf_get_u32(struct mav_rbuf *r, uint32_t *v)
-{
-	const uint8_t *p = take(r, 4);
-
-	*v = p ? mav_load_u32(p) : 0;
-	return r->err;
-}
-
-int mav_rbuf_get_u64(struct mav_rbuf *r, uint64_t *v)
-{
-	const uint8_t *p = take(r, 8);
-
-	*v = p ? mav_load_u64(p) : 0;
-	return r->err;
+	return NULL;
 }
 
 int mav_rbuf_end(struct mav_rbuf *r)

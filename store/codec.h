@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct mav_wbuf {
 	uint8_t *p; /* owned until finish() hands it out */
@@ -32,11 +33,6 @@ struct mav_wbuf {
 void mav_wbuf_init(struct mav_wbuf *w, size_t hint);
 /* Make room for n more bytes; 0 or MAV_ENOMEM (also made sticky). */
 int mav_wbuf_reserve(struct mav_wbuf *w, size_t n);
-void mav_wbuf_put_u8(struct mav_wbuf *w, uint8_t v);
-void mav_wbuf_put_u16(struct mav_wbuf *w, uint16_t v);
-void mav_wbuf_put_u32(struct mav_wbuf *w, uint32_t v);
-void mav_wbuf_put_u64(struct mav_wbuf *w, uint64_t v);
-void mav_wbuf_put_bytes(struct mav_wbuf *w, const void *src, size_t n);
 /* Hand the bytes to the caller (*out malloc'd, never NULL on success, even
  * when empty) or return the sticky error; the wbuf is released either way. */
 int mav_wbuf_finish(struct mav_wbuf *w, uint8_t **out, size_t *outlen);
@@ -56,14 +52,6 @@ static inline size_t mav_rbuf_left(const struct mav_rbuf *r)
 {
 	return r->len - r->pos;
 }
-int mav_rbuf_get_u8(struct mav_rbuf *r, uint8_t *v);
-int mav_rbuf_get_u16(struct mav_rbuf *r, uint16_t *v);
-int mav_rbuf_get_u32(struct mav_rbuf *r, uint32_t *v);
-int mav_rbuf_get_u64(struct mav_rbuf *r, uint64_t *v);
-/* Copy n bytes out. */
-int mav_rbuf_get_bytes(struct mav_rbuf *r, void *dst, size_t n);
-/* Borrow n bytes in place (*p points into the input). */
-int mav_rbuf_view(struct mav_rbuf *r, const uint8_t **p, size_t n);
 /* Record a corruption found by the decoder itself (bad value, order...):
  * sets the message "<what>: <msg> at byte <pos>", makes it sticky and
  * returns MAV_ECORRUPT. */
@@ -104,6 +92,113 @@ static inline uint32_t mav_load_u32(const uint8_t *p)
 static inline uint64_t mav_load_u64(const uint8_t *p)
 {
 	return (uint64_t)mav_load_u32(p) | (uint64_t)mav_load_u32(p + 4) << 32;
+}
+
+/* The puts and gets are inline: a tree of 1000 entries is some 20,000
+ * of them, and as calls into codec.c they were a third of decoding it. */
+static inline void mav_wbuf_put_bytes(struct mav_wbuf *w, const void *src,
+                                      size_t n)
+{
+	if (n == 0 || (n > w->cap - w->len && mav_wbuf_reserve(w, n) < 0) ||
+	    w->err)
+		return;
+	memcpy(w->p + w->len, src, n);
+	w->len += n;
+}
+
+static inline void mav_wbuf_put_u8(struct mav_wbuf *w, uint8_t v)
+{
+	mav_wbuf_put_bytes(w, &v, 1);
+}
+
+static inline void mav_wbuf_put_u16(struct mav_wbuf *w, uint16_t v)
+{
+	uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+
+	mav_wbuf_put_bytes(w, b, 2);
+}
+
+static inline void mav_wbuf_put_u32(struct mav_wbuf *w, uint32_t v)
+{
+	uint8_t b[4];
+
+	mav_store_u32(b, v);
+	mav_wbuf_put_bytes(w, b, 4);
+}
+
+static inline void mav_wbuf_put_u64(struct mav_wbuf *w, uint64_t v)
+{
+	uint8_t b[8];
+
+	mav_store_u64(b, v);
+	mav_wbuf_put_bytes(w, b, 8);
+}
+
+/* take()'s failure: sets the sticky error (unless set) and returns NULL. */
+const uint8_t *mav_rbuf_short(struct mav_rbuf *r, size_t n);
+
+/* Check that n bytes remain and return where they start, or NULL. */
+static inline const uint8_t *mav_rbuf_take(struct mav_rbuf *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->err || n > r->len - r->pos)
+		return mav_rbuf_short(r, n);
+	p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
+/* Borrow n bytes in place (*p points into the input). */
+static inline int mav_rbuf_view(struct mav_rbuf *r, const uint8_t **p, size_t n)
+{
+	*p = mav_rbuf_take(r, n);
+	return r->err;
+}
+
+/* Copy n bytes out. */
+static inline int mav_rbuf_get_bytes(struct mav_rbuf *r, void *dst, size_t n)
+{
+	const uint8_t *p = mav_rbuf_take(r, n);
+
+	if (!p) {
+		memset(dst, 0, n);
+		return r->err;
+	}
+	memcpy(dst, p, n);
+	return 0;
+}
+
+static inline int mav_rbuf_get_u8(struct mav_rbuf *r, uint8_t *v)
+{
+	const uint8_t *p = mav_rbuf_take(r, 1);
+
+	*v = p ? p[0] : 0;
+	return r->err;
+}
+
+static inline int mav_rbuf_get_u16(struct mav_rbuf *r, uint16_t *v)
+{
+	const uint8_t *p = mav_rbuf_take(r, 2);
+
+	*v = p ? (uint16_t)(p[0] | p[1] << 8) : 0;
+	return r->err;
+}
+
+static inline int mav_rbuf_get_u32(struct mav_rbuf *r, uint32_t *v)
+{
+	const uint8_t *p = mav_rbuf_take(r, 4);
+
+	*v = p ? mav_load_u32(p) : 0;
+	return r->err;
+}
+
+static inline int mav_rbuf_get_u64(struct mav_rbuf *r, uint64_t *v)
+{
+	const uint8_t *p = mav_rbuf_take(r, 8);
+
+	*v = p ? mav_load_u64(p) : 0;
+	return r->err;
 }
 
 #endif

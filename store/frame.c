@@ -201,6 +201,7 @@ static int parse_header(struct frame_hdr *h, const void *frame, size_t flen)
 	uint8_t version, codec;
 	uint16_t pad;
 
+	*h = (struct frame_hdr){0};
 	mav_rbuf_init(&r, frame, flen, "frame");
 	if (mav_rbuf_get_magic(&r, FRAME_MAGIC, FRAME_VERSION, &version) < 0)
 		return r.err;
