@@ -24,7 +24,16 @@
 /* A decoded tree, tree index or blob, cached or not. Callers borrow &view
  * (a shallow copy of the decoded header); release finds the holder from
  * that pointer, since view is the first member. */
-enum holder_kind { H_BLOB, H_TREE, H_INDEX };
+enum holder_kind { H_BLOB, H_TREE, H_INDEX, H_JOINED };
+
+/* A paged directory's entries as one tree (H_JOINED): the entries point
+ * into its pages, which stay held until the joined tree is released. */
+struct joined {
+	struct mav_repo *r;
+	struct mav_tree tree;
+	const struct mav_tree **pages;
+	uint32_t npages;
+};
 
 struct holder {
 	union {
@@ -39,12 +48,23 @@ struct holder {
 	    holes; /* a blob's bytes in holes, counted when it is decoded */
 };
 
+static void joined_free(struct joined *j)
+{
+	for (uint32_t k = 0; k < j->npages; k++)
+		mav_odb_release(j->r, j->pages[k]);
+	free(j->pages);
+	free(j->tree.e);
+	free(j);
+}
+
 void mav_odb_holder_free(void *p)
 {
 	struct holder *h = p;
 
 	if (h->kind == H_TREE)
 		mav_tree_free(h->decoded);
+	else if (h->kind == H_JOINED)
+		joined_free(h->decoded);
 	else if (h->kind == H_INDEX)
 		mav_tree_index_free(h->decoded);
 	else
@@ -62,6 +82,8 @@ static struct holder *holder_new(enum holder_kind kind, void *decoded)
 	h->decoded = decoded;
 	if (kind == H_TREE)
 		h->view.tree = *(struct mav_tree *)decoded;
+	else if (kind == H_JOINED)
+		h->view.tree = ((struct joined *)decoded)->tree;
 	else if (kind == H_INDEX)
 		h->view.index = *(struct mav_tree_index *)decoded;
 	else
@@ -69,12 +91,28 @@ static struct holder *holder_new(enum holder_kind kind, void *decoded)
 	return h;
 }
 
-const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t)
+const struct mav_tree *mav_odb_join_pages(struct mav_repo *r,
+                                          const struct mav_tree **pages,
+                                          uint32_t npages, struct mav_entry *e,
+                                          uint32_t n)
 {
-	struct holder *h = holder_new(H_TREE, t);
+	struct joined *j = malloc(sizeof(*j));
+	struct holder *h = NULL;
 
-	if (!h)
-		mav_tree_free(t);
+	if (j) {
+		*j = (struct joined){.r = r,
+		                     .tree = {.n = n, .e = e},
+		                     .pages = pages,
+		                     .npages = npages};
+		h = holder_new(H_JOINED, j);
+		if (!h)
+			joined_free(j);
+	} else {
+		for (uint32_t k = 0; k < npages; k++)
+			mav_odb_release(r, pages[k]);
+		free(pages);
+		free(e);
+	}
 	return h ? &h->view.tree : NULL;
 }
 

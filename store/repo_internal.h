@@ -62,9 +62,14 @@ int mav_repo_relog_blob(struct mav_repo *r, const mav_id *id, uint32_t from);
 int mav_odb_get_tree(const struct mav_tree **tree,
                      const struct mav_tree_index **index, bool *missed,
                      struct mav_repo *r, const mav_id *id);
-/* Hold an assembled tree outside the cache; mav_odb_release frees it.
- * NULL (t freed) when out of memory. */
-const struct mav_tree *mav_odb_hold_tree(struct mav_tree *t);
+/* The n entries e (malloc'd), which point into pages[0..npages) (a
+ * malloc'd array of held pages), as one tree outside the cache, which
+ * owns them all: mav_odb_release releases the pages. NULL (all of them
+ * released) when out of memory. */
+const struct mav_tree *mav_odb_join_pages(struct mav_repo *r,
+                                          const struct mav_tree **pages,
+                                          uint32_t npages, struct mav_entry *e,
+                                          uint32_t n);
 /* Give the new chunks in b their locations (just before b is written). */
 int mav_odb_place(struct mav_repo *r, struct mav_kv_batch *b);
 /* Release anything the odb handed out (NULL is a no-op). */

@@ -212,6 +212,15 @@ void wt_rec_clear(struct wt_rec *rec);
 int wt_rec_copy_xattrs(struct wt_rec *rec, const struct mav_xattr *x,
                        uint32_t nx);
 void wt_listing_drop(struct mav_wt *wt, struct node *n);
+/* A persisted directory's overlay: the names changed since its base tree,
+ * in name order, each with its node's number, or 0 where it was removed. */
+struct overlay_ent {
+	char *name;
+	uint64_t ino;
+};
+int wt_overlay_read(struct overlay_ent **out, size_t *n, struct mav_wt *wt,
+                    const struct node *dir);
+void wt_overlay_free(struct overlay_ent *ov, size_t n);
 void wt_tab_del(struct wt_table *t, struct node *n, int which);
 void wt_tab_add(struct wt_table *t, struct node *n, int which);
 size_t wt_key(uint8_t *key, const struct mav_wt *wt, char kind, uint64_t num,

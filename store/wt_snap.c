@@ -67,10 +67,15 @@ static int entry_of(struct mav_entry *e, struct mav_wt *wt, struct node *dir,
 	return rc;
 }
 
+/* The directory's base tree with its overlay applied: only what changed
+ * is read and rewritten (mav_repo_put_tree_changed), so the cost follows
+ * the change even in a directory of 100k entries. */
 static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
                       struct mav_kv_batch *b, int depth)
 {
+	struct overlay_ent *ov = NULL;
 	struct mav_entry *ents = NULL;
+	struct mav_tree_change *ch = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -78,30 +83,31 @@ static int build_tree(mav_id *out, struct mav_wt *wt, struct node *dir,
 		return mav_error_set(MAV_EINVAL, "directory tree too deep");
 	dir->pins++;
 	wt_listing_drop(wt, dir);
-	rc = wt_dir_count(wt, dir, &n);
-	if (rc == 0 && n && !(ents = calloc(n, sizeof(*ents))))
+	rc = wt_overlay_read(&ov, &n, wt, dir);
+	if (rc == 0 && n &&
+	    (!(ents = calloc(n, sizeof(*ents))) ||
+	     !(ch = calloc(n, sizeof(*ch)))))
 		rc = mav_error_set(MAV_ENOMEM, "out of memory");
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		const struct listing_ent *le = &dir->listing->e[i];
 		struct node *c;
 
-		if (!le->ino) {
-			ents[i] = dir->listing->base->e[le->base_ix];
-			continue;
-		}
-		rc = wt_get(&c, wt, le->ino);
+		ch[i].name = ov[i].name;
+		if (!ov[i].ino)
+			continue; /* removed */
+		rc = wt_get(&c, wt, ov[i].ino);
 		if (rc == 0)
-			rc = entry_of(&ents[i], wt, dir, c, le->name, b, depth);
+			rc = entry_of(&ents[i], wt, dir, c, ov[i].name, b,
+			              depth);
+		ch[i].e = &ents[i];
 	}
-	if (rc == 0 && n > UINT32_MAX)
-		rc = mav_error_set(MAV_EINVAL, "directory of %zu entries", n);
 	if (rc == 0)
-		rc = mav_repo_put_tree(wt->r, b, MAV_KV_SYNC, out, ents,
-		                       (uint32_t)n);
+		rc = mav_repo_put_tree_changed(wt->r, b, MAV_KV_SYNC, out,
+		                               &dir->rec.id, ch, n);
 	if (rc == 0)
 		dir->rec.id = *out; /* same content as base + overlay */
 	free(ents);
-	wt_listing_drop(wt, dir);
+	free(ch);
+	wt_overlay_free(ov, n);
 	dir->pins--;
 	return rc;
 }

@@ -349,89 +349,94 @@ static uint64_t name_cookie(const char *name, size_t nlen)
 }
 
 static int listing_add(struct listing *l, size_t *cap, const char *name,
-                       size_t nlen, uint64_t ino, int64_t base_ix,
-                       uint64_t cookie)
+                       uint64_t ino, int64_t base_ix)
 {
 	if (mav_grow(&l->e, cap, l->n, sizeof(*l->e), 64) < 0)
 		return MAV_ENOMEM;
-	l->e[l->n].name = strndup(name, nlen);
+	l->e[l->n].name = strdup(name);
 	if (!l->e[l->n].name)
 		return mav_error_set(MAV_ENOMEM, "out of memory");
 	l->e[l->n].ino = ino;
-	l->e[l->n].cookie = cookie;
+	l->e[l->n].cookie = name_cookie(name, strlen(name));
 	l->e[l->n++].base_ix = base_ix;
 	return 0;
+}
+
+void wt_overlay_free(struct overlay_ent *ov, size_t n)
+{
+	for (size_t i = 0; ov && i < n; i++)
+		free(ov[i].name);
+	free(ov);
+}
+
+int wt_overlay_read(struct overlay_ent **out, size_t *n, struct mav_wt *wt,
+                    const struct node *dir)
+{
+	struct mav_kv_iter *it = NULL;
+	struct overlay_ent *ov = NULL;
+	uint8_t key[WT_KEY_MAX];
+	size_t plen = wt_key(key, wt, 'd', dir->ino, NULL), cap = 0, m = 0;
+	int rc = mav_kv_iter_new(&it, wt->r->kv, MAV_CF_WT);
+
+	if (rc == 0)
+		mav_kv_iter_seek(it, key, plen);
+	for (; rc == 0 && mav_kv_iter_valid(it); mav_kv_iter_next(it)) {
+		size_t klen, vlen;
+		const uint8_t *k = mav_kv_iter_key(it, &klen);
+		const uint8_t *v = mav_kv_iter_value(it, &vlen);
+
+		if (klen <= plen || memcmp(k, key, plen) != 0)
+			break;
+		if (mav_grow(&ov, &cap, m, sizeof(*ov), 16) < 0) {
+			rc = MAV_ENOMEM;
+			break;
+		}
+		ov[m].ino = vlen == 9 && v[0] == 1 ? mav_load_u64(v + 1) : 0;
+		ov[m].name = strndup((const char *)k + plen, klen - plen);
+		if (!ov[m++].name)
+			rc = mav_error_set(MAV_ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		rc = mav_kv_iter_status(it);
+	mav_kv_iter_free(it);
+	if (rc < 0) {
+		wt_overlay_free(ov, m);
+		ov = NULL;
+		m = 0;
+	}
+	*out = ov;
+	*n = m;
+	return rc;
 }
 
 /* Merge the base tree (sorted) with the overlay (sorted) of a persisted dir.*/
 static int listing_build(struct mav_wt *wt, struct node *dir)
 {
 	struct listing *l = calloc(1, sizeof(*l));
-	struct mav_kv_iter *it = NULL;
-	uint8_t key[WT_KEY_MAX];
-	size_t plen = wt_key(key, wt, 'd', dir->ino, NULL), cap = 0;
-	uint32_t bi = 0;
+	struct overlay_ent *ov = NULL;
+	size_t nov = 0, j = 0, cap = 0;
+	uint32_t bi = 0, nb = 0;
 	int rc = l ? 0 : mav_error_set(MAV_ENOMEM, "out of memory");
 
 	if (rc == 0 && !mav_id_is_zero(&dir->rec.id))
 		rc = mav_repo_get_tree(wt->r, &dir->rec.id, &l->base);
 	if (rc == 0)
-		rc = mav_kv_iter_new(&it, wt->r->kv, MAV_CF_WT);
-	if (rc < 0)
-		goto out;
-	mav_kv_iter_seek(it, key, plen);
-	for (;;) {
-		size_t klen = 0, vlen = 0, nlen = 0;
-		const uint8_t *k = NULL, *v = NULL;
-		const char *oname = NULL;
-		int cmp;
+		rc = wt_overlay_read(&ov, &nov, wt, dir);
+	nb = rc == 0 && l->base ? l->base->n : 0;
+	while (rc == 0 && (bi < nb || j < nov)) {
+		const char *bn = bi < nb ? l->base->e[bi].name : NULL;
+		int cmp = !bn ? 1 : j == nov ? -1 : strcmp(bn, ov[j].name);
 
-		if (mav_kv_iter_valid(it)) {
-			k = mav_kv_iter_key(it, &klen);
-			if (klen <= plen || memcmp(k, key, plen) != 0)
-				k = NULL;
-		}
-		if (k) {
-			v = mav_kv_iter_value(it, &vlen);
-			oname = (const char *)k + plen;
-			nlen = klen - plen;
-		}
-		if (!k && (!l->base || bi >= l->base->n))
-			break;
-		if (!k)
-			cmp = -1;
-		else if (!l->base || bi >= l->base->n)
-			cmp = 1;
-		else {
-			const char *bn = l->base->e[bi].name;
-			size_t bl = strlen(bn);
-
-			cmp = memcmp(bn, oname, bl < nlen ? bl : nlen);
-			if (cmp == 0)
-				cmp = bl < nlen ? -1 : bl > nlen ? 1 : 0;
-		}
 		if (cmp < 0) {
-			const char *bn = l->base->e[bi].name;
-
-			rc = listing_add(l, &cap, bn, strlen(bn), 0, bi,
-			                 name_cookie(bn, strlen(bn)));
-			bi++;
-			if (rc < 0)
-				goto out;
+			rc = listing_add(l, &cap, bn, 0, bi++);
 			continue;
 		}
 		bi += cmp == 0; /* the overlay shadows the base entry */
-		if (vlen == 9 && v[0] == 1)
-			rc = listing_add(l, &cap, oname, nlen,
-			                 mav_load_u64(v + 1), -1,
-			                 name_cookie(oname, nlen));
-		if (rc < 0)
-			goto out;
-		mav_kv_iter_next(it);
+		if (ov[j].ino)
+			rc = listing_add(l, &cap, ov[j].name, ov[j].ino, -1);
+		j++;
 	}
-	rc = mav_kv_iter_status(it);
-out:
-	mav_kv_iter_free(it);
+	wt_overlay_free(ov, nov);
 	if (rc == 0) {
 		dir->listing = l;
 	} else if (l) {

@@ -139,12 +139,20 @@ static void test_small_tree_stays_whole(void **state)
 	mav_id id;
 
 	(void)state;
-	put_tree(r, &id, ents, MAV_TREE_PAGE_MAX);
+	put_tree(r, &id, ents, MAV_TREE_WHOLE_MAX);
 	assert_int_equal(mav_repo_get_object(r, &id, &buf, &len), 0);
 	assert_int_equal(mav_object_kind(buf, len), 'T');
 	free(buf);
 	assert_int_equal(mav_repo_get_tree(r, &id, &t), 0);
-	assert_int_equal(t->n, MAV_TREE_PAGE_MAX);
+	assert_int_equal(t->n, MAV_TREE_WHOLE_MAX);
+	mav_repo_tree_release(r, t);
+	/* One more, and it is paged. */
+	put_tree(r, &id, ents, MAV_TREE_WHOLE_MAX + 1);
+	assert_int_equal(mav_repo_get_object(r, &id, &buf, &len), 0);
+	assert_int_equal(mav_object_kind(buf, len), 'I');
+	free(buf);
+	assert_int_equal(mav_repo_get_tree(r, &id, &t), 0);
+	assert_int_equal(t->n, MAV_TREE_WHOLE_MAX + 1);
 	mav_repo_tree_release(r, t);
 	mav_repo_close(r);
 }
@@ -248,6 +256,192 @@ static void test_edit_rewrites_one_page(void **state)
 	assert_true(pages_changed(r, &before, &added) <= 2);
 	put_tree(r, &removed, more + 1, BIG);
 	assert_true(pages_changed(r, &before, &removed) <= 2);
+	mav_repo_close(r);
+}
+
+/* ---- changing a stored directory page by page ---- */
+
+static uint64_t rng_state = 42;
+
+static uint32_t rnd(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(rng_state >> 33);
+}
+
+static int change_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mav_tree_change *)a)->name,
+	              ((const struct mav_tree_change *)b)->name);
+}
+
+/* What the changes make of cur (sorted): the merged entries in out. */
+static size_t apply_changes(struct mav_entry *out, const struct mav_entry *cur,
+                            size_t n, const struct mav_tree_change *ch,
+                            size_t nc)
+{
+	size_t i = 0, j = 0, m = 0;
+
+	while (i < n || j < nc) {
+		int cmp = i == n    ? 1
+		          : j == nc ? -1
+		                    : strcmp(cur[i].name, ch[j].name);
+
+		if (cmp < 0) {
+			out[m++] = cur[i++];
+			continue;
+		}
+		i += cmp == 0;
+		if (ch[j].e)
+			out[m++] = *ch[j].e;
+		j++;
+	}
+	return m;
+}
+
+/* Round r's changes to the n entries of cur: edits, removals (some of
+ * names not there) and additions anywhere, before the first name and
+ * after the last; rounds 100-103 shrink the directory to a whole tree
+ * and 104-160 grow it back, so it goes from paged to whole and back.
+ * Names are kept in pool, which the caller frees. */
+static size_t make_changes(struct mav_tree_change *ch, struct mav_entry *ce,
+                           char (*pool)[24], int round,
+                           const struct mav_entry *cur, size_t n)
+{
+	bool shrink = round >= 100 && round <= 103;
+	size_t k = shrink                        ? n - 50
+	           : round > 103 && round <= 160 ? 10
+	           : round % 10 == 9             ? 100 + rnd() % 400
+	                                         : 1 + rnd() % 12;
+	size_t m = 0;
+
+	for (size_t i = 0; i < k && n; i++) {
+		uint32_t op = shrink                        ? 1
+		              : round > 103 && round <= 160 ? 2
+		                                            : rnd() % 4;
+		const struct mav_entry *e = &cur[rnd() % n];
+
+		ce[i] = *e;
+		ce[i].size = rnd();
+		if (op == 0) { /* edit */
+			snprintf(pool[i], sizeof(pool[i]), "%s", e->name);
+		} else if (op == 1) { /* remove */
+			snprintf(pool[i], sizeof(pool[i]), "%s", e->name);
+		} else if (op == 2) { /* add */
+			snprintf(pool[i], sizeof(pool[i]), "%c%05u.%u",
+			         "afz"[rnd() % 3], rnd() % 6000, rnd() % 100);
+		} else { /* remove a name that is not there */
+			snprintf(pool[i], sizeof(pool[i]), "nope%u", rnd());
+		}
+		ce[i].name = pool[i];
+		ch[m++] = (struct mav_tree_change){
+		    .name = pool[i], .e = op == 1 || op == 3 ? NULL : &ce[i]};
+	}
+	qsort(ch, m, sizeof(*ch), change_cmp);
+	/* Unique names: keep the first of each. */
+	k = 0;
+	for (size_t i = 0; i < m; i++)
+		if (k == 0 || strcmp(ch[k - 1].name, ch[i].name) != 0)
+			ch[k++] = ch[i];
+	return k;
+}
+
+/* 250 rounds of random changes to a directory: the tree stored page by
+ * page is, id for id, the one mav_repo_put_tree stores from all the
+ * entries, whether the directory is paged, whole, or crosses between. */
+static void test_changed_pages_match_whole(void **state)
+{
+	enum { CAP = BIG + 60 * 10 + 400 };
+	struct mav_repo *r = mem_repo();
+	struct mav_entry *cur = calloc(CAP, sizeof(*cur));
+	struct mav_entry *next = calloc(CAP, sizeof(*next));
+	struct mav_entry *ce = calloc(CAP, sizeof(*ce));
+	struct mav_tree_change *ch = calloc(CAP, sizeof(*ch));
+	char(*pool)[24] = calloc(CAP, sizeof(*pool));
+	char(*names_cur)[24] = calloc(CAP, sizeof(*names_cur));
+	char(*names_next)[24] = calloc(CAP, sizeof(*names_next)), (*swap)[24];
+	size_t n = BIG, paged = 0, whole = 0;
+	mav_id base, want, got;
+
+	(void)state;
+	memcpy(cur, ents, BIG * sizeof(*cur));
+	put_tree(r, &base, cur, (uint32_t)n);
+	for (int round = 0; round < 250; round++) {
+		struct mav_kv_batch *b = NULL;
+		size_t nc = make_changes(ch, ce, pool, round, cur, n), m;
+
+		m = apply_changes(next, cur, n, ch, nc);
+		assert_true(m <= CAP);
+		put_tree(r, &want, next, (uint32_t)m);
+		assert_int_equal(mav_kv_batch_new(&b), 0);
+		assert_int_equal(
+		    mav_repo_put_tree_changed(r, b, 0, &got, &base, ch, nc), 0);
+		assert_int_equal(mav_kv_write(mav_repo_kv(r), b, 0), 0);
+		mav_kv_batch_free(b);
+		assert_memory_equal(want.b, got.b, MAV_ID_LEN);
+		if (m > MAV_TREE_WHOLE_MAX)
+			paged++;
+		else
+			whole++;
+		/* Names move out of this round's pool and cur's names. */
+		for (size_t i = 0; i < m; i++) {
+			snprintf(names_next[i], sizeof(names_next[i]), "%s",
+			         next[i].name);
+			next[i].name = names_next[i];
+		}
+		memcpy(cur, next, m * sizeof(*cur));
+		swap = names_cur;
+		names_cur = names_next;
+		names_next = swap;
+		n = m;
+		base = got;
+	}
+	assert_true(paged > 100 && whole >= 5);
+	free(cur);
+	free(next);
+	free(ce);
+	free(ch);
+	free(pool);
+	free(names_cur);
+	free(names_next);
+	mav_repo_close(r);
+}
+
+/* One edit to a directory of 5000 entries stores its page and the index;
+ * one added name, at most two pages and the index. */
+static void test_changed_pages_store_little(void **state)
+{
+	struct mav_repo *r = mem_repo();
+	struct mav_entry edit = ents[2500], add = ents[2500];
+	struct mav_tree_change ch = {.name = names[2500], .e = &edit};
+	struct mav_kv_batch *b = NULL;
+	mav_id base, id;
+
+	(void)state;
+	put_tree(r, &base, ents, BIG);
+	edit.mode = 0600;
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_tree_changed(r, b, 0, &id, &base, &ch, 1),
+	                 0);
+	assert_int_equal(mav_kv_batch_count(b), 2);
+	mav_kv_batch_free(b);
+
+	add.name = "f02500x";
+	ch = (struct mav_tree_change){.name = add.name, .e = &add};
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_tree_changed(r, b, 0, &id, &base, &ch, 1),
+	                 0);
+	assert_true(mav_kv_batch_count(b) >= 2 && mav_kv_batch_count(b) <= 3);
+	mav_kv_batch_free(b);
+
+	/* Nothing changed: the same id, nothing new to store. */
+	ch = (struct mav_tree_change){.name = "nope", .e = NULL};
+	assert_int_equal(mav_kv_batch_new(&b), 0);
+	assert_int_equal(mav_repo_put_tree_changed(r, b, 0, &id, &base, &ch, 1),
+	                 0);
+	assert_memory_equal(id.b, base.b, MAV_ID_LEN);
+	assert_int_equal(mav_kv_batch_count(b), 0);
+	mav_kv_batch_free(b);
 	mav_repo_close(r);
 }
 
@@ -512,6 +706,8 @@ int main(void)
 	    cmocka_unit_test(test_small_tree_stays_whole),
 	    cmocka_unit_test(test_paged_tree_reads),
 	    cmocka_unit_test(test_edit_rewrites_one_page),
+	    cmocka_unit_test(test_changed_pages_match_whole),
+	    cmocka_unit_test(test_changed_pages_store_little),
 	    cmocka_unit_test(test_page_mismatch_is_corrupt),
 	    cmocka_unit_test(test_pages_prefetched_after_a_miss),
 	    cmocka_unit_test(test_big_directory_in_views),

@@ -117,10 +117,12 @@ bool mav_name_valid(const char *name);
 
 /* ---- paged trees: a big directory as pages under an index ---- */
 
-/* A directory of more than MAV_TREE_PAGE_MAX entries is stored as pages
- * (each an ordinary "MAVT" tree of consecutive entries) named by an index,
- * so a reader loads only the page it needs (store/FORMAT.md). */
-#define MAV_TREE_PAGE_MAX 1024
+/* A directory of more than MAV_TREE_WHOLE_MAX entries is stored as pages
+ * (each an ordinary "MAVT" tree of consecutive entries, at most
+ * MAV_TREE_PAGE_MAX) named by an index, so a reader loads only the page it
+ * needs and a change rewrites only its page (store/FORMAT.md). */
+#define MAV_TREE_WHOLE_MAX 256
+#define MAV_TREE_PAGE_MAX  1024
 
 struct mav_tree_page {
 	mav_id id;      /* the page: a "MAVT" tree */

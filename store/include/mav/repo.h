@@ -154,7 +154,7 @@ int64_t mav_repo_blob_seek(const struct mav_repo *r, const struct mav_blob *b,
                            uint64_t off, bool data);
 
 /* ---- trees (tree.c) ----
- * A directory is one tree object or, past MAV_TREE_PAGE_MAX entries, pages
+ * A directory is one tree object or, past MAV_TREE_WHOLE_MAX entries, pages
  * under an index. Trees handed out stay valid until
  * mav_repo_tree_release(). */
 
@@ -163,9 +163,23 @@ int64_t mav_repo_blob_seek(const struct mav_repo *r, const struct mav_blob *b,
 int mav_repo_put_tree(struct mav_repo *r, struct mav_kv_batch *b,
                       unsigned flags, mav_id *out, const struct mav_entry *e,
                       uint32_t n);
+/* One change to a directory: name gets entry e (its name is name), or
+ * goes (e NULL; a name not there is no change). */
+struct mav_tree_change {
+	const char *name;
+	const struct mav_entry *e;
+};
+/* Store directory base (a tree id; zero: empty) with the changes (sorted
+ * by name, unique) as mav_repo_put_tree would store the result, but for a
+ * paged directory reading and writing only the pages the changes fall in
+ * (and the one or two after, until the cuts agree again) and the index. */
+int mav_repo_put_tree_changed(struct mav_repo *r, struct mav_kv_batch *b,
+                              unsigned flags, mav_id *out, const mav_id *base,
+                              const struct mav_tree_change *ch, size_t nc);
 /* The whole directory. Small trees are shared and cached; a paged one is
- * assembled into a private copy, so the daemon's lookups and listings use
- * the page calls below instead. */
+ * joined into a private list of its entries, which holds its pages in the
+ * cache, so the daemon's lookups and listings use the page calls below
+ * instead. */
 int mav_repo_get_tree(struct mav_repo *r, const mav_id *id,
                       const struct mav_tree **out);
 /* The page of tree id that would hold name, and name's index in it (-1 if
