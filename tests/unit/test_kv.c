@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -613,9 +614,10 @@ static void t_rocks_reopen(void **state)
 	expect(f->kv, MAV_CF_WT, "plain", "y");
 }
 
-/* Bytes of the write-ahead logs ("<digits>.log") in dir; *count (if
- * given): how many there are. */
-static uint64_t wal_bytes(const char *dir, int *count)
+/* Bytes of the files of RocksDB's numbered kind ("<digits><suffix>":
+ * ".log" for write-ahead logs, the info log being "LOG"; ".sst" for table
+ * files) in dir; *count (if given): how many there are. */
+static uint64_t numbered_files(const char *dir, const char *suffix, int *count)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -629,7 +631,7 @@ static uint64_t wal_bytes(const char *dir, int *count)
 		char path[512];
 		struct stat st;
 
-		if (k == 0 || strcmp(e->d_name + k, ".log") != 0)
+		if (k == 0 || strcmp(e->d_name + k, suffix) != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		assert_int_equal(stat(path, &st), 0);
@@ -648,7 +650,7 @@ static void t_rocks_batches_reused(void **state)
 	struct fx *f = *state;
 	size_t big = 17u << 20;
 	char *v = malloc(big + 1);
-	uint64_t before = wal_bytes(f->dir, NULL);
+	uint64_t before = numbered_files(f->dir, ".log", NULL);
 	char key[32];
 
 	memset(v, 'v', big);
@@ -665,7 +667,8 @@ static void t_rocks_batches_reused(void **state)
 	}
 	/* 300 x 4 KiB and 17 MiB, plus record headers; a batch that kept
 	 * its old records would log 300 x 150 x 4 KiB. */
-	assert_true(wal_bytes(f->dir, NULL) - before < big + (2u << 20));
+	assert_true(numbered_files(f->dir, ".log", NULL) - before <
+	            big + (2u << 20));
 	expect(f->kv, MAV_CF_WT, "k299", v);
 	free(v);
 }
@@ -879,9 +882,75 @@ static void t_rocks_reopen_logs(void **state)
 		f->kv = NULL;
 		assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
 	}
-	wal_bytes(f->dir, &n);
+	numbered_files(f->dir, ".log", &n);
 	assert_true(n <= 2);
 	expect(f->kv, MAV_CF_REFS, "kept", "1");
+}
+
+/* A repository of more table files than the process may open files
+ * still opens and reads: RocksDB's default kept every table file open. 72
+ * of them are made with compactions held off (64 MiB above a reserve), then
+ * a child whose limit is 64 descriptors reads every key. */
+static void t_rocks_many_tables(void **state)
+{
+	struct fx *f = *state;
+	struct mav_kv_options o = {0};
+	struct statvfs sv;
+	int tables = 0, status = 0;
+	pid_t pid;
+
+	mav_kv_close(f->kv);
+	f->kv = NULL;
+	assert_int_equal(statvfs(f->dir, &sv), 0);
+	o.reserve_bytes = (uint64_t)sv.f_bavail * sv.f_frsize - (64u << 20);
+	assert_int_equal(mav_kv_open_rocksdb(&f->kv, f->dir, &o), 0);
+	for (int round = 0; round < 12; round++) {
+		for (int cf = 0; cf < MAV_CF_COUNT; cf++) {
+			char k[32];
+
+			snprintf(k, sizeof(k), "k%d.%d", cf, round);
+			assert_int_equal(put(f->kv, cf, k, k, MAV_KV_NO_WAL),
+			                 0);
+		}
+		assert_int_equal(mav_kv_flush(f->kv), 0);
+	}
+	mav_kv_close(f->kv);
+	f->kv = NULL;
+	numbered_files(f->dir, ".sst", &tables);
+	assert_true(tables >= 12 * MAV_CF_COUNT);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = {64, 64};
+		struct mav_kv *kv = NULL;
+		int bad = setrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+		          open_rocks(&kv, f->dir, false) != 0;
+
+		for (int round = 0; !bad && round < 12; round++)
+			for (int cf = 0; !bad && cf < MAV_CF_COUNT; cf++) {
+				char k[32];
+				void *v = NULL;
+				size_t len = 0;
+
+				snprintf(k, sizeof(k), "k%d.%d", cf, round);
+				bad = mav_kv_get(kv, cf, k, strlen(k), &v,
+				                 &len) != 0 ||
+				      len != strlen(k) ||
+				      memcmp(v, k, len) != 0;
+				free(v);
+			}
+		if (bad)
+			fprintf(stderr, "many tables: %s\n",
+			        mav_error_message());
+		if (kv)
+			mav_kv_close(kv);
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
 }
 
 /* ---- fault wrapper only ---- */
@@ -996,6 +1065,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(t_rocks_reserve, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_reopen_logs, setup_rocks,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_many_tables, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_process_crash, setup_rocks,
 	                                    teardown),
