@@ -4,6 +4,7 @@
  * name; each command parses its own options (GNU getopt, so options may
  * follow operands) and returns an exit status from enum cli_exit.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,11 @@ int main(int argc, char **argv)
 	const struct cli_cmd *cmd;
 	int rc;
 
+	/* An import's workers and RocksDB's threads each took a malloc arena
+	 * (up to 16 on 2 cores), and memory freed in one stayed there: peak
+	 * RSS importing the 1.5G dataset 113-117 MiB, with 2 arenas 95-99 MiB
+	 * (200M dataset: 79-91, 75-84), no slower. */
+	mallopt(M_ARENA_MAX, 2);
 	rc = parse_global(&c, argc, argv);
 	if (rc >= 0)
 		goto out;
