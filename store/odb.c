@@ -48,12 +48,18 @@ struct holder {
 	    holes; /* a blob's bytes in holes, counted when it is decoded */
 };
 
+static void joined_drop(struct mav_repo *r, const struct mav_tree **pages,
+                        uint32_t npages, struct mav_entry *e)
+{
+	for (uint32_t k = 0; k < npages; k++)
+		mav_odb_release(r, pages[k]);
+	free(pages);
+	free(e);
+}
+
 static void joined_free(struct joined *j)
 {
-	for (uint32_t k = 0; k < j->npages; k++)
-		mav_odb_release(j->r, j->pages[k]);
-	free(j->pages);
-	free(j->tree.e);
+	joined_drop(j->r, j->pages, j->npages, j->tree.e);
 	free(j);
 }
 
@@ -99,20 +105,15 @@ const struct mav_tree *mav_odb_join_pages(struct mav_repo *r,
 	struct joined *j = malloc(sizeof(*j));
 	struct holder *h = NULL;
 
-	if (j) {
-		*j = (struct joined){.r = r,
-		                     .tree = {.n = n, .e = e},
-		                     .pages = pages,
-		                     .npages = npages};
-		h = holder_new(H_JOINED, j);
-		if (!h)
-			joined_free(j);
-	} else {
-		for (uint32_t k = 0; k < npages; k++)
-			mav_odb_release(r, pages[k]);
-		free(pages);
-		free(e);
+	if (!j) {
+		joined_drop(r, pages, npages, e);
+		return NULL;
 	}
+	*j = (struct joined){
+	    .r = r, .tree = {.n = n, .e = e}, .pages = pages, .npages = npages};
+	h = holder_new(H_JOINED, j);
+	if (!h)
+		joined_free(j);
 	return h ? &h->view.tree : NULL;
 }
 
