@@ -311,24 +311,19 @@ static int recut_merge(struct recut *c, const struct mav_tree *t,
 	}
 }
 
-/* Every entry of base with the changes, stored as mav_repo_put_tree
- * stores a directory. */
-static int change_whole(struct recut *c, mav_id *out, const mav_id *base,
+/* Every entry of t (the base; NULL: empty) with the changes, stored as
+ * mav_repo_put_tree stores a directory. */
+static int change_whole(struct recut *c, mav_id *out, const struct mav_tree *t,
                         const struct mav_tree_change *ch, size_t nc)
 {
-	const struct mav_tree *t = NULL;
 	size_t ci = 0;
-	int rc = 0;
+	int rc;
 
 	c->whole = true;
-	if (!mav_id_is_zero(base))
-		rc = mav_repo_get_tree(c->r, base, &t);
-	if (rc == 0)
-		rc = recut_merge(c, t, ch, nc, &ci, NULL);
+	rc = recut_merge(c, t, ch, nc, &ci, NULL);
 	if (rc == 0)
 		rc = mav_repo_put_tree(c->r, c->b, c->flags, out, c->pend,
 		                       (uint32_t)c->npend);
-	mav_repo_tree_release(c->r, t);
 	return rc;
 }
 
@@ -383,10 +378,11 @@ int mav_repo_put_tree_changed(struct mav_repo *r, struct mav_kv_batch *b,
 		removals += !ch[i].e;
 	if (!mav_id_is_zero(base))
 		rc = mav_odb_get_tree(&t, &x, NULL, r, base);
-	mav_odb_release(r, t);
 	/* Page by page only while the result is sure to stay paged. */
-	if (rc == 0 && (!x || x->n <= MAV_TREE_WHOLE_MAX + removals))
-		rc = change_whole(&c, out, base, ch, nc);
+	if (rc == 0 && x && x->n <= MAV_TREE_WHOLE_MAX + removals)
+		rc = assemble(&t, r, base, x);
+	if (rc == 0 && (t || !x))
+		rc = change_whole(&c, out, t, ch, nc);
 	else if (rc == 0 && !(held = calloc(x->npages, sizeof(*held))))
 		rc = mav_error_set(MAV_ENOMEM, "out of memory");
 	else if (rc == 0)
@@ -394,6 +390,7 @@ int mav_repo_put_tree_changed(struct mav_repo *r, struct mav_kv_batch *b,
 	for (uint32_t k = 0; held && k < x->npages; k++)
 		mav_odb_release(r, held[k]);
 	free(held);
+	mav_odb_release(r, t);
 	mav_odb_release(r, x);
 	free(c.pend);
 	free(c.p);

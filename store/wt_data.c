@@ -974,10 +974,12 @@ int mav_wt_clone(struct mav_wt *wt, uint64_t ino, const mav_id *blob,
 		n->rec.size = size;
 		if (!wt->kernel_times)
 			n->rec.mtime = n->rec.ctime = wt_now();
-		mav_kv_batch_free(b);
-		b = NULL;
-		rc = mav_kv_batch_new(&b);
 	}
+	/* content_begin's batch, if any, has landed: reuse it. */
+	if (rc == 0 && b)
+		mav_kv_batch_clear(b);
+	else if (rc == 0)
+		rc = mav_kv_batch_new(&b);
 	if (rc == 0)
 		rc = wt_put_rec(wt, b, n);
 	if (rc == 0)

@@ -699,6 +699,46 @@ static void test_fsck_names_a_missing_page(void **state)
 	mav_repo_close(r);
 }
 
+/* A snapshot that changes one file of a paged directory reads and stores
+ * the page it falls in, not the whole directory. With the tree cache
+ * emptied, rebuilding the directory whole costs two store calls a page (a
+ * read, and an existence check when it is stored again): 46 calls for its
+ * 16 pages, against 16 for the whole snapshot now. */
+static void test_snapshot_reads_few_pages(void **state)
+{
+	struct mav_kv *mem = NULL, *kv = NULL;
+	struct mav_repo *r = NULL;
+	struct mav_wt *wt = NULL;
+	struct mav_tree_index *x;
+	struct mav_attr a, d;
+	uint64_t v, calls;
+	mav_id c1, c2, whole;
+
+	(void)state;
+	assert_int_equal(mav_kv_open_mem(&mem), 0);
+	assert_int_equal(mav_kv_fault_wrap(&kv, mem), 0);
+	assert_int_equal(mav_repo_open_kv(&r, kv, true, NULL), 0);
+	snap_big_dir(r, &c1);
+	put_tree(r, &whole, ents, BIG); /* the same names, so the same cuts */
+	x = get_index(r, &whole);
+	assert_true(x->npages >= 10);
+
+	assert_int_equal(mav_wt_open(&wt, r, "main"), 0);
+	assert_int_equal(mav_wt_lookup(&d, wt, MAV_WT_ROOT, "big"), 0);
+	assert_int_equal(mav_wt_lookup(&a, wt, d.ino, names[2500]), 0);
+	assert_int_equal(mav_wt_write(wt, a.ino, 0, "x", 1), 1);
+	mav_cache_free(r->trees);
+	assert_int_equal(
+	    mav_cache_new(&r->trees, 64 << 20, mav_odb_holder_free), 0);
+	calls = mav_kv_fault_calls(kv);
+	assert_int_equal(mav_wt_snapshot(&c2, &v, wt, &snap_opts), 0);
+	calls = mav_kv_fault_calls(kv) - calls;
+	assert_true(calls < 2 * x->npages);
+	mav_wt_close(wt);
+	mav_tree_index_free(x);
+	mav_repo_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -708,6 +748,7 @@ int main(void)
 	    cmocka_unit_test(test_edit_rewrites_one_page),
 	    cmocka_unit_test(test_changed_pages_match_whole),
 	    cmocka_unit_test(test_changed_pages_store_little),
+	    cmocka_unit_test(test_snapshot_reads_few_pages),
 	    cmocka_unit_test(test_page_mismatch_is_corrupt),
 	    cmocka_unit_test(test_pages_prefetched_after_a_miss),
 	    cmocka_unit_test(test_big_directory_in_views),
