@@ -64,8 +64,8 @@
 /* How long a write of admitted data waits for RocksDB to give space back. */
 #define SPACE_WAIT_MAX_NS  (60ull * 1000 * 1000 * 1000)
 #define SPACE_WAIT_STEP_NS (10 * 1000 * 1000)
-#define SPARE_BATCH_MAX    (4 * MIB) /* writers' batches are about 2 MiB */
-#define SPARES             2         /* RocksDB batches kept for reuse */
+#define SPARE_BATCH_MAX    MIB /* writers' batches: 512 KiB and a chunk */
+#define SPARES             2   /* RocksDB batches kept for reuse */
 /* Room RocksDB's own compactions may need beside the reserve: two chunk
  * table files. Below it they stop; they start again above it plus
  * COMPACT_HYSTERESIS. */
