@@ -28,10 +28,9 @@
 /* 512 KiB: an import's three workers each hold two batches and RocksDB a
  * copy of each, and every batch is memory allocated and freed again, which
  * glibc keeps once freed. With 8 MiB a 1.5 GB import peaked at 210 MiB
- * against 90 for 200 MB; with 2 MiB at 87-99 MiB (4 GB: 104-116); with 512
- * KiB at 71-81 MiB (4 GB: 80-92), with the same CPU time. A batch is then
- * a few chunks: one more RocksDB write per 512 KiB costs nothing
- * measurable. */
+ * against 90 for 200 MB; with 2 MiB at 91-99 MiB (200 MB: 75-78, 4 GB:
+ * 106-108); with 512 KiB at 73-85 MiB (60-61, 86-92), and neither the
+ * import nor a 1 GiB dd into a mount was slower. */
 #define BATCH_BYTES (512u << 10)
 /* A writer stores its batches itself until it has cut this much, then on
  * a thread of its own: a file of a few MiB, like most a cp -a writes,
