@@ -816,18 +816,77 @@ static void t_rocks_frees(void **state)
 	expect(f->kv, MAV_CF_WT, "k", "v");
 }
 
+#define TABLE_ROUNDS 12 /* t_rocks_many_tables: flushes of every family */
+
+/* Key of family cf written in round r of t_rocks_many_tables. */
+static void table_key(char *k, size_t size, int cf, int r)
+{
+	snprintf(k, size, "k%d.%d", cf, r);
+}
+
+/* "tables": with 64 descriptors, read every key t_rocks_many_tables
+ * wrote (more table files than that). */
+static int child_tables(struct mav_kv *kv)
+{
+	int bad = 0;
+
+	for (int r = 0; !bad && r < TABLE_ROUNDS; r++)
+		for (int cf = 0; !bad && cf < MAV_CF_COUNT; cf++) {
+			char k[32];
+			void *v = NULL;
+			size_t len = 0;
+
+			table_key(k, sizeof(k), cf, r);
+			bad = mav_kv_get(kv, cf, k, strlen(k), &v, &len) != 0 ||
+			      len != strlen(k) || memcmp(v, k, len) != 0;
+			free(v);
+		}
+	if (bad)
+		fprintf(stderr, "many tables: %s\n", mav_error_message());
+	return bad ? 3 : 0;
+}
+
 /* The same binary, run as a child process: "crash" writes and dies without
  * closing the database; "lock" tries to open a database held by its
- * parent. Exit status 0 means the child saw what it expected. */
+ * parent; "tables" reads with 64 descriptors (child_tables); "nofile"
+ * opens with a soft descriptor limit of 32 under a higher hard one, which
+ * the open raises to the hard one. Exit status 0 means the child saw what
+ * it expected. */
 static int child_main(const char *mode, const char *dir)
 {
+	bool tables = strcmp(mode, "tables") == 0,
+	     nofile = strcmp(mode, "nofile") == 0;
+	struct rlimit rl, want = {64, 64};
+	rlim_t raised = 0; /* nofile: the soft limit the open leaves */
 	struct mav_kv *kv;
-	int rc = open_rocks(&kv, dir, false);
+	int rc;
 
+	if (tables || nofile) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max <= 64)
+			return 4;
+		raised = rl.rlim_max < (1u << 20) ? rl.rlim_max : 1u << 20;
+		if (nofile)
+			want = (struct rlimit){32, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+			return 4;
+	}
+	rc = open_rocks(&kv, dir, false);
 	if (strcmp(mode, "lock") == 0)
 		return rc == MAV_ELOCKED ? 0 : 1;
 	if (rc < 0)
 		return 2;
+	if (nofile) {
+		rc = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == raised
+		         ? 0
+		         : 3;
+		mav_kv_close(kv);
+		return rc;
+	}
+	if (tables) {
+		rc = child_tables(kv);
+		mav_kv_close(kv);
+		return rc;
+	}
 	if (put(kv, MAV_CF_CHUNKS, "flushed", "a", MAV_KV_NO_WAL) < 0 ||
 	    mav_kv_flush(kv) < 0 ||
 	    put(kv, MAV_CF_CHUNKS, "unflushed", "b", MAV_KV_NO_WAL) < 0 ||
@@ -890,25 +949,25 @@ static void t_rocks_reopen_logs(void **state)
 /* A repository of more table files than the process may open files
  * still opens and reads: RocksDB's default kept every table file open. 72
  * of them are made with compactions held off (64 MiB above a reserve), then
- * a child whose limit is 64 descriptors reads every key. */
+ * a child whose limit is 64 descriptors reads every key. An open also
+ * raises a soft descriptor limit to the hard one. */
 static void t_rocks_many_tables(void **state)
 {
 	struct fx *f = *state;
 	struct mav_kv_options o = {0};
 	struct statvfs sv;
-	int tables = 0, status = 0;
-	pid_t pid;
+	int tables = 0;
 
 	mav_kv_close(f->kv);
 	f->kv = NULL;
 	assert_int_equal(statvfs(f->dir, &sv), 0);
 	o.reserve_bytes = (uint64_t)sv.f_bavail * sv.f_frsize - (64u << 20);
 	assert_int_equal(mav_kv_open_rocksdb(&f->kv, f->dir, &o), 0);
-	for (int round = 0; round < 12; round++) {
+	for (int r = 0; r < TABLE_ROUNDS; r++) {
 		for (int cf = 0; cf < MAV_CF_COUNT; cf++) {
 			char k[32];
 
-			snprintf(k, sizeof(k), "k%d.%d", cf, round);
+			table_key(k, sizeof(k), cf, r);
 			assert_int_equal(put(f->kv, cf, k, k, MAV_KV_NO_WAL),
 			                 0);
 		}
@@ -917,39 +976,9 @@ static void t_rocks_many_tables(void **state)
 	mav_kv_close(f->kv);
 	f->kv = NULL;
 	numbered_files(f->dir, ".sst", &tables);
-	assert_true(tables >= 12 * MAV_CF_COUNT);
-
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit rl = {64, 64};
-		struct mav_kv *kv = NULL;
-		int bad = setrlimit(RLIMIT_NOFILE, &rl) != 0 ||
-		          open_rocks(&kv, f->dir, false) != 0;
-
-		for (int round = 0; !bad && round < 12; round++)
-			for (int cf = 0; !bad && cf < MAV_CF_COUNT; cf++) {
-				char k[32];
-				void *v = NULL;
-				size_t len = 0;
-
-				snprintf(k, sizeof(k), "k%d.%d", cf, round);
-				bad = mav_kv_get(kv, cf, k, strlen(k), &v,
-				                 &len) != 0 ||
-				      len != strlen(k) ||
-				      memcmp(v, k, len) != 0;
-				free(v);
-			}
-		if (bad)
-			fprintf(stderr, "many tables: %s\n",
-			        mav_error_message());
-		if (kv)
-			mav_kv_close(kv);
-		_exit(bad);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_true(tables >= TABLE_ROUNDS * MAV_CF_COUNT);
+	assert_int_equal(run_child("tables", f->dir), 0);
+	assert_int_equal(run_child("nofile", f->dir), 0);
 	assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
 }
 
