@@ -321,15 +321,22 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
                        unsigned flags, mav_id *id_out, const void *data,
                        size_t len)
 {
+	mav_id_hash(id_out, data, len);
+	return mav_repo_put_hashed_chunk(r, b, flags, id_out, data, len);
+}
+
+int mav_repo_put_hashed_chunk(struct mav_repo *r, struct mav_kv_batch *b,
+                              unsigned flags, const mav_id *id,
+                              const void *data, size_t len)
+{
 	uint8_t key[MAV_CHUNK_KEY_LEN];
 	void *frame = NULL;
 	size_t flen;
 	int rc;
 
-	mav_id_hash(id_out, data, len);
 	/* Stored means both halves are: NO_WAL writes of the two families
 	 * are flushed one after the other, so a crash may keep just one. */
-	if (mav_repo_chunk_key(r, id_out, key) == 0 &&
+	if (mav_repo_chunk_key(r, id, key) == 0 &&
 	    mav_kv_get_view(r->kv, MAV_CF_CHUNKS, key, sizeof(key),
 	                    ignore_value, NULL) == 0) {
 		if (trust_stored(r, flags))
@@ -338,8 +345,7 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
 	} else {
 		memset(key, 0, 8); /* placed when the batch is written */
 	}
-	rc = mav_kv_batch_put(b, MAV_CF_CHUNK_IDS, id_out->b, MAV_ID_LEN, key,
-	                      8);
+	rc = mav_kv_batch_put(b, MAV_CF_CHUNK_IDS, id->b, MAV_ID_LEN, key, 8);
 	/* The frame is encoded straight into the batch. */
 	if (rc == 0)
 		rc = mav_kv_batch_reserve(b, MAV_CF_CHUNKS, key, sizeof(key),

@@ -16,6 +16,17 @@
  * (into its own batch and the memtable) were about a fifth of the time of the
  * one thread that fed a single big file. Memory is one window (two maximum
  * chunks) plus two batches, whatever the input.
+ *
+ * That thread also hashes. Once it runs, a cut chunk waits in `pend` while
+ * the writer cuts the next ones, and the thread takes the chunks' BLAKE2b
+ * ids in order; the writer then frames and stores them in order, hashing
+ * itself whatever the thread has not taken yet. A single big stream (a
+ * 1 GiB dd into a mount) kept its feeding thread busy for most of the
+ * write, two fifths of it cutting and a third hashing; with the two side
+ * by side the dd took 3.38-3.89 s against 3.48-4.13 (8 runs each, 2
+ * cores, where the daemon's other threads and dd take the rest of the
+ * CPU). Pending chunks point into the caller's buffer or the window, so
+ * every feed stores them all before it returns or moves the window.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +48,19 @@
  * starts no thread, and its settled batches leave only its uncut tail
  * held (mav_writer_settle). */
 #define THREAD_AFTER (8u << 20)
+/* Chunks cut and not yet stored: at most 16 MiB of a caller's buffer with
+ * the default sizes, and as many cuts as a 1 MiB feed makes. */
+#define PEND_MAX 64
+
+enum pend_state { PEND_CUT, PEND_HASHING, PEND_HASHED };
+
+/* A chunk cut and waiting for its id (data is not the writer's). */
+struct pend {
+	const uint8_t *data;
+	uint32_t len;
+	enum pend_state state; /* writer's lock */
+	mav_id id;             /* set by whoever moved state to HASHING */
+};
 
 struct mav_writer {
 	struct mav_repo *r;
@@ -60,6 +84,10 @@ struct mav_writer {
 	bool stop;                   /* lock */
 	int behind_rc;               /* lock: first failure not yet reported */
 	char behind_msg[256];        /* lock: its message */
+	/* Cut chunks, stored in order: [0, npend) are cut, [0, nclaim) were
+	 * taken by a hasher (lock). Used only while thread_on. */
+	struct pend pend[PEND_MAX];
+	unsigned npend, nclaim;
 	int failed; /* the first failure: the writer refuses everything after */
 };
 
@@ -112,6 +140,20 @@ void mav_writer_set_flags(struct mav_writer *w, unsigned flags)
 	w->flags = flags;
 }
 
+/* Take the next pending chunk and hash it (lock held, dropped while
+ * hashing). */
+static void hash_next(struct mav_writer *w)
+{
+	struct pend *p = &w->pend[w->nclaim++];
+
+	p->state = PEND_HASHING;
+	pthread_mutex_unlock(&w->lock);
+	mav_id_hash(&p->id, p->data, p->len);
+	pthread_mutex_lock(&w->lock);
+	p->state = PEND_HASHED;
+	pthread_cond_broadcast(&w->cond);
+}
+
 static void *behind_main(void *arg)
 {
 	struct mav_writer *w = arg;
@@ -122,8 +164,14 @@ static void *behind_main(void *arg)
 		unsigned flags;
 		int rc;
 
-		while (!w->behind && !w->stop)
+		while (!w->behind && w->nclaim == w->npend && !w->stop)
 			pthread_cond_wait(&w->cond, &w->lock);
+		/* Hashing first: the writer waits for ids, not for batches
+		 * until its next one is full. */
+		if (w->nclaim < w->npend) {
+			hash_next(w);
+			continue;
+		}
 		if (!w->behind)
 			break;
 		b = w->behind;
@@ -154,8 +202,12 @@ static int wait_behind(struct mav_writer *w)
 	if (!w->thread_on)
 		return 0;
 	pthread_mutex_lock(&w->lock);
-	while (w->behind)
-		pthread_cond_wait(&w->cond, &w->lock);
+	while (w->behind) {
+		if (w->nclaim < w->npend) /* the thread hashes those first */
+			hash_next(w);
+		else
+			pthread_cond_wait(&w->cond, &w->lock);
+	}
 	rc = w->behind_rc;
 	w->behind_rc = 0;
 	if (rc < 0)
@@ -229,20 +281,81 @@ static int lists_grow(struct mav_writer *w)
 	return 0;
 }
 
-/* Store data[0..len) as the next chunk. */
-static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
+/* Store data[0..len) as the next chunk; id is its id, or NULL to hash it
+ * here. */
+static int emit_id(struct mav_writer *w, const uint8_t *data, size_t len,
+                   const mav_id *id)
 {
 	int rc = lists_grow(w);
 
-	if (rc == 0)
+	if (rc == 0 && id) {
+		w->ids[w->n] = *id;
+		rc = mav_repo_put_hashed_chunk(w->r, w->batch, w->flags, id,
+		                               data, len);
+	} else if (rc == 0) {
 		rc = mav_repo_put_chunk(w->r, w->batch, w->flags, &w->ids[w->n],
 		                        data, len);
+	}
 	if (rc < 0)
 		return rc;
 	w->lens[w->n++] = (uint32_t)len;
 	w->size += len;
 	if (mav_kv_batch_bytes(w->batch) >= BATCH_BYTES)
 		return write_full_batch(w);
+	return 0;
+}
+
+static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
+{
+	return emit_id(w, data, len, NULL);
+}
+
+/* Store the pending chunks in order, or after a failure (rc < 0) drop
+ * them; either way no hasher reads them any more on return. Returns rc or
+ * the first failure. */
+static int drain(struct mav_writer *w, int rc)
+{
+	for (unsigned i = 0; i < w->npend; i++) {
+		struct pend *p = &w->pend[i];
+
+		pthread_mutex_lock(&w->lock);
+		if (rc < 0 && w->nclaim < w->npend)
+			w->npend = w->nclaim; /* no one is to take the rest */
+		/* While the thread hashes this one, hash the next. */
+		while (i < w->npend && p->state != PEND_HASHED) {
+			if (w->nclaim < w->npend)
+				hash_next(w);
+			else
+				pthread_cond_wait(&w->cond, &w->lock);
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (rc == 0)
+			rc = emit_id(w, p->data, p->len, &p->id);
+	}
+	pthread_mutex_lock(&w->lock);
+	w->npend = w->nclaim = 0;
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/* The next chunk is data[0..len): stored now, or once the writer has a
+ * thread, queued for its id (drain). */
+static int cut_chunk(struct mav_writer *w, const uint8_t *data, size_t len)
+{
+	struct pend *p;
+	int rc;
+
+	if (!w->thread_on)
+		return emit(w, data, len);
+	if (w->npend == PEND_MAX && (rc = drain(w, 0)) < 0)
+		return rc;
+	pthread_mutex_lock(&w->lock);
+	p = &w->pend[w->npend++];
+	p->data = data;
+	p->len = (uint32_t)len;
+	p->state = PEND_CUT;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
 
@@ -263,7 +376,8 @@ static int cut_window(struct mav_writer *w)
 }
 
 /* Cut chunks straight from the caller's buffer while a maximum chunk is
- * available; returns the bytes consumed. Avoids copying bulk data. */
+ * available, and store them; returns the bytes consumed. Avoids copying
+ * bulk data. */
 static int cut_in_place(struct mav_writer *w, const uint8_t *p, size_t len,
                         size_t *used)
 {
@@ -275,10 +389,10 @@ static int cut_in_place(struct mav_writer *w, const uint8_t *p, size_t len,
 		size_t n =
 		    mav_chunker_cut(&w->r->chunker, p + *used, len - *used);
 
-		rc = emit(w, p + *used, n);
+		rc = cut_chunk(w, p + *used, n);
 		*used += n;
 	}
-	return rc;
+	return drain(w, rc);
 }
 
 /* A failed feed or finish may have cut, stored or dropped part of its
@@ -330,15 +444,17 @@ static int feed(struct mav_writer *w, const void *data, size_t len)
 		w->end += take;
 		p += take;
 		len -= take;
-		while (w->start < old && w->end - w->start >= max) {
+		rc = 0;
+		while (rc == 0 && w->start < old && w->end - w->start >= max) {
 			size_t n = mav_chunker_cut(&w->r->chunker,
 			                           w->win + w->start, max);
 
-			rc = emit(w, w->win + w->start, n);
-			if (rc < 0)
-				return rc;
+			rc = cut_chunk(w, w->win + w->start, n);
 			w->start += n;
 		}
+		rc = drain(w, rc); /* before the window moves */
+		if (rc < 0)
+			return rc;
 		if (w->start < old)
 			return 0;         /* all taken: wait for more input */
 		back = w->end - w->start; /* copies of the caller's bytes */
