@@ -322,12 +322,12 @@ int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
                        size_t len)
 {
 	mav_id_hash(id_out, data, len);
-	return mav_repo_put_hashed_chunk(r, b, flags, id_out, data, len);
+	return mav_odb_put_hashed_chunk(r, b, flags, id_out, data, len);
 }
 
-int mav_repo_put_hashed_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                              unsigned flags, const mav_id *id,
-                              const void *data, size_t len)
+int mav_odb_put_hashed_chunk(struct mav_repo *r, struct mav_kv_batch *b,
+                             unsigned flags, const mav_id *id, const void *data,
+                             size_t len)
 {
 	uint8_t key[MAV_CHUNK_KEY_LEN];
 	void *frame = NULL;

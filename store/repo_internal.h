@@ -70,6 +70,11 @@ const struct mav_tree *mav_odb_join_pages(struct mav_repo *r,
                                           const struct mav_tree **pages,
                                           uint32_t npages, struct mav_entry *e,
                                           uint32_t n);
+/* mav_repo_put_chunk for a chunk whose id the caller has computed
+ * (mav_id_hash of exactly these bytes: nothing checks it here). */
+int mav_odb_put_hashed_chunk(struct mav_repo *r, struct mav_kv_batch *b,
+                             unsigned flags, const mav_id *id, const void *data,
+                             size_t len);
 /* Give the new chunks in b their locations (just before b is written). */
 int mav_odb_place(struct mav_repo *r, struct mav_kv_batch *b);
 /* Release anything the odb handed out (NULL is a no-op). */

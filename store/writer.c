@@ -290,8 +290,8 @@ static int emit_id(struct mav_writer *w, const uint8_t *data, size_t len,
 
 	if (rc == 0 && id) {
 		w->ids[w->n] = *id;
-		rc = mav_repo_put_hashed_chunk(w->r, w->batch, w->flags, id,
-		                               data, len);
+		rc = mav_odb_put_hashed_chunk(w->r, w->batch, w->flags, id,
+		                              data, len);
 	} else if (rc == 0) {
 		rc = mav_repo_put_chunk(w->r, w->batch, w->flags, &w->ids[w->n],
 		                        data, len);

@@ -81,11 +81,6 @@ int mav_repo_flush(struct mav_repo *r);
 int mav_repo_put_chunk(struct mav_repo *r, struct mav_kv_batch *b,
                        unsigned flags, mav_id *id_out, const void *data,
                        size_t len);
-/* The same for a chunk whose id the caller has computed (mav_id_hash of
- * exactly these bytes: nothing checks it here). */
-int mav_repo_put_hashed_chunk(struct mav_repo *r, struct mav_kv_batch *b,
-                              unsigned flags, const mav_id *id,
-                              const void *data, size_t len);
 /* The key of chunk id in MAV_CF_CHUNKS: its location (from
  * MAV_CF_CHUNK_IDS) and its id. MAV_ENOTFOUND if it has none. */
 int mav_repo_chunk_key(struct mav_repo *r, const mav_id *id,
