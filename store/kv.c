@@ -71,6 +71,19 @@ void mav_kv_batch_clear(struct mav_kv_batch *b)
 	b->bytes = 0;
 }
 
+void mav_kv_batch_release(struct mav_kv_batch *b)
+{
+	mav_kv_batch_clear(b);
+	free(b->buf);
+	b->buf = NULL;
+	b->cap = 0;
+}
+
+size_t mav_kv_batch_capacity(const struct mav_kv_batch *b)
+{
+	return b->cap;
+}
+
 static int batch_grow(struct mav_kv_batch *b, size_t need)
 {
 	size_t cap = b->cap ? b->cap : 256;

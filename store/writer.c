@@ -65,8 +65,8 @@ struct pend {
 struct mav_writer {
 	struct mav_repo *r;
 	struct mav_kv_batch *batch;
-	uint8_t *win; /* uncut bytes [start, end), room for two max chunks */
-	size_t start, end;
+	uint8_t *win; /* uncut bytes [start, end), room for wcap */
+	size_t start, end, wcap;
 	mav_id *ids; /* chunks cut so far */
 	uint32_t *lens;
 	uint32_t n, ncap;
@@ -103,7 +103,8 @@ int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
 	w->flags = MAV_KV_NO_WAL;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	w->win = malloc(2 * (size_t)r->cfg.chunk_max);
+	w->wcap = 2 * (size_t)r->cfg.chunk_max;
+	w->win = malloc(w->wcap);
 	rc = w->win ? mav_kv_batch_new(&w->batch)
 	            : mav_error_set(MAV_ENOMEM, "out of memory");
 	if (rc < 0) {
@@ -413,12 +414,30 @@ static int remember(struct mav_writer *w, int rc)
 	return rc;
 }
 
+/* Room in the window for two maximum chunks again (after settle). */
+static int window_full_size(struct mav_writer *w)
+{
+	size_t want = 2 * (size_t)w->r->cfg.chunk_max;
+	uint8_t *win;
+
+	if (w->wcap == want)
+		return 0;
+	win = realloc(w->win, want);
+	if (!win)
+		return mav_error_set(MAV_ENOMEM, "out of memory");
+	w->win = win;
+	w->wcap = want;
+	return 0;
+}
+
 static int feed(struct mav_writer *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 	size_t max = w->r->cfg.chunk_max, used, take, old, back;
-	int rc;
+	int rc = len ? window_full_size(w) : 0;
 
+	if (rc < 0)
+		return rc;
 	while (len > 0) {
 		if (w->end == w->start) {
 			rc = cut_in_place(w, p, len, &used);
@@ -538,6 +557,27 @@ int mav_writer_feed(struct mav_writer *w, const void *data, size_t len)
 	return remember(w, rc < 0 ? rc : feed(w, data, len));
 }
 
+/* A settled writer may wait long for more (a copy closes a file that is
+ * sealed seconds later): keep only its uncut tail, not a window for two
+ * maximum chunks and a batch's buffer. A 1.5 GB cp -a of small files
+ * held about 1 MiB a file, 1.2 GB in all, until they were sealed. */
+static void shrink(struct mav_writer *w)
+{
+	size_t tail = w->end - w->start;
+	uint8_t *win;
+
+	mav_kv_batch_release(w->batch);
+	if (w->start > 0)
+		memmove(w->win, w->win + w->start, tail);
+	w->start = 0;
+	w->end = tail;
+	win = realloc(w->win, tail ? tail : 1);
+	if (win) { /* else it keeps its size */
+		w->win = win;
+		w->wcap = tail ? tail : 1;
+	}
+}
+
 int mav_writer_settle(struct mav_writer *w)
 {
 	int rc = checked(w);
@@ -559,6 +599,8 @@ int mav_writer_settle(struct mav_writer *w)
 	}
 	if (rc == 0)
 		rc = write_batch(w);
+	if (rc == 0)
+		shrink(w);
 	return remember(w, rc);
 }
 
@@ -573,6 +615,20 @@ size_t mav_writer_held(const struct mav_writer *w)
 		pthread_mutex_unlock(&mw->lock);
 	}
 	return mav_kv_batch_bytes(w->batch) + behind + (w->end - w->start);
+}
+
+size_t mav_writer_memory(const struct mav_writer *w)
+{
+	struct mav_writer *mw = (struct mav_writer *)w; /* for its lock */
+	size_t spare = 0;
+
+	if (w->thread_on) {
+		pthread_mutex_lock(&mw->lock);
+		spare = w->spare ? mav_kv_batch_capacity(w->spare) : 0;
+		pthread_mutex_unlock(&mw->lock);
+	}
+	return w->wcap + mav_kv_batch_capacity(w->batch) + spare +
+	       (size_t)w->ncap * (sizeof(*w->ids) + sizeof(*w->lens));
 }
 
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,

@@ -799,7 +799,8 @@ static uint64_t held_now(struct mav_wt *wt)
  * recently written first, until no more than WT_DIRTY_LOW is left, as one
  * group. Dirty extents fill it; streams hold little once their feeders
  * settle them (a copy of 1.5 GB of small files sealed 68 groups of 34
- * files, 2.5 s under the tree's lock, before they did). */
+ * files, 2.5 s under the tree's lock, before they did), buffers included
+ * (mav_writer_settle). */
 static int relieve_pressure(struct mav_wt *wt)
 {
 	uint64_t held = held_now(wt);

@@ -159,6 +159,10 @@ void mav_kv_iter_free(struct mav_kv_iter *it); /* NULL is a no-op */
 int mav_kv_batch_new(struct mav_kv_batch **out);
 void mav_kv_batch_free(struct mav_kv_batch *b); /* NULL is a no-op */
 void mav_kv_batch_clear(struct mav_kv_batch *b);
+/* Clear and give the memory back (the next put allocates again). */
+void mav_kv_batch_release(struct mav_kv_batch *b);
+/* Bytes allocated for b's records. */
+size_t mav_kv_batch_capacity(const struct mav_kv_batch *b);
 /* A put whose value is written in place: *val has room for vmax bytes;
  * mav_kv_batch_commit(b, vlen) then adds the put with the first vlen of
  * them. Nothing else may use b in between. */

@@ -216,12 +216,15 @@ int mav_writer_feed_zeros(struct mav_writer *w, uint64_t n);
 /* Cut every chunk whose end the pending bytes already show (a FastCDC cut
  * depends only on the bytes before it, so more input cannot move it) and
  * store everything cut. What stays held is the tail no cut has been found
- * in. For a stream that has gone quiet: its memory and its seal shrink to
- * that tail. A writer past its first 8 MiB (one whose own thread writes
- * its batches as they fill) is left as it is. */
+ * in. For a stream that has gone quiet: its memory (buffers included) and
+ * its seal shrink to that tail. A writer past its first 8 MiB (one whose
+ * own thread writes its batches as they fill) is left as it is. */
 int mav_writer_settle(struct mav_writer *w);
 /* Bytes the writer holds in memory: chunks not yet written, uncut input. */
 size_t mav_writer_held(const struct mav_writer *w);
+/* Bytes allocated for the writer's buffers (window, batches, chunk
+ * lists), whatever they hold. */
+size_t mav_writer_memory(const struct mav_writer *w);
 /* Chunks cut so far (ids and lengths in order). Borrowed. */
 uint32_t mav_writer_chunks(const struct mav_writer *w, const mav_id **ids,
                            const uint32_t **lens);
