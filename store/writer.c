@@ -15,7 +15,8 @@
  * the writer cuts, hashes and frames the next: RocksDB's copies of a batch
  * (into its own batch and the memtable) were about a fifth of the time of the
  * one thread that fed a single big file. Memory is one window (two maximum
- * chunks) plus two batches, whatever the input.
+ * chunks) plus two batches, whatever the input; a settled writer keeps
+ * only its uncut tail (mav_writer_settle).
  *
  * That thread also hashes. Once it runs, a cut chunk waits in `pend` while
  * the writer cuts the next ones, and the thread takes the chunks' BLAKE2b
