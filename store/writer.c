@@ -605,30 +605,34 @@ int mav_writer_settle(struct mav_writer *w)
 	return remember(w, rc);
 }
 
-size_t mav_writer_held(const struct mav_writer *w)
+/* measure(*slot) for a batch slot the writer's thread shares, 0 if none. */
+static size_t shared_batch(const struct mav_writer *w,
+                           struct mav_kv_batch *const *slot,
+                           size_t (*measure)(const struct mav_kv_batch *))
 {
 	struct mav_writer *mw = (struct mav_writer *)w; /* for its lock */
-	size_t behind = 0;
+	size_t n = 0;
 
 	if (w->thread_on) {
 		pthread_mutex_lock(&mw->lock);
-		behind = w->behind ? mav_kv_batch_bytes(w->behind) : 0;
+		n = *slot ? measure(*slot) : 0;
 		pthread_mutex_unlock(&mw->lock);
 	}
-	return mav_kv_batch_bytes(w->batch) + behind + (w->end - w->start);
+	return n;
+}
+
+size_t mav_writer_held(const struct mav_writer *w)
+{
+	return mav_kv_batch_bytes(w->batch) +
+	       shared_batch(w, &w->behind, mav_kv_batch_bytes) +
+	       (w->end - w->start);
 }
 
 size_t mav_writer_memory(const struct mav_writer *w)
 {
-	struct mav_writer *mw = (struct mav_writer *)w; /* for its lock */
-	size_t spare = 0;
-
-	if (w->thread_on) {
-		pthread_mutex_lock(&mw->lock);
-		spare = w->spare ? mav_kv_batch_capacity(w->spare) : 0;
-		pthread_mutex_unlock(&mw->lock);
-	}
-	return w->wcap + mav_kv_batch_capacity(w->batch) + spare +
+	return w->wcap + mav_kv_batch_capacity(w->batch) +
+	       shared_batch(w, &w->behind, mav_kv_batch_capacity) +
+	       shared_batch(w, &w->spare, mav_kv_batch_capacity) +
 	       (size_t)w->ncap * (sizeof(*w->ids) + sizeof(*w->lens));
 }
 
