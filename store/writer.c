@@ -66,7 +66,7 @@ struct pend {
 struct mav_writer {
 	struct mav_repo *r;
 	struct mav_kv_batch *batch;
-	uint8_t *win; /* uncut bytes [start, end), room for wcap */
+	uint8_t *win; /* uncut bytes [start, end), room for wcap (or NULL) */
 	size_t start, end, wcap;
 	mav_id *ids; /* chunks cut so far */
 	uint32_t *lens;
@@ -104,10 +104,7 @@ int mav_writer_new(struct mav_writer **out, struct mav_repo *r)
 	w->flags = MAV_KV_NO_WAL;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	w->wcap = 2 * (size_t)r->cfg.chunk_max;
-	w->win = malloc(w->wcap);
-	rc = w->win ? mav_kv_batch_new(&w->batch)
-	            : mav_error_set(MAV_ENOMEM, "out of memory");
+	rc = mav_kv_batch_new(&w->batch); /* the window comes with input */
 	if (rc < 0) {
 		mav_writer_free(w);
 		return rc;
@@ -283,20 +280,16 @@ static int lists_grow(struct mav_writer *w)
 	return 0;
 }
 
-/* Store data[0..len) as the next chunk; id is its id, or NULL to hash it
- * here. */
+/* Store data[0..len), whose id is id, as the next chunk. */
 static int emit_id(struct mav_writer *w, const uint8_t *data, size_t len,
                    const mav_id *id)
 {
 	int rc = lists_grow(w);
 
-	if (rc == 0 && id) {
+	if (rc == 0) {
 		w->ids[w->n] = *id;
 		rc = mav_odb_put_hashed_chunk(w->r, w->batch, w->flags, id,
 		                              data, len);
-	} else if (rc == 0) {
-		rc = mav_repo_put_chunk(w->r, w->batch, w->flags, &w->ids[w->n],
-		                        data, len);
 	}
 	if (rc < 0)
 		return rc;
@@ -309,7 +302,10 @@ static int emit_id(struct mav_writer *w, const uint8_t *data, size_t len,
 
 static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
 {
-	return emit_id(w, data, len, NULL);
+	mav_id id;
+
+	mav_id_hash(&id, data, len);
+	return emit_id(w, data, len, &id);
 }
 
 /* Store the pending chunks in order, or after a failure (rc < 0) drop
@@ -317,6 +313,8 @@ static int emit(struct mav_writer *w, const uint8_t *data, size_t len)
  * the first failure. */
 static int drain(struct mav_writer *w, int rc)
 {
+	if (w->npend == 0) /* always so without a thread: no lock per feed */
+		return rc;
 	for (unsigned i = 0; i < w->npend; i++) {
 		struct pend *p = &w->pend[i];
 
@@ -415,7 +413,8 @@ static int remember(struct mav_writer *w, int rc)
 	return rc;
 }
 
-/* Room in the window for two maximum chunks again (after settle). */
+/* Room in the window for two maximum chunks: a new or settled writer
+ * has less. */
 static int window_full_size(struct mav_writer *w)
 {
 	size_t want = 2 * (size_t)w->r->cfg.chunk_max;
@@ -464,7 +463,6 @@ static int feed(struct mav_writer *w, const void *data, size_t len)
 		w->end += take;
 		p += take;
 		len -= take;
-		rc = 0;
 		while (rc == 0 && w->start < old && w->end - w->start >= max) {
 			size_t n = mav_chunker_cut(&w->r->chunker,
 			                           w->win + w->start, max);
@@ -572,10 +570,13 @@ static void shrink(struct mav_writer *w)
 		memmove(w->win, w->win + w->start, tail);
 	w->start = 0;
 	w->end = tail;
-	win = realloc(w->win, tail ? tail : 1);
-	if (win) { /* else it keeps its size */
+	if (!tail) {
+		free(w->win);
+		w->win = NULL;
+		w->wcap = 0;
+	} else if ((win = realloc(w->win, tail))) { /* else it keeps its size */
 		w->win = win;
-		w->wcap = tail ? tail : 1;
+		w->wcap = tail;
 	}
 }
 

@@ -533,7 +533,8 @@ static void test_writer_cuts_whatever_the_pieces(void **state)
 	free(data);
 }
 
-/* A settled writer keeps only its uncut tail: a cp -a leaves its files
+/* A writer has no window until it has bytes to keep, and a settled one
+ * keeps only its uncut tail: a cp -a leaves its files
  * settled for seconds before they are sealed, and each held a window for
  * two maximum chunks and a batch's buffer, about 1 MiB a file (1.2 GB over
  * a 1.5 GB copy). Fed again, it cuts as if fed at once. */
@@ -550,6 +551,10 @@ static void test_writer_settled_holds_its_tail(void **state)
 
 	(void)state;
 	assert_int_equal(mav_writer_new(&w, r), 0);
+	/* No window before the first bytes, nor after settling none. */
+	assert_int_equal(mav_writer_memory(w), 0);
+	assert_int_equal(mav_writer_settle(w), 0);
+	assert_int_equal(mav_writer_memory(w), 0);
 	assert_int_equal(mav_writer_feed(w, data, half), 0);
 	assert_true(mav_writer_memory(w) >= 2 * max);
 	assert_int_equal(mav_writer_settle(w), 0);
