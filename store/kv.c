@@ -266,6 +266,14 @@ int mav_kv_get_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
 	return rc;
 }
 
+int mav_kv_probe_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
+                      size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	if (kv->ops->probe_view)
+		return kv->ops->probe_view(kv->self, cf, key, klen, fn, ctx);
+	return mav_kv_get_view(kv, cf, key, klen, fn, ctx);
+}
+
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags)
 {
@@ -303,6 +311,11 @@ int mav_kv_compact(struct mav_kv *kv)
 int mav_kv_room(struct mav_kv *kv, uint64_t bytes)
 {
 	return kv->ops->room ? kv->ops->room(kv->self, bytes) : 0;
+}
+
+uint64_t mav_kv_cache_bytes(struct mav_kv *kv)
+{
+	return kv->ops->cache_bytes ? kv->ops->cache_bytes(kv->self) : 0;
 }
 
 void mav_kv_close(struct mav_kv *kv)

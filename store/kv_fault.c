@@ -198,6 +198,17 @@ static int fault_get_view(void *self, enum mav_cf cf, const void *key,
 	return mav_kv_get_view(f->inner, cf, key, klen, fn, ctx);
 }
 
+static int fault_probe_view(void *self, enum mav_cf cf, const void *key,
+                            size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	struct fault *f = self;
+	int rc = count_call(f);
+
+	if (rc)
+		return rc;
+	return mav_kv_probe_view(f->inner, cf, key, klen, fn, ctx);
+}
+
 static int fault_write(void *self, const struct mav_kv_batch *b, unsigned flags)
 {
 	struct fault *f = self;
@@ -261,6 +272,7 @@ static void fault_close(void *self)
 static const struct mav_kv_ops fault_ops = {
     .get = fault_get,
     .get_view = fault_get_view,
+    .probe_view = fault_probe_view,
     .write = fault_write,
     .iter = fault_iter,
     .flush = fault_flush,

@@ -11,6 +11,9 @@
  * mavfs (7.8.3 crashed there reading a blob). All share one LRU block cache
  * that also holds index and filter blocks, so memory stays bounded by
  * block_cache_bytes plus the write buffers whatever the size of the store.
+ * Probes (a writer's "stored already?") do not fill the cache: each bloom
+ * filter false positive cached a data block it never read again, which was
+ * most of an import's growth in memory with the size of the store.
  * Flushes and compactions write with O_DIRECT where the filesystem takes it
  * (probed at open): the kernel's copy of every table file was a third of an
  * import's CPU.
@@ -98,6 +101,10 @@ struct kvr {
 	rocksdb_readoptions_t *ro;
 	rocksdb_readoptions_t
 	    *ro_nofill; /* chunks: keep the cache for indexes */
+	/* Probes: a get that misses reads a block only on a bloom filter's
+	 * false positive, and that block is seldom wanted again. */
+	rocksdb_readoptions_t *ro_probe;
+	rocksdb_cache_t *cache;
 	rocksdb_writeoptions_t *wo_plain, *wo_sync, *wo_nowal;
 	rocksdb_flushoptions_t *fo;
 	char *path;
@@ -542,7 +549,8 @@ static int open_db(struct kvr *k, const struct mav_kv_options *opt)
 	rocksdb_options_t *cfo[MAV_CF_COUNT];
 	uint64_t cache_bytes =
 	    opt->block_cache_bytes ? opt->block_cache_bytes : 64 * MIB;
-	rocksdb_cache_t *cache = rocksdb_cache_create_lru(cache_bytes);
+	rocksdb_cache_t *cache = k->cache =
+	    rocksdb_cache_create_lru(cache_bytes);
 	struct statvfs sv;
 	char *err = NULL;
 	int rc = 0;
@@ -571,11 +579,11 @@ static int open_db(struct kvr *k, const struct mav_kv_options *opt)
 		if (err)
 			rc = map_err(err, "catch up with primary");
 	}
-	/* The database holds its own references to options and cache. */
+	/* The database holds its own references to options and cache; k
+	 * keeps the cache to read its usage. */
 	for (int i = 0; i < MAV_CF_COUNT; i++)
 		rocksdb_options_destroy(cfo[i]);
 	rocksdb_options_destroy(dbo);
-	rocksdb_cache_destroy(cache);
 	return rc;
 }
 
@@ -606,6 +614,8 @@ static int kvr_init(struct kvr *k, const char *path,
 	k->ro = rocksdb_readoptions_create();
 	k->ro_nofill = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_fill_cache(k->ro_nofill, 0);
+	k->ro_probe = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_fill_cache(k->ro_probe, 0);
 	/* Every chunk frame carries its own XXH3 checksum, checked before it
 	 * is decoded; RocksDB's CRC32c over the same bytes is a software loop
 	 * in Debian's portable build, a third of a warm read's CPU. */
@@ -646,8 +656,11 @@ static void kvr_close(void *self)
 			rocksdb_column_family_handle_destroy(k->cf[i]);
 	if (k->db)
 		rocksdb_close(k->db);
+	if (k->cache)
+		rocksdb_cache_destroy(k->cache);
 	rocksdb_readoptions_destroy(k->ro);
 	rocksdb_readoptions_destroy(k->ro_nofill);
+	rocksdb_readoptions_destroy(k->ro_probe);
 	rocksdb_writeoptions_destroy(k->wo_plain);
 	rocksdb_writeoptions_destroy(k->wo_sync);
 	rocksdb_writeoptions_destroy(k->wo_nowal);
@@ -667,19 +680,18 @@ static void kvr_close(void *self)
 
 /* fn(ctx, value) on the value where RocksDB holds it (pinned in the block
  * cache or a buffer of its own until the slice is destroyed). */
-static int kvr_get_view(void *self, enum mav_cf cf, const void *key,
-                        size_t klen, mav_kv_view_fn fn, void *ctx)
+static int view(struct kvr *k, const rocksdb_readoptions_t *ro, enum mav_cf cf,
+                const void *key, size_t klen, mav_kv_view_fn fn, void *ctx)
 {
-	struct kvr *k = self;
 	rocksdb_pinnableslice_t *ps;
 	const char *v;
 	char *err = NULL;
 	size_t n;
 	int rc;
 
-	ps = rocksdb_get_pinned_cf(k->db,
-	                           cf == MAV_CF_CHUNKS ? k->ro_nofill : k->ro,
-	                           k->cf[cf], key, klen, &err);
+	if (cf == MAV_CF_CHUNKS)
+		ro = k->ro_nofill;
+	ps = rocksdb_get_pinned_cf(k->db, ro, k->cf[cf], key, klen, &err);
 	if (err)
 		return map_err(err, "get");
 	if (!ps)
@@ -689,6 +701,22 @@ static int kvr_get_view(void *self, enum mav_cf cf, const void *key,
 	rc = fn(ctx, v, n);
 	rocksdb_pinnableslice_destroy(ps);
 	return rc;
+}
+
+static int kvr_get_view(void *self, enum mav_cf cf, const void *key,
+                        size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	struct kvr *k = self;
+
+	return view(k, k->ro, cf, key, klen, fn, ctx);
+}
+
+static int kvr_probe_view(void *self, enum mav_cf cf, const void *key,
+                          size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	struct kvr *k = self;
+
+	return view(k, k->ro_probe, cf, key, klen, fn, ctx);
 }
 
 struct copy_out {
@@ -716,7 +744,8 @@ static int kvr_get(void *self, enum mav_cf cf, const void *key, size_t klen,
 {
 	struct copy_out c = {val, vlen};
 
-	return kvr_get_view(self, cf, key, klen, copy_out, &c);
+	return (val || vlen ? kvr_get_view : kvr_probe_view)(
+	    self, cf, key, klen, copy_out, &c);
 }
 
 /* ---- writes ---- */
@@ -1109,14 +1138,23 @@ static int kvr_room(void *self, uint64_t bytes)
 	return space_admit(k, sat_add(bytes, bytes), false, false);
 }
 
+static uint64_t kvr_cache_bytes(void *self)
+{
+	struct kvr *k = self;
+
+	return rocksdb_cache_get_usage(k->cache);
+}
+
 static const struct mav_kv_ops rocksdb_ops = {
     .get = kvr_get,
     .get_view = kvr_get_view,
+    .probe_view = kvr_probe_view,
     .write = kvr_write,
     .iter = kvr_iter,
     .flush = kvr_flush,
     .compact = kvr_compact,
     .room = kvr_room,
+    .cache_bytes = kvr_cache_bytes,
     .close = kvr_close,
 };
 

@@ -299,14 +299,22 @@ static int copy_loc(void *ctx, const void *val, size_t len)
 	return 0;
 }
 
-int mav_repo_chunk_key(struct mav_repo *r, const mav_id *id,
-                       uint8_t key[MAV_CHUNK_KEY_LEN])
+/* The chunk's key through kv's get_view or probe_view. */
+static int chunk_key_by(struct mav_repo *r, const mav_id *id,
+                        uint8_t key[MAV_CHUNK_KEY_LEN],
+                        int (*get)(struct mav_kv *, enum mav_cf, const void *,
+                                   size_t, mav_kv_view_fn, void *))
 {
-	int rc = mav_kv_get_view(r->kv, MAV_CF_CHUNK_IDS, id->b, MAV_ID_LEN,
-	                         copy_loc, key);
+	int rc = get(r->kv, MAV_CF_CHUNK_IDS, id->b, MAV_ID_LEN, copy_loc, key);
 
 	memcpy(key + 8, id->b, MAV_ID_LEN);
 	return rc;
+}
+
+int mav_repo_chunk_key(struct mav_repo *r, const mav_id *id,
+                       uint8_t key[MAV_CHUNK_KEY_LEN])
+{
+	return chunk_key_by(r, id, key, mav_kv_get_view);
 }
 
 static int ignore_value(void *ctx, const void *val, size_t len)
@@ -336,9 +344,9 @@ int mav_odb_put_hashed_chunk(struct mav_repo *r, struct mav_kv_batch *b,
 
 	/* Stored means both halves are: NO_WAL writes of the two families
 	 * are flushed one after the other, so a crash may keep just one. */
-	if (mav_repo_chunk_key(r, id, key) == 0 &&
-	    mav_kv_get_view(r->kv, MAV_CF_CHUNKS, key, sizeof(key),
-	                    ignore_value, NULL) == 0) {
+	if (chunk_key_by(r, id, key, mav_kv_probe_view) == 0 &&
+	    mav_kv_probe_view(r->kv, MAV_CF_CHUNKS, key, sizeof(key),
+	                      ignore_value, NULL) == 0) {
 		if (trust_stored(r, flags))
 			return 0;
 		/* Logged again where it is, so nothing is left behind. */

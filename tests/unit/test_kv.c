@@ -819,6 +819,10 @@ static void t_rocks_frees(void **state)
 #define TABLE_ROUNDS 12 /* t_rocks_many_tables: flushes of every family */
 
 /* Key of family cf written in round r of t_rocks_many_tables. */
+#define PROBE_TABLES                                                           \
+	3 /* below the level-0 compaction trigger: the tables stay */
+#define PROBE_KEYS 4000
+
 static void table_key(char *k, size_t size, int cf, int r)
 {
 	snprintf(k, size, "k%d.%d", cf, r);
@@ -982,6 +986,94 @@ static void t_rocks_many_tables(void **state)
 	assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
 }
 
+/* Key i of set `set` in t_rocks_probes_skip_cache: 32 bytes spread like
+ * chunk ids. */
+static void probe_key(uint8_t k[32], uint32_t set, uint32_t i)
+{
+	uint64_t x = ((uint64_t)set << 32 | i) * 0x9e3779b97f4a7c15ull + 1;
+
+	for (int b = 0; b < 32; b++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		k[b] = (uint8_t)x;
+	}
+}
+
+static int ignore_view(void *ctx, const void *val, size_t len)
+{
+	(void)ctx;
+	(void)val;
+	(void)len;
+	return 0;
+}
+
+/* Gets of PROBE_KEYS keys of `set`, none stored; returns the cache's
+ * usage after them. */
+static uint64_t ask_absent(struct mav_kv *kv, uint32_t set,
+                           int (*get)(struct mav_kv *, enum mav_cf,
+                                      const void *, size_t, mav_kv_view_fn,
+                                      void *))
+{
+	uint8_t k[32];
+
+	for (uint32_t i = 0; i < PROBE_KEYS; i++) {
+		probe_key(k, set, i);
+		assert_int_equal(
+		    get(kv, MAV_CF_CHUNK_IDS, k, sizeof(k), ignore_view, NULL),
+		    MAV_ENOTFOUND);
+	}
+	return mav_kv_cache_bytes(kv);
+}
+
+/* A writer asks "stored already?" of every new chunk. Such probes keep
+ * nothing in the block cache (each bloom filter false positive used to
+ * cache a data block, so an import's memory grew with the store), while a
+ * get that misses in the same way does. */
+static void t_rocks_probes_skip_cache(void **state)
+{
+	struct fx *f = *state;
+	uint64_t warm, probed, got;
+	uint8_t k[32], v[8] = {0};
+
+	for (uint32_t t = 0; t < PROBE_TABLES; t++) {
+		struct mav_kv_batch *b;
+
+		assert_int_equal(mav_kv_batch_new(&b), 0);
+		for (uint32_t i = 0; i < PROBE_KEYS; i++) {
+			probe_key(k, t, i);
+			assert_int_equal(mav_kv_batch_put(b, MAV_CF_CHUNK_IDS,
+			                                  k, sizeof(k), v,
+			                                  sizeof(v)),
+			                 0);
+		}
+		assert_int_equal(mav_kv_write(f->kv, b, MAV_KV_NO_WAL), 0);
+		mav_kv_batch_free(b);
+		assert_int_equal(mav_kv_flush(f->kv), 0);
+	}
+	mav_kv_close(f->kv);
+	assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
+	/* The first pass loads index and filter blocks, which stay. */
+	warm = ask_absent(f->kv, 100, mav_kv_probe_view);
+	probed = ask_absent(f->kv, 101, mav_kv_probe_view);
+	assert_int_equal(probed, warm);
+	/* A get with no value asked is a probe too. */
+	for (uint32_t i = 0; i < PROBE_KEYS; i++) {
+		probe_key(k, 102, i);
+		assert_int_equal(mav_kv_get(f->kv, MAV_CF_CHUNK_IDS, k,
+		                            sizeof(k), NULL, NULL),
+		                 MAV_ENOTFOUND);
+	}
+	assert_int_equal(mav_kv_cache_bytes(f->kv), warm);
+	got = ask_absent(f->kv, 103, mav_kv_get_view);
+	assert_true(got > probed + 16 * 1024);
+	/* A key that is there is found by a probe as by a get. */
+	probe_key(k, 1, 7);
+	assert_int_equal(mav_kv_probe_view(f->kv, MAV_CF_CHUNK_IDS, k,
+	                                   sizeof(k), ignore_view, NULL),
+	                 0);
+}
+
 /* ---- fault wrapper only ---- */
 
 static void t_fault_nth_call(void **state)
@@ -1097,6 +1189,8 @@ int main(int argc, char **argv)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_many_tables, setup_rocks,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(t_rocks_probes_skip_cache,
+	                                    setup_rocks, teardown),
 	    cmocka_unit_test_setup_teardown(t_rocks_process_crash, setup_rocks,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(t_fault_nth_call, setup_fault,

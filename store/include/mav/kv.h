@@ -78,6 +78,11 @@ struct mav_kv_ops {
 	 * without a copy. MAV_ENOTFOUND (fn not called) if absent. */
 	int (*get_view)(void *self, enum mav_cf cf, const void *key,
 	                size_t klen, mav_kv_view_fn fn, void *ctx);
+	/* Optional: get_view of a key that is more often absent than not (a
+	 * write asking "stored already?"); what it reads is kept out of the
+	 * backend's cache. A get with val == NULL asks the same way. */
+	int (*probe_view)(void *self, enum mav_cf cf, const void *key,
+	                  size_t klen, mav_kv_view_fn fn, void *ctx);
 	/* Applies the whole batch atomically. flags: MAV_KV_SYNC,
 	 * MAV_KV_NO_WAL. */
 	int (*write)(void *self, const struct mav_kv_batch *b, unsigned flags);
@@ -94,6 +99,8 @@ struct mav_kv_ops {
 	 * admitted now (a writer holding that much asks before taking more);
 	 * charges nothing. */
 	int (*room)(void *self, uint64_t bytes);
+	/* Optional: bytes held in the backend's read cache. */
+	uint64_t (*cache_bytes)(void *self);
 	void (*close)(void *self);
 };
 
@@ -137,6 +144,9 @@ int mav_kv_get(struct mav_kv *kv, enum mav_cf cf, const void *key, size_t klen,
 /* get_view where the backend has it, else a get into a copy. */
 int mav_kv_get_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
                     size_t klen, mav_kv_view_fn fn, void *ctx);
+/* probe_view where the backend has it, else get_view. */
+int mav_kv_probe_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
+                      size_t klen, mav_kv_view_fn fn, void *ctx);
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags);
 int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
@@ -144,6 +154,7 @@ int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
 int mav_kv_flush(struct mav_kv *kv);
 int mav_kv_compact(struct mav_kv *kv); /* 0 where the backend has none */
 int mav_kv_room(struct mav_kv *kv, uint64_t bytes); /* ditto */
+uint64_t mav_kv_cache_bytes(struct mav_kv *kv);     /* ditto */
 void mav_kv_close(struct mav_kv *kv);               /* NULL is a no-op */
 
 void mav_kv_iter_seek(struct mav_kv_iter *it, const void *key, size_t klen);
