@@ -187,26 +187,29 @@ static int fault_get(void *self, enum mav_cf cf, const void *key, size_t klen,
 	return mav_kv_get(f->inner, cf, key, klen, val, vlen);
 }
 
-static int fault_get_view(void *self, enum mav_cf cf, const void *key,
-                          size_t klen, mav_kv_view_fn fn, void *ctx)
+/* A counted call of get_view or probe_view (through the inner's fwd). */
+static int fault_view(void *self,
+                      int (*fwd)(struct mav_kv *, enum mav_cf, const void *,
+                                 size_t, mav_kv_view_fn, void *),
+                      enum mav_cf cf, const void *key, size_t klen,
+                      mav_kv_view_fn fn, void *ctx)
 {
 	struct fault *f = self;
 	int rc = count_call(f);
 
-	if (rc)
-		return rc;
-	return mav_kv_get_view(f->inner, cf, key, klen, fn, ctx);
+	return rc ? rc : fwd(f->inner, cf, key, klen, fn, ctx);
+}
+
+static int fault_get_view(void *self, enum mav_cf cf, const void *key,
+                          size_t klen, mav_kv_view_fn fn, void *ctx)
+{
+	return fault_view(self, mav_kv_get_view, cf, key, klen, fn, ctx);
 }
 
 static int fault_probe_view(void *self, enum mav_cf cf, const void *key,
                             size_t klen, mav_kv_view_fn fn, void *ctx)
 {
-	struct fault *f = self;
-	int rc = count_call(f);
-
-	if (rc)
-		return rc;
-	return mav_kv_probe_view(f->inner, cf, key, klen, fn, ctx);
+	return fault_view(self, mav_kv_probe_view, cf, key, klen, fn, ctx);
 }
 
 static int fault_write(void *self, const struct mav_kv_batch *b, unsigned flags)
