@@ -188,11 +188,9 @@ static int fault_get(void *self, enum mav_cf cf, const void *key, size_t klen,
 }
 
 /* A counted call of get_view or probe_view (through the inner's fwd). */
-static int fault_view(void *self,
-                      int (*fwd)(struct mav_kv *, enum mav_cf, const void *,
-                                 size_t, mav_kv_view_fn, void *),
-                      enum mav_cf cf, const void *key, size_t klen,
-                      mav_kv_view_fn fn, void *ctx)
+static int fault_view(void *self, mav_kv_lookup_fn fwd, enum mav_cf cf,
+                      const void *key, size_t klen, mav_kv_view_fn fn,
+                      void *ctx)
 {
 	struct fault *f = self;
 	int rc = count_call(f);

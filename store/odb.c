@@ -301,9 +301,7 @@ static int copy_loc(void *ctx, const void *val, size_t len)
 
 /* The chunk's key through kv's get_view or probe_view. */
 static int chunk_key_by(struct mav_repo *r, const mav_id *id,
-                        uint8_t key[MAV_CHUNK_KEY_LEN],
-                        int (*get)(struct mav_kv *, enum mav_cf, const void *,
-                                   size_t, mav_kv_view_fn, void *))
+                        uint8_t key[MAV_CHUNK_KEY_LEN], mav_kv_lookup_fn get)
 {
 	int rc = get(r->kv, MAV_CF_CHUNK_IDS, id->b, MAV_ID_LEN, copy_loc, key);
 

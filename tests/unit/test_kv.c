@@ -818,11 +818,12 @@ static void t_rocks_frees(void **state)
 
 #define TABLE_ROUNDS 12 /* t_rocks_many_tables: flushes of every family */
 
-/* Key of family cf written in round r of t_rocks_many_tables. */
-#define PROBE_TABLES                                                           \
-	3 /* below the level-0 compaction trigger: the tables stay */
-#define PROBE_KEYS 4000
+/* t_rocks_probes_skip_cache: tables of PROBE_KEYS keys each, fewer than
+ * the level-0 compaction trigger, so the tables stay as written. */
+#define PROBE_TABLES 3
+#define PROBE_KEYS   4000
 
+/* Key of family cf written in round r of t_rocks_many_tables. */
 static void table_key(char *k, size_t size, int cf, int r)
 {
 	snprintf(k, size, "k%d.%d", cf, r);
@@ -1011,9 +1012,7 @@ static int ignore_view(void *ctx, const void *val, size_t len)
 /* Gets of PROBE_KEYS keys of `set`, none stored; returns the cache's
  * usage after them. */
 static uint64_t ask_absent(struct mav_kv *kv, uint32_t set,
-                           int (*get)(struct mav_kv *, enum mav_cf,
-                                      const void *, size_t, mav_kv_view_fn,
-                                      void *))
+                           mav_kv_lookup_fn get)
 {
 	uint8_t k[32];
 
@@ -1052,6 +1051,7 @@ static void t_rocks_probes_skip_cache(void **state)
 		assert_int_equal(mav_kv_flush(f->kv), 0);
 	}
 	mav_kv_close(f->kv);
+	f->kv = NULL;
 	assert_int_equal(open_rocks(&f->kv, f->dir, false), 0);
 	/* The first pass loads index and filter blocks, which stay. */
 	warm = ask_absent(f->kv, 100, mav_kv_probe_view);

@@ -147,6 +147,10 @@ int mav_kv_get_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
 /* probe_view where the backend has it, else get_view. */
 int mav_kv_probe_view(struct mav_kv *kv, enum mav_cf cf, const void *key,
                       size_t klen, mav_kv_view_fn fn, void *ctx);
+/* mav_kv_get_view or mav_kv_probe_view, for callers that ask either way. */
+typedef int (*mav_kv_lookup_fn)(struct mav_kv *kv, enum mav_cf cf,
+                                const void *key, size_t klen, mav_kv_view_fn fn,
+                                void *ctx);
 int mav_kv_write(struct mav_kv *kv, const struct mav_kv_batch *b,
                  unsigned flags);
 int mav_kv_iter_new(struct mav_kv_iter **out, struct mav_kv *kv,
